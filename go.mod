@@ -1,0 +1,3 @@
+module github.com/flowtune/flowtune
+
+go 1.26
