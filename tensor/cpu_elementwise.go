@@ -1,0 +1,289 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+)
+
+// Elementwise maps and the two reductions of the CPU backend. Transcendental functions are
+// evaluated in float64 and rounded once, so the CPU results are the correctly rounded float32
+// of the formula up to one ulp of the float64 library.
+
+const sqrt2OverPi = 0.7978845608028654 // √(2/π), the GELU tanh-form constant
+const geluCubic = 0.044715
+
+// unaryF returns y = f(x; p) for one element.
+func unaryF(op UnaryOp, p float32) func(x float32) float32 {
+	switch op {
+	case OpNeg:
+		return func(x float32) float32 { return -x }
+	case OpExp:
+		return func(x float32) float32 { return float32(math.Exp(float64(x))) }
+	case OpLog:
+		return func(x float32) float32 { return float32(math.Log(float64(x))) }
+	case OpSqrt:
+		return func(x float32) float32 { return float32(math.Sqrt(float64(x))) }
+	case OpSquare:
+		return func(x float32) float32 { return x * x }
+	case OpAbs:
+		return func(x float32) float32 { return float32(math.Abs(float64(x))) }
+	case OpTanh:
+		return func(x float32) float32 { return float32(math.Tanh(float64(x))) }
+	case OpSigmoid:
+		return func(x float32) float32 { return float32(sigmoid64(float64(x))) }
+	case OpSiLU:
+		return func(x float32) float32 { return float32(float64(x) * sigmoid64(float64(x))) }
+	case OpGELU:
+		return func(x float32) float32 {
+			t := float64(x)
+			return float32(0.5 * t * (1 + math.Tanh(sqrt2OverPi*(t+geluCubic*t*t*t))))
+		}
+	case OpReLU:
+		return func(x float32) float32 { return max(x, 0) }
+	case OpPow:
+		return func(x float32) float32 { return float32(math.Pow(float64(x), float64(p))) }
+	case OpAddScalar:
+		return func(x float32) float32 { return x + p }
+	case OpMulScalar:
+		return func(x float32) float32 { return x * p }
+	case OpClampMin:
+		return func(x float32) float32 { return max(x, p) }
+	case OpClampMax:
+		return func(x float32) float32 { return min(x, p) }
+	case OpRecip:
+		return func(x float32) float32 { return 1 / x }
+	}
+	panic(fmt.Sprintf("tensor/cpu: unknown unary op %d", op))
+}
+
+// unaryGrad returns f'(x; p) for one element. At the kinks the choices are: |x|' = 0 at 0,
+// relu'(0) = 0, and clamp_min (clamp_max) passes the gradient where x ≥ p (x ≤ p), which matches
+// Maximum/Minimum sending the gradient to a where a ≥ b.
+func unaryGrad(op UnaryOp, p float32) func(x float32) float64 {
+	switch op {
+	case OpNeg:
+		return func(float32) float64 { return -1 }
+	case OpExp:
+		return func(x float32) float64 { return math.Exp(float64(x)) }
+	case OpLog:
+		return func(x float32) float64 { return 1 / float64(x) }
+	case OpSqrt:
+		return func(x float32) float64 { return 0.5 / math.Sqrt(float64(x)) }
+	case OpSquare:
+		return func(x float32) float64 { return 2 * float64(x) }
+	case OpAbs:
+		return func(x float32) float64 {
+			switch {
+			case x > 0:
+				return 1
+			case x < 0:
+				return -1
+			}
+			return 0
+		}
+	case OpTanh:
+		return func(x float32) float64 { t := math.Tanh(float64(x)); return 1 - t*t }
+	case OpSigmoid:
+		return func(x float32) float64 { s := sigmoid64(float64(x)); return s * (1 - s) }
+	case OpSiLU:
+		return func(x float32) float64 {
+			t := float64(x)
+			s := sigmoid64(t)
+			return s * (1 + t*(1-s))
+		}
+	case OpGELU:
+		return func(x float32) float64 {
+			t := float64(x)
+			th := math.Tanh(sqrt2OverPi * (t + geluCubic*t*t*t))
+			return 0.5*(1+th) + 0.5*t*(1-th*th)*sqrt2OverPi*(1+3*geluCubic*t*t)
+		}
+	case OpReLU:
+		return func(x float32) float64 { return b2f(x > 0) }
+	case OpPow:
+		return func(x float32) float64 {
+			if p == 0 {
+				return 0
+			}
+			return float64(p) * math.Pow(float64(x), float64(p)-1)
+		}
+	case OpAddScalar:
+		return func(float32) float64 { return 1 }
+	case OpMulScalar:
+		return func(float32) float64 { return float64(p) }
+	case OpClampMin:
+		return func(x float32) float64 { return b2f(x >= p) }
+	case OpClampMax:
+		return func(x float32) float64 { return b2f(x <= p) }
+	case OpRecip:
+		return func(x float32) float64 { t := float64(x); return -1 / (t * t) }
+	}
+	panic(fmt.Sprintf("tensor/cpu: unknown unary op %d", op))
+}
+
+// sigmoid64 is 1/(1+e^−x), written so that neither branch overflows.
+func sigmoid64(x float64) float64 {
+	if x >= 0 {
+		return 1 / (1 + math.Exp(-x))
+	}
+	e := math.Exp(x)
+	return e / (1 + e)
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (cpuBackend) Unary(op UnaryOp, dst, x Storage, p float32) {
+	d, xs := cpuData(dst), cpuData(x)
+	f := unaryF(op, p)
+	parallelFor(len(d), elemGrain/4, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			d[i] = f(xs[i])
+		}
+	})
+}
+
+func (cpuBackend) UnaryBackward(op UnaryOp, dx, x, dy Storage, p float32) {
+	d, xs, g := cpuData(dx), cpuData(x), cpuData(dy)
+	df := unaryGrad(op, p)
+	parallelFor(len(d), elemGrain/4, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			d[i] = float32(float64(g[i]) * df(xs[i]))
+		}
+	})
+}
+
+// binaryF returns z = op(a, b) for one element.
+func binaryF(op BinaryOp) func(a, b float32) float32 {
+	switch op {
+	case OpAdd:
+		return func(a, b float32) float32 { return a + b }
+	case OpSub:
+		return func(a, b float32) float32 { return a - b }
+	case OpMul:
+		return func(a, b float32) float32 { return a * b }
+	case OpDiv:
+		return func(a, b float32) float32 { return a / b }
+	case OpMax:
+		return func(a, b float32) float32 {
+			if a >= b {
+				return a
+			}
+			return b
+		}
+	case OpMin:
+		return func(a, b float32) float32 {
+			if a <= b {
+				return a
+			}
+			return b
+		}
+	case OpGE:
+		return func(a, b float32) float32 {
+			if a >= b {
+				return 1
+			}
+			return 0
+		}
+	}
+	panic(fmt.Sprintf("tensor/cpu: unknown binary op %d", op))
+}
+
+// Binary walks the 4-axis output in rows of its last axis; a row's start in a and b comes from
+// the strides of the three outer axes.
+func (cpuBackend) Binary(op BinaryOp, dst, a Storage, sa Strides4, b Storage, sb Strides4, shape [MaxBroadcastDims]int) {
+	d, as, bs := cpuData(dst), cpuData(a), cpuData(b)
+	f := binaryF(op)
+	cols := shape[3]
+	rows := shape[0] * shape[1] * shape[2]
+	if cols == 0 || rows == 0 {
+		return
+	}
+	parallelFor(rows, rowGrain(cols)/2, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			i2 := r % shape[2]
+			i1 := (r / shape[2]) % shape[1]
+			i0 := r / (shape[2] * shape[1])
+			ia := i0*sa[0] + i1*sa[1] + i2*sa[2]
+			ib := i0*sb[0] + i1*sb[1] + i2*sb[2]
+			out := d[r*cols : (r+1)*cols]
+			if sa[3] == 1 && sb[3] == 1 { // the common contiguous case, without index arithmetic
+				ar, br := as[ia:ia+cols], bs[ib:ib+cols]
+				for j := range out {
+					out[j] = f(ar[j], br[j])
+				}
+				continue
+			}
+			for j := range out {
+				out[j] = f(as[ia+j*sa[3]], bs[ib+j*sb[3]])
+			}
+		}
+	})
+}
+
+func (cpuBackend) Axpby(dst Storage, alpha float32, x Storage, beta float32, y Storage) {
+	d, xs, ys := cpuData(dst), cpuData(x), cpuData(y)
+	parallelFor(len(d), elemGrain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			d[i] = alpha*xs[i] + beta*ys[i]
+		}
+	})
+}
+
+// sumBlock is how many inner positions one work item of Sum accumulates at once.
+const sumBlock = 256
+
+// Sum views x as [outer, n, inner] and adds along n in float64. A work item is one outer index
+// and a block of up to sumBlock inner positions, so both the row-sum (inner = 1) and the
+// column-sum (outer = 1) cases split across goroutines.
+func (cpuBackend) Sum(dst, x Storage, outer, n, inner int) {
+	d, xs := cpuData(dst), cpuData(x)
+	if outer == 0 || inner == 0 {
+		return
+	}
+	blocks := (inner + sumBlock - 1) / sumBlock
+	width := min(inner, sumBlock)
+	parallelFor(outer*blocks, max(1, elemGrain/max(1, n*width)), func(lo, hi int) {
+		acc := make([]float64, width)
+		for item := lo; item < hi; item++ {
+			o, blk := item/blocks, item%blocks
+			i0 := blk * sumBlock
+			w := min(sumBlock, inner-i0)
+			acc := acc[:w]
+			clear(acc)
+			base := o*n*inner + i0
+			for j := 0; j < n; j++ {
+				row := xs[base+j*inner : base+j*inner+w]
+				for i, v := range row {
+					acc[i] += float64(v)
+				}
+			}
+			out := d[o*inner+i0 : o*inner+i0+w]
+			for i := range out {
+				out[i] = float32(acc[i])
+			}
+		}
+	})
+}
+
+// SumSquares adds x² in float64, one partial per chunk, and the partials in chunk order.
+func (cpuBackend) SumSquares(x Storage) float64 {
+	xs := cpuData(x)
+	_, count := chunking(len(xs), elemGrain)
+	partial := make([]float64, count)
+	parallelChunks(len(xs), elemGrain, func(c, lo, hi int) {
+		var s float64
+		for _, v := range xs[lo:hi] {
+			s += float64(v) * float64(v)
+		}
+		partial[c] = s
+	})
+	var s float64
+	for _, p := range partial {
+		s += p
+	}
+	return s
+}

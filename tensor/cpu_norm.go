@@ -1,0 +1,216 @@
+package tensor
+
+import "math"
+
+// Softmax, LayerNorm and RMSNorm over the last axis of a [rows, cols] view, forward and
+// backward. Rows are independent and split across goroutines; the per-row statistics are
+// accumulated in float64. The weight gradients of the norms add up over rows: each chunk of
+// rows keeps its own float64 partial, and the partials are added in chunk order, so the result
+// does not depend on the number of cores.
+
+func (cpuBackend) Softmax(y, x Storage, rows, cols int) {
+	ys, xs := cpuData(y), cpuData(x)
+	parallelFor(rows, rowGrain(cols)/4, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			in, out := xs[r*cols:(r+1)*cols], ys[r*cols:(r+1)*cols]
+			softmaxRow(out, in)
+		}
+	})
+}
+
+// softmaxRow writes out = softmax(in), subtracting the row maximum first so that exp never
+// overflows, and returns the log-sum-exp of in.
+func softmaxRow(out, in []float32) float64 {
+	m := float32(math.Inf(-1))
+	for _, v := range in {
+		m = max(m, v)
+	}
+	var sum float64
+	for j, v := range in {
+		e := math.Exp(float64(v - m))
+		out[j] = float32(e)
+		sum += e
+	}
+	inv := 1 / sum
+	for j := range out {
+		out[j] = float32(float64(out[j]) * inv)
+	}
+	return float64(m) + math.Log(sum)
+}
+
+// SoftmaxBackward: dx = y ⊙ (dy − Σ_j y_j dy_j).
+func (cpuBackend) SoftmaxBackward(dx, y, dy Storage, rows, cols int) {
+	dxs, ys, dys := cpuData(dx), cpuData(y), cpuData(dy)
+	parallelFor(rows, rowGrain(cols)/2, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			yr, gr, out := ys[r*cols:(r+1)*cols], dys[r*cols:(r+1)*cols], dxs[r*cols:(r+1)*cols]
+			var dot float64
+			for j := range yr {
+				dot += float64(yr[j]) * float64(gr[j])
+			}
+			for j := range out {
+				out[j] = float32(float64(yr[j]) * (float64(gr[j]) - dot))
+			}
+		}
+	})
+}
+
+func (cpuBackend) LayerNorm(y, mean, rstd, x, w, b Storage, rows, cols int, eps float32) {
+	ys, ms, rs, xs := cpuData(y), cpuData(mean), cpuData(rstd), cpuData(x)
+	ws, bs := cpuDataOrNil(w), cpuDataOrNil(b)
+	parallelFor(rows, rowGrain(cols)/2, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			in, out := xs[r*cols:(r+1)*cols], ys[r*cols:(r+1)*cols]
+			// Two passes: the mean, then the variance around it (no cancellation).
+			var s float64
+			for _, v := range in {
+				s += float64(v)
+			}
+			mu := s / float64(cols)
+			var ss float64
+			for _, v := range in {
+				d := float64(v) - mu
+				ss += d * d
+			}
+			rs64 := 1 / math.Sqrt(ss/float64(cols)+float64(eps))
+			ms[r], rs[r] = float32(mu), float32(rs64)
+			for j, v := range in {
+				h := (float64(v) - mu) * rs64
+				if ws != nil {
+					h *= float64(ws[j])
+				}
+				if bs != nil {
+					h += float64(bs[j])
+				}
+				out[j] = float32(h)
+			}
+		}
+	})
+}
+
+// LayerNormBackward, with x̂ = (x−μ)·rstd and g = dy·w (or dy without affine):
+//
+//	dx = rstd · (g − mean(g) − x̂ · mean(g·x̂)),  dw += Σ_rows dy·x̂,  db += Σ_rows dy.
+func (cpuBackend) LayerNormBackward(dx, dw, db, dy, x, mean, rstd, w Storage, rows, cols int) {
+	dxs, dys, xs, ms, rs := cpuData(dx), cpuData(dy), cpuData(x), cpuData(mean), cpuData(rstd)
+	dws, dbs, ws := cpuDataOrNil(dw), cpuDataOrNil(db), cpuDataOrNil(w)
+	grain := rowGrain(cols) / 4
+	_, count := chunking(rows, grain)
+	pdw, pdb := newPartials(dws != nil, count, cols), newPartials(dbs != nil, count, cols)
+	parallelChunks(rows, grain, func(c, lo, hi int) {
+		g := make([]float64, cols)
+		for r := lo; r < hi; r++ {
+			in, gy, out := xs[r*cols:(r+1)*cols], dys[r*cols:(r+1)*cols], dxs[r*cols:(r+1)*cols]
+			mu, rs64 := float64(ms[r]), float64(rs[r])
+			var sumG, sumGX float64
+			for j := range in {
+				xh := (float64(in[j]) - mu) * rs64
+				gj := float64(gy[j])
+				if pdw != nil {
+					pdw[c][j] += gj * xh
+				}
+				if pdb != nil {
+					pdb[c][j] += gj
+				}
+				if ws != nil {
+					gj *= float64(ws[j])
+				}
+				g[j] = gj
+				sumG += gj
+				sumGX += gj * xh
+			}
+			meanG, meanGX := sumG/float64(cols), sumGX/float64(cols)
+			for j := range out {
+				xh := (float64(in[j]) - mu) * rs64
+				out[j] = float32(rs64 * (g[j] - meanG - xh*meanGX))
+			}
+		}
+	})
+	addPartials(dws, pdw)
+	addPartials(dbs, pdb)
+}
+
+func (cpuBackend) RMSNorm(y, rstd, x, w Storage, rows, cols int, eps float32) {
+	ys, rs, xs, ws := cpuData(y), cpuData(rstd), cpuData(x), cpuDataOrNil(w)
+	parallelFor(rows, rowGrain(cols)/2, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			in, out := xs[r*cols:(r+1)*cols], ys[r*cols:(r+1)*cols]
+			var ss float64
+			for _, v := range in {
+				ss += float64(v) * float64(v)
+			}
+			rs64 := 1 / math.Sqrt(ss/float64(cols)+float64(eps))
+			rs[r] = float32(rs64)
+			for j, v := range in {
+				h := float64(v) * rs64
+				if ws != nil {
+					h *= float64(ws[j])
+				}
+				out[j] = float32(h)
+			}
+		}
+	})
+}
+
+// RMSNormBackward, with x̂ = x·rstd and g = dy·w (or dy):
+//
+//	dx = rstd · (g − x̂ · mean(g·x̂)),  dw += Σ_rows dy·x̂.
+func (cpuBackend) RMSNormBackward(dx, dw, dy, x, rstd, w Storage, rows, cols int) {
+	dxs, dys, xs, rs := cpuData(dx), cpuData(dy), cpuData(x), cpuData(rstd)
+	dws, ws := cpuDataOrNil(dw), cpuDataOrNil(w)
+	grain := rowGrain(cols) / 4
+	_, count := chunking(rows, grain)
+	pdw := newPartials(dws != nil, count, cols)
+	parallelChunks(rows, grain, func(c, lo, hi int) {
+		g := make([]float64, cols)
+		for r := lo; r < hi; r++ {
+			in, gy, out := xs[r*cols:(r+1)*cols], dys[r*cols:(r+1)*cols], dxs[r*cols:(r+1)*cols]
+			rs64 := float64(rs[r])
+			var sumGX float64
+			for j := range in {
+				xh := float64(in[j]) * rs64
+				gj := float64(gy[j])
+				if pdw != nil {
+					pdw[c][j] += gj * xh
+				}
+				if ws != nil {
+					gj *= float64(ws[j])
+				}
+				g[j] = gj
+				sumGX += gj * xh
+			}
+			meanGX := sumGX / float64(cols)
+			for j := range out {
+				xh := float64(in[j]) * rs64
+				out[j] = float32(rs64 * (g[j] - xh*meanGX))
+			}
+		}
+	})
+	addPartials(dws, pdw)
+}
+
+// newPartials makes one float64 accumulator of length n per chunk, or nil when not wanted.
+func newPartials(want bool, chunks, n int) [][]float64 {
+	if !want {
+		return nil
+	}
+	p := make([][]float64, chunks)
+	for i := range p {
+		p[i] = make([]float64, n)
+	}
+	return p
+}
+
+// addPartials adds the per-chunk partials, in chunk order, onto dst (+=).
+func addPartials(dst []float32, partials [][]float64) {
+	if dst == nil {
+		return
+	}
+	for j := range dst {
+		s := float64(dst[j])
+		for _, p := range partials {
+			s += p[j]
+		}
+		dst[j] = float32(s)
+	}
+}
