@@ -1,0 +1,194 @@
+package gemm
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// minFlopsPerWorker keeps small products on one goroutine: below roughly this much work per
+// worker, starting and joining goroutines costs more than it saves.
+const minFlopsPerWorker = 1 << 21
+
+// plan is one Sgemm call being run with a given kernel and number of workers, in the
+// GotoBLAS/BLIS loop order:
+//
+//	for each nc-wide column block jc of C:
+//	  for each kc-deep slice pc of the inner dimension:
+//	    pack B(pc, jc) into B̃                      (shared; workers split the panels)
+//	    for each task (mc-row block of C, group of nr-panels), spread over the workers:
+//	      pack A(ic, pc) into the worker's Ã       (reused while the row block stays the same)
+//	      for each nr-panel jr: for each mr-sliver ir: kernel on the mr×nr tile of C
+//
+// C accumulates over the pc slices: the first applies the caller's beta, later ones beta = 1.
+type plan struct {
+	kern         *microKernel
+	m, n, k      int
+	a, b         view
+	alpha, beta  float32
+	c            []float32
+	ldc, workers int
+}
+
+// run executes the plan. m, n, k ≥ 1 and alpha ≠ 0 (Sgemm handles the degenerate cases).
+func (pl *plan) run() {
+	kn := pl.kern
+	mr, nr := kn.mr, kn.nr
+	mc := pl.rowBlock()
+	mBlocks := ceilDiv(pl.m, mc)
+
+	bBuf := getBuf(min(kn.kc, pl.k) * roundUp(min(kn.nc, pl.n), nr))
+	defer putBuf(bBuf)
+	aBufs := make([]*buffer, pl.workers)
+	for w := range aBufs {
+		aBufs[w] = getBuf(min(kn.kc, pl.k)*roundUp(mc, mr) + mr*nr) // + one edge tile
+		defer putBuf(aBufs[w])
+	}
+
+	for jc := 0; jc < pl.n; jc += kn.nc {
+		nc := min(kn.nc, pl.n-jc)
+		nPanels := ceilDiv(nc, nr)
+		// When there are fewer row blocks than workers, split the column panels as well.
+		nGroups := 1
+		if mBlocks < pl.workers {
+			nGroups = min(nPanels, ceilDiv(pl.workers, mBlocks))
+		}
+		for pc := 0; pc < pl.k; pc += kn.kc {
+			kc := min(kn.kc, pl.k-pc)
+			beta := pl.beta
+			if pc > 0 {
+				beta = 1
+			}
+			bPack := bBuf.f[:kc*nPanels*nr]
+			parallel(min(pl.workers, nPanels), func(w, nw int) {
+				q0, q1 := split(nPanels, nw, w)
+				packB(bPack, pl.b, pc, kc, jc, nc, nr, q0, q1)
+			})
+
+			var next atomic.Int64
+			tasks := mBlocks * nGroups
+			parallel(min(pl.workers, tasks), func(w, _ int) {
+				buf := aBufs[w].f
+				aPack, tile := buf[:kc*roundUp(mc, mr)], buf[kc*roundUp(mc, mr):][:mr*nr]
+				packed := -1
+				for t := int(next.Add(1)) - 1; t < tasks; t = int(next.Add(1)) - 1 {
+					ib, g := t/nGroups, t%nGroups
+					i0 := ib * mc
+					rows := min(mc, pl.m-i0)
+					if packed != ib {
+						packA(aPack, pl.a, i0, rows, pc, kc, mr)
+						packed = ib
+					}
+					q0, q1 := split(nPanels, nGroups, g)
+					pl.macroKernel(aPack, bPack, tile, i0, rows, jc, nc, q0, q1, kc, beta)
+				}
+			})
+		}
+	}
+}
+
+// macroKernel multiplies the packed row block Ã (rows i0…i0+rows of C) by panels [q0, q1) of
+// B̃ (columns jc+q·nr… of C). Full tiles go straight to C; ragged edge tiles are computed
+// into tile and the valid part merged by hand.
+func (pl *plan) macroKernel(aPack, bPack, tile []float32, i0, rows, jc, nc, q0, q1, kc int, beta float32) {
+	kn := pl.kern
+	mr, nr := kn.mr, kn.nr
+	loadC := beta != 0
+	for q := q0; q < q1; q++ {
+		bp := bPack[q*kc*nr : (q+1)*kc*nr]
+		j := jc + q*nr
+		cols := min(nr, nc-q*nr)
+		for ir := 0; ir < rows; ir += mr {
+			ap := aPack[(ir/mr)*kc*mr : (ir/mr+1)*kc*mr]
+			h := min(mr, rows-ir)
+			off := (i0+ir)*pl.ldc + j
+			if h == mr && cols == nr {
+				kn.fn(kc, ap, bp, pl.c[off:], pl.ldc, pl.alpha, beta, loadC)
+				continue
+			}
+			kn.fn(kc, ap, bp, tile, nr, 1, 0, false)
+			for i := 0; i < h; i++ {
+				dst := pl.c[off+i*pl.ldc : off+i*pl.ldc+cols]
+				src := tile[i*nr : i*nr+cols]
+				for jj, v := range src {
+					if loadC {
+						dst[jj] = pl.alpha*v + beta*dst[jj]
+					} else {
+						dst[jj] = pl.alpha * v
+					}
+				}
+			}
+		}
+	}
+}
+
+// rowBlock picks the height of the row blocks of C: at most the kernel's mc, a multiple of mr,
+// and — when several workers share the rows — sized so the blocks divide evenly among them.
+func (pl *plan) rowBlock() int {
+	mr := pl.kern.mr
+	blocks := ceilDiv(pl.m, pl.kern.mc)
+	if w := pl.workers; w > 1 && blocks%w != 0 {
+		blocks = min(roundUp(blocks, w), ceilDiv(pl.m, mr))
+	}
+	return roundUp(ceilDiv(pl.m, blocks), mr)
+}
+
+// workersFor decides how many goroutines a product of this size deserves.
+func workersFor(m, n, k int) int {
+	flops := 2 * float64(m) * float64(n) * float64(k)
+	w := int(flops / minFlopsPerWorker)
+	return max(1, min(w, runtime.GOMAXPROCS(0)))
+}
+
+// parallel runs fn(w, workers) for w in [0, workers), on the calling goroutine and
+// workers−1 others, and returns when all are done.
+func parallel(workers int, fn func(w, workers int)) {
+	if workers <= 1 {
+		fn(0, 1)
+		return
+	}
+	var g errgroup.Group
+	for w := 1; w < workers; w++ {
+		g.Go(func() error { fn(w, workers); return nil })
+	}
+	fn(0, workers)
+	_ = g.Wait() // the workers return no errors
+}
+
+// split returns the w-th of parts near-equal ranges covering [0, n).
+func split(n, parts, w int) (lo, hi int) {
+	return n * w / parts, n * (w + 1) / parts
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+func roundUp(a, b int) int { return ceilDiv(a, b) * b }
+
+// buffer is a pooled packing buffer whose f starts on a 64-byte boundary, so packed panels
+// do not straddle cache lines more than they must.
+type buffer struct {
+	raw, f []float32
+}
+
+var bufPool sync.Pool
+
+func getBuf(n int) *buffer {
+	b, _ := bufPool.Get().(*buffer)
+	if b == nil {
+		b = new(buffer)
+	}
+	const align = 16 // floats per 64 bytes
+	if cap(b.raw) < n+align {
+		b.raw = make([]float32, n+align)
+	}
+	skip := 0
+	if mis := uintptr(unsafe.Pointer(unsafe.SliceData(b.raw))) % 64; mis != 0 {
+		skip = int(64-mis) / 4
+	}
+	b.f = b.raw[skip : skip+n]
+	return b
+}
+
+func putBuf(b *buffer) { bufPool.Put(b) }
