@@ -76,7 +76,7 @@ func TestMatMulLayouts(t *testing.T) {
 	rng := rand.New(rand.NewSource(10))
 	const M, K, N = 3, 5, 4
 	layouts := []struct {
-		name         string
+		name           string
 		aBatch, bBatch []int
 	}{
 		{"plain", nil, nil},
