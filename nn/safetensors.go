@@ -352,8 +352,12 @@ func parseSafetensorsHeader(path string, header []byte) (map[string]SafetensorsI
 	if _, err := dec.Token(); err != nil { // the closing brace
 		return fail("", "header is not valid JSON: %v", err)
 	}
-	if tok, err := dec.Token(); err != io.EOF {
-		return fail("", "unexpected content after the header object (token %v, error %v)", tok, err)
+	switch tok, err := dec.Token(); {
+	case err == io.EOF:
+	case err != nil:
+		return fail("", "unexpected content after the header object: %v", err)
+	default:
+		return fail("", "unexpected content after the header object: %v", tok)
 	}
 	return infos, meta, nil
 }
