@@ -20,10 +20,11 @@ import (
 // taken, and h = 1e-2·max(1, |x_j|). A non-scalar output is reduced to L = Σ out·R with a fixed
 // random R, so every output element contributes with a different weight.
 //
-// Tolerance: |tape − fd| ≤ atol + rtol·|fd| with atol 2e-3, rtol 2e-2. The truncation error of
+// Tolerance: |tape − fd| ≤ atol + rtol·|fd| with atol 1e-3, rtol 5e-3. The truncation error of
 // the central difference is h²·f'''/6 ≈ 2e-5·f''' and the float32 rounding noise of L divided by
-// 2h is ~1e-5 for the sizes used here, so the bounds leave room for curvature while a gradient
-// that is wrong by a few percent (or a missing broadcast sum, or a stray factor) fails; see
+// 2h is ~1e-5 for the sizes used here; over every check in this package the worst disagreement
+// measured was 0.1× this bound (Pow, where f''' is largest). A gradient element of size 0.1 or
+// more that is 2% off (a stray factor, a missing broadcast sum, a dropped element) fails; see
 // TestGradCheckCatchesWrongGradients.
 
 var cpu = tensor.CPU()
@@ -31,7 +32,7 @@ var cpu = tensor.CPU()
 // gradTol is the tolerance of one comparison: |got − ref| ≤ atol + rtol·|ref|.
 type gradTol struct{ atol, rtol float64 }
 
-var f32Tol = gradTol{atol: 2e-3, rtol: 2e-2}
+var f32Tol = gradTol{atol: 1e-3, rtol: 5e-3}
 
 // fn builds the function under test from its inputs.
 type fn func(in []*tensor.Tensor) *tensor.Tensor
@@ -265,12 +266,12 @@ func TestGradCheckCatchesWrongGradients(t *testing.T) {
 		}
 	}
 	wrong := map[string]func(g []float64){
-		"one element 10% off": func(g []float64) { g[big] *= 1.1 },
+		"one element 2% off":  func(g []float64) { g[big] *= 1.02 },
 		"one element dropped": func(g []float64) { g[big] = 0 },
 		"one sign flipped":    func(g []float64) { g[big] = -g[big] },
-		"all 5% off": func(g []float64) {
+		"all 2% off": func(g []float64) {
 			for j := range g {
-				g[j] *= 1.05
+				g[j] *= 1.02
 			}
 		},
 	}
