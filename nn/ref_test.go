@@ -1,9 +1,6 @@
 package nn
 
-import (
-	"math"
-	"strings"
-)
+import "math"
 
 // A float64 reference of the adaLN-Zero blocks, written from the formulas with plain loops and
 // independent of package tensor. Parameters live in a map keyed by their dotted names, so a
@@ -204,13 +201,4 @@ func (r *refNet) final(path string, x, y []float64) []float64 {
 	}
 	m := r.linear(path+".mod", sy, 1)
 	return r.linear(path+".proj", refModulate(refLayerNorm(x, d), m[:d], m[d:]), len(x)/d)
-}
-
-// prefixed returns the parameter paths under prefix (for tests that nest a block).
-func prefixed(prefix string, names ...string) []string {
-	out := make([]string, len(names))
-	for i, n := range names {
-		out[i] = strings.TrimPrefix(prefix+"."+n, ".")
-	}
-	return out
 }
