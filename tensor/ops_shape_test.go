@@ -81,6 +81,10 @@ func TestPermuteMergesAxes(t *testing.T) {
 	assertClose(t, "merged", tensor.Permute(x, perm...), refPermute(x, perm), gradTol{})
 	perm = []int{6, 0, 2, 1, 3, 5, 4}
 	assertClose(t, "size-1 dropped", tensor.Permute(x, perm...), refPermute(x, perm), gradTol{})
+	z := randNormal(rng, 2, 3, 2, 3, 2, 2)
+	perm = []int{5, 3, 1, 4, 0, 2} // nothing merges: all six axes reach the backend
+	assertClose(t, "six axes", tensor.Permute(z, perm...), refPermute(z, perm), gradTol{})
+	checkGrad(t, func(in []*tensor.Tensor) *tensor.Tensor { return tensor.Permute(in[0], perm...) }, z)
 	y := tensor.Zeros(cpu, 2, 2, 2, 2, 2, 2, 2)
 	mustPanic(t, func() { tensor.Permute(y, 6, 5, 4, 3, 2, 1, 0) }, "tensor.Permute", "at most 6")
 	mustPanic(t, func() { tensor.Permute(x, 0, 0, 1, 2, 3, 4, 5) }, "tensor.Permute", "not a permutation")
