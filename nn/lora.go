@@ -127,18 +127,18 @@ func UseAdapter(m Module, name string) {
 	}
 }
 
-// ActiveAdapter returns the name of the adapter active on m's layers ("" when none is). It
-// panics if layers disagree, which only direct Linear.Use calls can cause.
+// ActiveAdapter returns the name of the adapter active on m's layers, or "" when none is. It
+// panics if two different adapters are active at once, which only direct Linear.Use calls can
+// cause. (Layers without the adapter run their base weights and do not count.)
 func ActiveAdapter(m Module) string {
-	active, first := "", true
+	active := ""
 	eachLinear(m, func(path string, l *Linear) {
-		if len(l.adapters) == 0 {
-			return
-		}
-		if first {
-			active, first = l.Active(), false
-		} else if l.Active() != active {
-			panic(fmt.Sprintf("nn.ActiveAdapter: layer %s uses %q, others %q", path, l.Active(), active))
+		switch a := l.Active(); {
+		case a == "" || a == active:
+		case active == "":
+			active = a
+		default:
+			panic(fmt.Sprintf("nn.ActiveAdapter: layer %s uses %q, another layer %q", path, a, active))
 		}
 	})
 	return active

@@ -60,6 +60,13 @@ func TestModuleWalkAndMisuse(t *testing.T) {
 		}
 	}
 
+	// Construction is deterministic per seed.
+	m2 := List[*MLP]{NewMLP(cpu, 4, 8, tensor.NewRNG(1)), NewMLP(cpu, 4, 8, tensor.NewRNG(1))}
+	checkEqual(t, "same seed, same weights", m2[0].FC1.Weight.Data(), NewMLP(cpu, 4, 8, tensor.NewRNG(1)).FC1.Weight.Data())
+	if maxDiff(m2[0].FC1.Weight.Data(), m2[0].FC2.Weight.Data()[:32]) == 0 {
+		t.Error("two layers drew the same weights")
+	}
+
 	mustPanic(t, "duplicate names", "two parameters", func() { NamedParams(dupModule{tensor.Zeros(cpu, 1), tensor.Zeros(cpu, 1)}) })
 	mustPanic(t, "no layer matched", "no Linear", func() { AddAdapter(m, "x", 2, 2, rng, func(string) bool { return false }) })
 	mustPanic(t, "unknown adapter", "no layer has", func() { UseAdapter(m, "nope") })
