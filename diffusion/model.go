@@ -197,3 +197,6 @@ func LoadModel(b tensor.Backend, path string) (*Model, map[string]string, error)
 	}
 	return m, meta, nil
 }
+
+// CountParamsOf returns the number of scalar parameters of the model.
+func CountParamsOf(m *Model) int { return nn.CountParams(m) }
