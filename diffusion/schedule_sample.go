@@ -10,15 +10,15 @@ import (
 	"github.com/flowtune/flowtune/tensor"
 )
 
-// unit0 draws u ∈ [0, 1) (the RNG's host uniform is in (0, 1]).
-func unit0(rng *tensor.RNG) float64 { return 1 - rng.Float64() }
+// uniform01 draws u ∈ [0, 1) (the RNG's host uniform is in (0, 1]).
+func uniform01(rng *tensor.RNG) float64 { return 1 - rng.Float64() }
 
-func sigmoid(u float64) float64 { return 1 / (1 + math.Exp(-u)) }
+func logistic(u float64) float64 { return 1 / (1 + math.Exp(-u)) }
 
 // SampleLogitNormal draws σ = sigmoid(u), u ~ N(mean, std²) (SD3's training sampler with
 // mean 0, std 1).
 func SampleLogitNormal(rng *tensor.RNG, mean, std float64) float64 {
-	return sigmoid(mean + std*rng.NormFloat64())
+	return logistic(mean + std*rng.NormFloat64())
 }
 
 // SampleShiftedLogitNormal draws a logit-normal level and applies the timestep shift.
@@ -28,7 +28,7 @@ func SampleShiftedLogitNormal(rng *tensor.RNG, mean, std, shift float64) float64
 
 // SampleUniform draws σ uniform on [lo, hi).
 func SampleUniform(rng *tensor.RNG, lo, hi float64) float64 {
-	return lo + (hi-lo)*unit0(rng)
+	return lo + (hi-lo)*uniform01(rng)
 }
 
 // SampleLinearT draws t with density p(t) = 2t on (0, 1] (biased toward noise; RAM's training
@@ -41,12 +41,12 @@ func SampleLinearT(rng *tensor.RNG) float64 { return math.Sqrt(rng.Float64()) }
 func StratifiedLogitNormal(rng *tensor.RNG, k int, mean, std, shift, minSigma float64) []float64 {
 	out := make([]float64, k)
 	for j := range out {
-		p := (float64(j) + unit0(rng)) / float64(k)
+		p := (float64(j) + uniform01(rng)) / float64(k)
 		p = min(max(p, 1e-7), 1-1e-7) // keep the inverse CDF finite
 		z := -math.Sqrt2 * math.Erfcinv(2*p)
-		out[j] = max(Shift(sigmoid(mean+std*z), shift), minSigma)
+		out[j] = max(Shift(logistic(mean+std*z), shift), minSigma)
 	}
-	shuffle(rng, out)
+	shuffleFloats(rng, out)
 	return out
 }
 
@@ -56,14 +56,14 @@ func StratifiedLogitNormal(rng *tensor.RNG, k int, mean, std, shift, minSigma fl
 func StratifiedUniform(rng *tensor.RNG, k int, lo, hi, shift float64) []float64 {
 	out := make([]float64, k)
 	for j := range out {
-		out[j] = Shift(lo+(hi-lo)*(float64(j)+unit0(rng))/float64(k), shift)
+		out[j] = Shift(lo+(hi-lo)*(float64(j)+uniform01(rng))/float64(k), shift)
 	}
-	shuffle(rng, out)
+	shuffleFloats(rng, out)
 	return out
 }
 
-// shuffle permutes v uniformly (Fisher–Yates).
-func shuffle(rng *tensor.RNG, v []float64) {
+// shuffleFloats permutes v uniformly (Fisher–Yates).
+func shuffleFloats(rng *tensor.RNG, v []float64) {
 	for i := len(v) - 1; i > 0; i-- {
 		j := rng.Intn(i + 1)
 		v[i], v[j] = v[j], v[i]
@@ -135,7 +135,7 @@ func AWMIndices(rng *tensor.RNG, tt AWMTimeType, n, k int, fraction float64) []i
 		idx = append(idx, 0)
 	}
 	for j := range lo {
-		idx = append(idx, lo[j]+int(unit0(rng)*float64(hi[j]-lo[j])))
+		idx = append(idx, lo[j]+int(uniform01(rng)*float64(hi[j]-lo[j])))
 	}
 	return idx
 }
