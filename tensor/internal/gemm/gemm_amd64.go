@@ -12,6 +12,18 @@ func kernel14x32(k int, a, b, c *float32, ldc int, alpha, beta float32, loadC in
 //go:noescape
 func kernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32, loadC int)
 
+// gatherPanel is the assembly behind gather16, with lane masks instead of counts.
+//
+//go:noescape
+func gatherPanel(dst, src *float32, rs, steps, dstStep int, gatherMask, storeMask uint16)
+
+// gather16 is the AVX-512 gatherFunc.
+func gather16(dst, src []float32, stride, steps, dstStep, width, lanes int) {
+	_ = dst[(steps-1)*dstStep+lanes-1]  // bounds the stores
+	_ = src[(steps-1)+(width-1)*stride] // and the last load
+	gatherPanel(unsafe.SliceData(dst), unsafe.SliceData(src), stride, steps, dstStep, uint16(1<<width-1), uint16(1<<lanes-1))
+}
+
 func cpuid(leaf, subleaf uint32) (eax, ebx, ecx, edx uint32)
 func xgetbv0() (eax, edx uint32)
 
@@ -19,7 +31,7 @@ func xgetbv0() (eax, edx uint32)
 // BenchmarkSgemm; elsewhere they only need to be roughly right.
 var (
 	avx512Kernel = &microKernel{name: "avx512-14x32", mr: 14, nr: 32, kc: 256, mc: 14 * 12, nc: 4096,
-		fn: asmKernel(kernel14x32)}
+		fn: asmKernel(kernel14x32), gather: gather16}
 	avx2Kernel = &microKernel{name: "avx2-6x16", mr: 6, nr: 16, kc: 256, mc: 6 * 24, nc: 4096,
 		fn: asmKernel(kernel6x16)}
 )

@@ -276,3 +276,60 @@ TEXT ·xgetbv0(SB), NOSPLIT, $0-8
 	MOVL AX, eax+0(FP)
 	MOVL DX, edx+4(FP)
 	RET
+
+// ---------------------------------------------------------------------------------------------
+// AVX-512 packing of a row-major operand: one gather per k step collects a column of up to 16
+// values lying rs floats apart.
+
+// func gatherPanel(dst, src *float32, rs, steps, dstStep int, gatherMask, storeMask uint16)
+// For p < steps: dst[p·dstStep + r] = src[p + r·rs] for the lanes r set in gatherMask and 0 for
+// the other lanes set in storeMask (dstStep ≤ 16 lanes; 15·rs must fit in int32).
+TEXT ·gatherPanel(SB), NOSPLIT, $0-44
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ rs+16(FP), AX
+	MOVQ steps+24(FP), CX
+	MOVQ dstStep+32(FP), DX
+	SHLQ $2, DX
+	MOVWQZX gatherMask+40(FP), R9
+	KMOVW   storeMask+42(FP), K2
+
+	// Z1 = [0, rs, 2·rs, …, 15·rs] as int32 lanes.
+	VPBROADCASTD AX, Z2
+	VMOVDQU32    lanes<>(SB), Z1
+	VPMULLD      Z2, Z1, Z1
+
+	TESTQ CX, CX
+	JZ    gatherDone
+
+gatherLoop:
+	KMOVW      R9, K1
+	VPXORD     Z0, Z0, Z0
+	VGATHERDPS (SI)(Z1*4), K1, Z0
+	VMOVUPS    Z0, K2, (DI)
+	ADDQ       $4, SI
+	ADDQ       DX, DI
+	DECQ       CX
+	JNZ        gatherLoop
+
+gatherDone:
+	VZEROUPPER
+	RET
+
+DATA lanes<>+0(SB)/4, $0
+DATA lanes<>+4(SB)/4, $1
+DATA lanes<>+8(SB)/4, $2
+DATA lanes<>+12(SB)/4, $3
+DATA lanes<>+16(SB)/4, $4
+DATA lanes<>+20(SB)/4, $5
+DATA lanes<>+24(SB)/4, $6
+DATA lanes<>+28(SB)/4, $7
+DATA lanes<>+32(SB)/4, $8
+DATA lanes<>+36(SB)/4, $9
+DATA lanes<>+40(SB)/4, $10
+DATA lanes<>+44(SB)/4, $11
+DATA lanes<>+48(SB)/4, $12
+DATA lanes<>+52(SB)/4, $13
+DATA lanes<>+56(SB)/4, $14
+DATA lanes<>+60(SB)/4, $15
+GLOBL lanes<>(SB), RODATA|NOPTR, $64

@@ -18,6 +18,7 @@ type microKernel struct {
 	mr, nr     int
 	kc, mc, nc int
 	fn         kernelFunc
+	gather     gatherFunc // optional fast packing of strided operands
 }
 
 // goKernel is the portable micro-kernel: a 4×4 tile in sixteen scalar accumulators.

@@ -1,5 +1,13 @@
 package gemm
 
+// gatherFunc packs a strided operand quickly (AVX-512 gathers): for p < steps,
+// dst[p·dstStep + r] = src[p + r·stride] for r < width and 0 for width ≤ r < lanes
+// (width ≤ lanes ≤ 16, 15·stride < 2³¹). dst must hold (steps−1)·dstStep+lanes floats.
+type gatherFunc func(dst, src []float32, stride, steps, dstStep, width, lanes int)
+
+// canGather reports whether g exists and can address a stride.
+func canGather(g gatherFunc, stride int) bool { return g != nil && 15*stride < 1<<31 }
+
 // view is a strided window on op(X): element (i, j) lives at data[i·rs + j·cs]. A transposed
 // operand is just the same data with rs and cs swapped, so packing absorbs the transpose flags.
 type view struct {
@@ -10,7 +18,8 @@ type view struct {
 // packA copies the mc×kc block of op(A) starting at (i0, p0) into dst as ⌈mc/mr⌉ panels of
 // mr rows. Panel q holds rows i0+q·mr … in "column" order: dst[q·kc·mr + p·mr + r] =
 // A(i0+q·mr+r, p0+p). Rows past mc are zero, so the kernel can always run a full tile.
-func packA(dst []float32, a view, i0, mc, p0, kc, mr int) {
+// gather, when not nil, packs row-major storage (mr ≤ 16).
+func packA(dst []float32, a view, i0, mc, p0, kc, mr int, gather gatherFunc) {
 	for q := 0; q*mr < mc; q++ {
 		panel := dst[q*kc*mr : (q+1)*kc*mr]
 		rows := min(mr, mc-q*mr)
@@ -25,7 +34,12 @@ func packA(dst []float32, a view, i0, mc, p0, kc, mr int) {
 			}
 			continue
 		}
-		// Row-major storage (cs == 1): walk each row and scatter with stride mr.
+		// Row-major storage (cs == 1): gather each step's column, or walk each row and scatter
+		// with stride mr.
+		if mr <= 16 && canGather(gather, a.rs) {
+			gather(panel, a.data[base:], a.rs, kc, mr, rows, mr)
+			continue
+		}
 		for r := 0; r < rows; r++ {
 			src := a.data[base+r*a.rs : base+r*a.rs+kc]
 			for p, v := range src {
@@ -42,8 +56,9 @@ func packA(dst []float32, a view, i0, mc, p0, kc, mr int) {
 
 // packB copies the kc×nc block of op(B) starting at (p0, j0) into dst as ⌈nc/nr⌉ panels of nr
 // columns: dst[q·kc·nr + p·nr + j] = B(p0+p, j0+q·nr+j), zero past column nc. Only panels
-// [q0, q1) are written, so several goroutines can share the work.
-func packB(dst []float32, b view, p0, kc, j0, nc, nr, q0, q1 int) {
+// [q0, q1) are written, so several goroutines can share the work. gather, when not nil, packs
+// transposed storage in runs of 16 columns.
+func packB(dst []float32, b view, p0, kc, j0, nc, nr, q0, q1 int, gather gatherFunc) {
 	for q := q0; q < q1; q++ {
 		panel := dst[q*kc*nr : (q+1)*kc*nr]
 		cols := min(nr, nc-q*nr)
@@ -58,7 +73,20 @@ func packB(dst []float32, b view, p0, kc, j0, nc, nr, q0, q1 int) {
 			}
 			continue
 		}
-		// Transposed storage (rs == 1): walk each column and scatter with stride nr.
+		// Transposed storage (rs == 1): gather 16 columns at a time, or walk each column and
+		// scatter with stride nr.
+		if nr%16 == 0 && canGather(gather, b.cs) {
+			for j := 0; j < nr; j += 16 {
+				if j < cols {
+					gather(panel[j:], b.data[base+j*b.cs:], b.cs, kc, nr, min(16, cols-j), 16)
+					continue
+				}
+				for p := 0; p < kc; p++ {
+					clear(panel[p*nr+j : p*nr+j+16])
+				}
+			}
+			continue
+		}
 		for j := 0; j < cols; j++ {
 			src := b.data[base+j*b.cs : base+j*b.cs+kc]
 			for p, v := range src {
