@@ -3,6 +3,8 @@ package nn
 import (
 	"bytes"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -23,6 +25,9 @@ func FuzzReadSafetensors(f *testing.F) {
 	f.Add(valid.Bytes())
 	f.Add(bf16.Bytes())
 	f.Add(stInteropFile())
+	if b, err := os.ReadFile(filepath.Join("testdata", "numpy_written.safetensors")); err == nil {
+		f.Add(b)
+	}
 	f.Add(stBuild("{}", nil))
 	f.Add(valid.Bytes()[:len(valid.Bytes())/2])
 	flipped := bytes.Clone(stInteropFile())

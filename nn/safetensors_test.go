@@ -405,3 +405,34 @@ func TestWriteSafetensorsRejects(t *testing.T) {
 		t.Fatalf("directory holds %v after failed writes; want only keep.safetensors and adir", names)
 	}
 }
+
+// TestSafetensorsNumpyWritten reads testdata/numpy_written.safetensors, written once by a
+// NumPy script (json + struct + ndarray.tobytes, following the format description; F16 rounded
+// by NumPy's own float16 cast). The expected values are what NumPy printed for the same data.
+func TestSafetensorsNumpyWritten(t *testing.T) {
+	got, meta, err := ReadSafetensors(filepath.Join("testdata", "numpy_written.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := []float32{0.1, 1.0 / 3, -7, 1e-3} // the float32 values NumPy rounded to BF16
+	bf := make([]float32, len(x))
+	for i, v := range x {
+		bf[i] = BF16ToFloat32(Float32ToBF16(v)) // our writer's rounding must agree with NumPy's
+	}
+	want := map[string]HostTensor{
+		"a":  {Shape: []int{2, 3}, Data: []float32{-1, -0.5, 0, 0.5, 1, 1.5}},
+		"h":  {Shape: []int{4}, Data: []float32{0.0999755859375, -2.5, 65504, 5.960464477539063e-08}},
+		"bf": {Shape: []int{2, 2}, Data: []float32{0.10009765625, 0.333984375, -7, 0.00099945068359375}},
+		"d":  {Shape: []int{2}, Data: []float32{math.Float32frombits(0x40490fdb), math.Float32frombits(0xb727c5ac)}},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("read %d tensors, want %d", len(got), len(want))
+	}
+	for name, w := range want {
+		stSameBits(t, name, got[name], w)
+	}
+	stSameBits(t, "bf (our rounding)", HostTensor{Shape: []int{2, 2}, Data: bf}, want["bf"])
+	if meta["writer"] != "numpy" {
+		t.Fatalf("metadata %v", meta)
+	}
+}
