@@ -1,0 +1,288 @@
+package diffusion
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/flowtune/flowtune/diffusion/world"
+	"github.com/flowtune/flowtune/nn"
+	"github.com/flowtune/flowtune/tensor"
+)
+
+// PretrainConfig drives base-model pretraining on the built-in world.
+type PretrainConfig struct {
+	Steps         int     `json:"steps"`
+	Batch         int     `json:"batch"`
+	LR            float64 `json:"lr"`
+	WarmupSteps   int     `json:"warmup_steps"`
+	MinLRFraction float64 `json:"min_lr_fraction"` // cosine decay ends at LR·this
+	WeightDecay   float64 `json:"weight_decay"`
+	GradClip      float64 `json:"grad_clip"`
+	EMADecay      float64 `json:"ema_decay"`
+	EmptyPrompt   float64 `json:"empty_prompt_prob"` // caption dropped → learns the unconditional velocity (CFG)
+	LogitMean     float64 `json:"logit_mean"`        // σ = sigmoid(u), u ~ N(mean, std²) (SD3)
+	LogitStd      float64 `json:"logit_std"`
+	SampleEvery   int     `json:"sample_every"` // sample-grid PNG every N steps (0: only at the end)
+	SaveEvery     int     `json:"save_every"`   // checkpoint every N steps (0: only at the end)
+	LogEvery      int     `json:"log_every"`
+	Seed          uint64  `json:"seed"`
+}
+
+// DefaultPretrainConfig reproduces the shipped base checkpoint.
+func DefaultPretrainConfig() PretrainConfig {
+	return PretrainConfig{Steps: 5000, Batch: 32, LR: 1e-3, WarmupSteps: 200, MinLRFraction: 0.1,
+		WeightDecay: 0, GradClip: 1, EMADecay: 0.999, EmptyPrompt: 0.1, LogitMean: 0, LogitStd: 1,
+		SampleEvery: 1000, SaveEvery: 1000, LogEvery: 50, Seed: 1}
+}
+
+// Validate reports the first bad field.
+func (c PretrainConfig) Validate() error {
+	switch {
+	case c.Steps < 1 || c.Batch < 1:
+		return fmt.Errorf("pretrain config: steps and batch must be ≥ 1 (got %d, %d)", c.Steps, c.Batch)
+	case !(c.LR > 0):
+		return fmt.Errorf("pretrain config: lr must be > 0 (got %g)", c.LR)
+	case c.EMADecay < 0 || c.EMADecay >= 1:
+		return fmt.Errorf("pretrain config: ema_decay must be in [0,1) (got %g)", c.EMADecay)
+	case c.EmptyPrompt < 0 || c.EmptyPrompt > 1:
+		return fmt.Errorf("pretrain config: empty_prompt_prob must be in [0,1] (got %g)", c.EmptyPrompt)
+	case c.LogitStd <= 0:
+		return fmt.Errorf("pretrain config: logit_std must be > 0 (got %g)", c.LogitStd)
+	}
+	return nil
+}
+
+// lrAt is linear warm-up followed by cosine decay to MinLRFraction·LR.
+func (c PretrainConfig) lrAt(step int) float64 {
+	if step < c.WarmupSteps {
+		return c.LR * float64(step+1) / float64(c.WarmupSteps)
+	}
+	p := float64(step-c.WarmupSteps) / math.Max(1, float64(c.Steps-c.WarmupSteps))
+	return c.LR * (c.MinLRFraction + (1-c.MinLRFraction)*0.5*(1+math.Cos(math.Pi*p)))
+}
+
+// Batch is one pretraining batch: images in [−1,1] and their (tokenised) captions.
+type Batch struct {
+	X0       []float32 // [B, 3, H, W]
+	Captions []string
+	Cond     Cond
+}
+
+// DrawBatch renders n (image, imperfect caption) pairs from w, dropping a caption to the empty
+// prompt with probability pEmpty.
+func DrawBatch(w *world.World, tok *world.Tokenizer, n int, pEmpty float64, rng *tensor.RNG) (Batch, error) {
+	var b Batch
+	imgs := make([]image.Image, 0, n)
+	for i := 0; i < n; i++ {
+		img, caption := w.Sample(rng)
+		if rng.Float64() <= pEmpty {
+			caption = ""
+		}
+		imgs = append(imgs, img)
+		b.Captions = append(b.Captions, caption)
+	}
+	b.X0 = world.BatchToCHW(imgs)
+	ids, mask, err := tok.EncodeBatch(b.Captions)
+	if err != nil {
+		return b, err
+	}
+	b.Cond = Cond{Tokens: ids, Mask: mask, B: n, L: tok.MaxLen}
+	return b, nil
+}
+
+// Pretrainer trains a base model with the rectified-flow loss on images rendered on the fly.
+type Pretrainer struct {
+	Cfg    PretrainConfig
+	Model  *Model
+	World  *world.World
+	Tok    *world.Tokenizer
+	OutDir string
+	Log    zerolog.Logger
+
+	// SamplePrompts are rendered into the periodic sample grids (fixed seeds).
+	SamplePrompts []string
+}
+
+// Run trains for Cfg.Steps steps, writing progress lines, sample grids (samples_stepN.png),
+// the EMA model (base.safetensors) and a loss log (pretrain_log.jsonl) into OutDir. Cancelling
+// ctx stops after the current step and saves.
+func (p *Pretrainer) Run(ctx context.Context) error {
+	cfg := p.Cfg
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(p.OutDir, 0o755); err != nil {
+		return err
+	}
+	b := p.Model.Patch.Proj.Weight.Backend()
+	params := nn.Trainable(p.Model)
+	opt := nn.NewAdamW(params, nn.AdamWConfig{LR: float32(cfg.LR), Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
+		WeightDecay: float32(cfg.WeightDecay), MaxGradNorm: cfg.GradClip})
+	ema := nn.NewEMA(nn.NamedParams(p.Model), float32(cfg.EMADecay))
+
+	dataRNG := tensor.NewRNG(cfg.Seed)          // images, captions
+	noiseRNG := tensor.NewRNG(cfg.Seed + 1<<32) // σ and ε
+	size := p.Model.Cfg.Size
+
+	// Render the next batch while the current one trains.
+	type next struct {
+		b   Batch
+		err error
+	}
+	queue := make(chan next, 2)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			bt, err := DrawBatch(p.World, p.Tok, cfg.Batch, cfg.EmptyPrompt, dataRNG)
+			select {
+			case queue <- next{bt, err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+
+	logPath := filepath.Join(p.OutDir, "pretrain_log.jsonl")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+
+	start := time.Now()
+	var lossSum float64
+	var lossN int
+	step := 0
+	for ; step < cfg.Steps; step++ {
+		if ctx.Err() != nil {
+			p.Log.Warn().Int("step", step).Msg("interrupted: saving and stopping")
+			break
+		}
+		nx := <-queue
+		if nx.err != nil {
+			return nx.err
+		}
+		x0 := tensor.New(b, nx.b.X0, cfg.Batch, 3, size, size)
+		eps := noiseRNG.Normal(b, cfg.Batch, 3, size, size)
+		sigma := make([]float32, cfg.Batch)
+		for i := range sigma {
+			sigma[i] = float32(SampleLogitNormal(noiseRNG, cfg.LogitMean, cfg.LogitStd))
+		}
+		loss := FlowMatchLoss(p.Model, x0, eps, sigma, nx.b.Cond)
+		lv := float64(loss.Item())
+		if math.IsNaN(lv) || math.IsInf(lv, 0) {
+			return fmt.Errorf("pretrain: loss became %v at step %d; the last checkpoint in %s is intact (try a lower -lr)", lv, step, p.OutDir)
+		}
+		nn.ZeroGrads(p.Model)
+		loss.Backward()
+		opt.LR = float32(cfg.lrAt(step))
+		gnorm := opt.Step()
+		ema.Update()
+		lossSum += lv
+		lossN++
+
+		done := step + 1
+		if cfg.LogEvery > 0 && done%cfg.LogEvery == 0 || done == cfg.Steps {
+			el := time.Since(start).Seconds()
+			rate := float64(done) / el
+			avg := lossSum / float64(lossN)
+			p.Log.Info().Int("step", done).Int("of", cfg.Steps).Float64("loss", avg).
+				Float64("grad_norm", gnorm).Float64("lr", float64(opt.LR)).
+				Float64("img_per_s", rate*float64(cfg.Batch)).
+				Str("eta", (time.Duration(float64(cfg.Steps-done)/rate) * time.Second).Round(time.Second).String()).
+				Msg("pretrain")
+			rec, _ := json.Marshal(map[string]any{"step": done, "loss": avg, "grad_norm": gnorm, "lr": opt.LR, "elapsed_s": el})
+			logFile.Write(append(rec, '\n'))
+			lossSum, lossN = 0, 0
+		}
+		if cfg.SampleEvery > 0 && done%cfg.SampleEvery == 0 {
+			if err := p.saveSamples(ema, fmt.Sprintf("samples_step%d.png", done)); err != nil {
+				return err
+			}
+		}
+		if cfg.SaveEvery > 0 && done%cfg.SaveEvery == 0 {
+			if err := p.saveEMA(ema, done); err != nil {
+				return err
+			}
+		}
+	}
+	if err := p.saveSamples(ema, "samples_final.png"); err != nil {
+		return err
+	}
+	if err := p.saveEMA(ema, step); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return errors.Join(ctx.Err(), fmt.Errorf("pretraining stopped at step %d of %d; checkpoint saved", step, cfg.Steps))
+	}
+	return nil
+}
+
+// withEMA runs f with the EMA weights loaded into the model, then restores the raw weights.
+func (p *Pretrainer) withEMA(ema *nn.EMA, f func() error) error {
+	raw := map[string][]float32{}
+	p.Model.Params("", func(name string, t *tensor.Tensor) { raw[name] = t.Data() })
+	ema.CopyTo()
+	defer p.Model.Params("", func(name string, t *tensor.Tensor) { t.SetData(raw[name]) })
+	return f()
+}
+
+func (p *Pretrainer) saveEMA(ema *nn.EMA, step int) error {
+	return p.withEMA(ema, func() error {
+		cfgJSON, _ := json.Marshal(p.Cfg)
+		return p.Model.Save(filepath.Join(p.OutDir, "base.safetensors"), map[string]string{
+			"flowtune.pretrain_config": string(cfgJSON),
+			"flowtune.pretrain_step":   fmt.Sprint(step),
+		})
+	})
+}
+
+func (p *Pretrainer) saveSamples(ema *nn.EMA, name string) error {
+	if len(p.SamplePrompts) == 0 {
+		return nil
+	}
+	return p.withEMA(ema, func() error {
+		imgs, err := SamplePrompts(p.Model, p.Tok, p.SamplePrompts, 2, 20, 1, 7)
+		if err != nil {
+			return err
+		}
+		return SavePNG(filepath.Join(p.OutDir, name), Grid(imgs, 2*len(p.SamplePrompts)/2, 4))
+	})
+}
+
+// SamplePrompts draws perPrompt images for each prompt with the ODE sampler (steps on the
+// shift-3 grid, CFG scale cfg, noise from seed), returned prompt by prompt.
+func SamplePrompts(m *Model, tok *world.Tokenizer, prompts []string, perPrompt, steps int, cfg float32, seed uint64) ([]*image.RGBA, error) {
+	ids, mask, err := tok.EncodeBatch(prompts)
+	if err != nil {
+		return nil, err
+	}
+	c := Cond{Tokens: ids, Mask: mask, B: len(prompts), L: tok.MaxLen}.Repeat(perPrompt)
+	uncondIDs, uncondMask, _ := tok.EncodeBatch([]string{""})
+	g := Guided{Model: m, Uncond: Cond{Tokens: uncondIDs, Mask: uncondMask, B: 1, L: tok.MaxLen}, Scale: cfg}
+	b := m.Patch.Proj.Weight.Backend()
+	s := m.Cfg.Size
+	x := tensor.NewRNG(seed).Normal(b, c.B, m.Cfg.Channels, s, s)
+	return Images(SampleODE(g, x, SigmaGrid(steps, 3), c)), nil
+}
+
+// DefaultSamplePrompts are the prompts of the pretraining sample grids: one per task family.
+var DefaultSamplePrompts = []string{
+	"two red circles",
+	"a blue square above a yellow triangle",
+	`a sign that says "K7Q"`,
+	"a green triangle",
+}
