@@ -255,28 +255,12 @@ func (p *Pretrainer) saveSamples(ema *nn.EMA, name string) error {
 		return nil
 	}
 	return p.withEMA(ema, func() error {
-		imgs, err := SamplePrompts(p.Model, p.Tok, p.SamplePrompts, 2, 20, 1, 7)
+		imgs, err := SamplePrompts(p.Model, p.Tok, p.SamplePrompts, SampleOptions{PerPrompt: 2, Steps: 20, CFG: 1, Seed: 7})
 		if err != nil {
 			return err
 		}
-		return SavePNG(filepath.Join(p.OutDir, name), Grid(imgs, 2*len(p.SamplePrompts)/2, 4))
+		return SavePNG(filepath.Join(p.OutDir, name), Grid(imgs, 2, 4))
 	})
-}
-
-// SamplePrompts draws perPrompt images for each prompt with the ODE sampler (steps on the
-// shift-3 grid, CFG scale cfg, noise from seed), returned prompt by prompt.
-func SamplePrompts(m *Model, tok *world.Tokenizer, prompts []string, perPrompt, steps int, cfg float32, seed uint64) ([]*image.RGBA, error) {
-	ids, mask, err := tok.EncodeBatch(prompts)
-	if err != nil {
-		return nil, err
-	}
-	c := Cond{Tokens: ids, Mask: mask, B: len(prompts), L: tok.MaxLen}.Repeat(perPrompt)
-	uncondIDs, uncondMask, _ := tok.EncodeBatch([]string{""})
-	g := Guided{Model: m, Uncond: Cond{Tokens: uncondIDs, Mask: uncondMask, B: 1, L: tok.MaxLen}, Scale: cfg}
-	b := m.Patch.Proj.Weight.Backend()
-	s := m.Cfg.Size
-	x := tensor.NewRNG(seed).Normal(b, c.B, m.Cfg.Channels, s, s)
-	return Images(SampleODE(g, x, SigmaGrid(steps, 3), c)), nil
 }
 
 // DefaultSamplePrompts are the prompts of the pretraining sample grids: one per task family.
