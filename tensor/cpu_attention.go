@@ -1,10 +1,6 @@
 package tensor
 
-import (
-	"math"
-
-	"github.com/flowtune/flowtune/tensor/internal/gemm"
-)
+import "github.com/flowtune/flowtune/tensor/internal/gemm"
 
 // Scaled-dot-product attention on the CPU. Queries are processed in blocks of attnBlock rows
 // per (batch, head): the scores of one block against all keys (attnBlock × Lk floats) are the
@@ -22,6 +18,9 @@ import (
 // attnBlock is the number of query rows handled together.
 const attnBlock = 64
 
+// attnItemMACs is the smallest number of multiply-adds worth a goroutine of its own.
+const attnItemMACs = 1 << 18
+
 func (cpuBackend) Attention(out, lse, q, k, v, mask Storage, a AttnArgs) {
 	os, ls, qs, ks, vs, ms := cpuData(out), cpuData(lse), cpuData(q), cpuData(k), cpuData(v), cpuDataOrNil(mask)
 	Lq, Lk, Dh := a.Lq, a.Lk, a.Dh
@@ -30,7 +29,7 @@ func (cpuBackend) Attention(out, lse, q, k, v, mask Storage, a AttnArgs) {
 	}
 	blocks := (Lq + attnBlock - 1) / attnBlock
 	work := attnBlock * Lk * Dh * 2 // multiply-adds in one block
-	parallelFor(a.B*a.H*blocks, max(1, mmItemMACs/max(1, work)), func(lo, hi int) {
+	parallelFor(a.B*a.H*blocks, max(1, attnItemMACs/max(1, work)), func(lo, hi int) {
 		scores := make([]float32, attnBlock*Lk)
 		for it := lo; it < hi; it++ {
 			bh, blk := it/blocks, it%blocks
@@ -83,7 +82,7 @@ func (cpuBackend) AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, mask St
 		return
 	}
 	work := Lq * Lk * Dh * 4
-	parallelFor(a.B*a.H, max(1, mmItemMACs/max(1, work)), func(lo, hi int) {
+	parallelFor(a.B*a.H, max(1, attnItemMACs/max(1, work)), func(lo, hi int) {
 		p := make([]float32, attnBlock*Lk)  // probabilities of one query block
 		dp := make([]float32, attnBlock*Lk) // their gradient, then the score gradient dS
 		for bh := lo; bh < hi; bh++ {
@@ -101,7 +100,7 @@ func (cpuBackend) AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, mask St
 					l := ls[bh*Lq+i0+r]
 					row := P[r*Lk : (r+1)*Lk]
 					for j := range row {
-						row[j] = float32(math.Exp(float64(row[j] - l)))
+						row[j] = expf(row[j] - l)
 					}
 				}
 				// dV += Pᵀ·dOut and dP = dOut·Vᵀ.

@@ -2,67 +2,33 @@ package tensor
 
 import "github.com/flowtune/flowtune/tensor/internal/gemm"
 
-// Batched matrix multiply on the CPU: the batch is cut into work items of (matrix, block of
-// rows of C), and each item is one gemm.Sgemm call on sub-slices. Rows of C are independent, so
-// the split does not change any result.
-
-// mmItemMACs is the smallest number of multiply-adds worth a goroutine of its own.
-const mmItemMACs = 1 << 18
-
-// mmMaxRowSplits caps how many row blocks one matrix is cut into.
-const mmMaxRowSplits = 16
-
+// MatMul hands the whole strided batch to gemm.SgemmBatch, which decides how to use the cores:
+// large products one after another, each spread over the goroutines by the packed kernel, and
+// small ones spread whole across goroutines. (Cutting one product into row slivers here would
+// make every sliver repack B.) A StrideC of 0 applies the products to the one C in batch order.
 func (cpuBackend) MatMul(c, a, b Storage, p MatMulArgs) {
 	cs, as, bs := cpuData(c), cpuData(a), cpuData(b)
 	if p.Batch == 0 || p.M == 0 || p.N == 0 {
 		return
 	}
-	// Leading dimensions of the stored matrices.
-	lda, ldb, ldc := p.K, p.N, p.N
+	// Leading dimensions of the stored matrices: A is M×K (K×M when transposed), B is K×N
+	// (N×K), C is M×N.
+	lda, ldb := p.K, p.N
 	if p.TransA {
 		lda = p.M
 	}
 	if p.TransB {
 		ldb = p.K
 	}
+	gemm.SgemmBatch(p.TransA, p.TransB, p.Batch, p.M, p.N, p.K, p.Alpha,
+		tail(as, p.OffA), lda, p.StrideA, tail(bs, p.OffB), ldb, p.StrideB,
+		p.Beta, cs[p.OffC:], p.N, p.StrideC)
+}
 
-	// Rows of C per work item: enough multiply-adds to pay for a goroutine, and at most
-	// mmMaxRowSplits blocks per matrix; a multiple of 4 keeps micro-kernels full.
-	perRow := max(1, p.N*p.K)
-	rows := max((mmItemMACs+perRow-1)/perRow, (p.M+mmMaxRowSplits-1)/mmMaxRowSplits)
-	rows = min((rows+3)/4*4, p.M)
-	blocks := (p.M + rows - 1) / rows
-
-	// item runs the rows [r0, r1) of batch entry q.
-	item := func(q, r0, r1 int) {
-		aOff := p.OffA + q*p.StrideA
-		if p.TransA {
-			aOff += r0 // op(A) row i is column i of the stored K×M matrix
-		} else {
-			aOff += r0 * lda
-		}
-		cOff := p.OffC + q*p.StrideC + r0*ldc
-		gemm.Sgemm(p.TransA, p.TransB, r1-r0, p.N, p.K, p.Alpha,
-			as[aOff:], lda, bs[p.OffB+q*p.StrideB:], ldb, p.Beta, cs[cOff:], ldc)
+// tail is x[off:], or nil past the end (a K = 0 product has empty operands).
+func tail(x []float32, off int) []float32 {
+	if off >= len(x) {
+		return nil
 	}
-
-	if p.StrideC == 0 && p.Batch > 1 {
-		// Every entry updates the same C: apply them in batch order, each split by rows.
-		for q := 0; q < p.Batch; q++ {
-			parallelFor(blocks, 1, func(lo, hi int) {
-				for blk := lo; blk < hi; blk++ {
-					item(q, blk*rows, min((blk+1)*rows, p.M))
-				}
-			})
-		}
-		return
-	}
-	// Small matrices are grouped so that each goroutine still gets mmItemMACs of work.
-	grain := max(1, mmItemMACs/max(1, rows*perRow))
-	parallelFor(p.Batch*blocks, grain, func(lo, hi int) {
-		for it := lo; it < hi; it++ {
-			q, blk := it/blocks, it%blocks
-			item(q, blk*rows, min((blk+1)*rows, p.M))
-		}
-	})
+	return x[off:]
 }

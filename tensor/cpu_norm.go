@@ -27,13 +27,13 @@ func softmaxRow(out, in []float32) float64 {
 	}
 	var sum float64
 	for j, v := range in {
-		e := math.Exp(float64(v - m))
-		out[j] = float32(e)
-		sum += e
+		e := expf(v - m)
+		out[j] = e
+		sum += float64(e)
 	}
-	inv := 1 / sum
+	inv := float32(1 / sum)
 	for j := range out {
-		out[j] = float32(float64(out[j]) * inv)
+		out[j] *= inv
 	}
 	return float64(m) + math.Log(sum)
 }
