@@ -198,11 +198,8 @@ func (cpuBackend) Binary(op BinaryOp, dst, a Storage, sa Strides4, b Storage, sb
 			ia := i0*sa[0] + i1*sa[1] + i2*sa[2]
 			ib := i0*sb[0] + i1*sb[1] + i2*sb[2]
 			out := d[r*cols : (r+1)*cols]
-			if sa[3] == 1 && sb[3] == 1 { // the common contiguous case, without index arithmetic
-				ar, br := as[ia:ia+cols], bs[ib:ib+cols]
-				for j := range out {
-					out[j] = f(ar[j], br[j])
-				}
+			if sa[3] == 1 && sb[3] == 1 {
+				binaryContiguous(op, f, out, as[ia:ia+cols], bs[ib:ib+cols])
 				continue
 			}
 			for j := range out {
@@ -210,6 +207,30 @@ func (cpuBackend) Binary(op BinaryOp, dst, a Storage, sa Strides4, b Storage, sb
 			}
 		}
 	})
+}
+
+// binaryContiguous is the unit-stride row of Binary, the common case. The arithmetic ops get
+// loops of their own, free of the per-element call through f.
+func binaryContiguous(op BinaryOp, f func(a, b float32) float32, out, a, b []float32) {
+	a, b = a[:len(out)], b[:len(out)]
+	switch op {
+	case OpAdd:
+		for j := range out {
+			out[j] = a[j] + b[j]
+		}
+	case OpSub:
+		for j := range out {
+			out[j] = a[j] - b[j]
+		}
+	case OpMul:
+		for j := range out {
+			out[j] = a[j] * b[j]
+		}
+	default:
+		for j := range out {
+			out[j] = f(a[j], b[j])
+		}
+	}
 }
 
 func (cpuBackend) Axpby(dst Storage, alpha float32, x Storage, beta float32, y Storage) {
