@@ -9,11 +9,15 @@ import (
 
 // The CPU backend: the reference implementation of the Backend contract, in plain Go over
 // []float32. Every primitive is written to be read first; the heavy loops are split into chunks
-// that run on goroutines (parallelFor), and MatMul hands its blocks to tensor/internal/gemm.
+// that run on goroutines (parallelFor), and matrix products go to tensor/internal/gemm.
 //
 // The primitives live by family in cpu_*.go: memory here, elementwise and reductions in
 // cpu_elementwise.go, matmul in cpu_matmul.go, softmax and norms in cpu_norm.go, attention in
-// cpu_attention.go, and the optimiser, RNG and diffusion ops in cpu_fused.go.
+// cpu_attention.go, the optimiser, RNG and diffusion ops in cpu_fused.go, and the float32 exp
+// they share in cpu_math.go.
+//
+// Results do not depend on the number of cores: work is cut by problem size only, and sums
+// over chunks are added in chunk order (TestCPUDeterministic).
 
 // cpuBackend has no state: storages are Go slices and the goroutines come and go per call.
 type cpuBackend struct{}
