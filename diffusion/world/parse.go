@@ -192,9 +192,10 @@ func (p *parser) relation() (Relation, bool) {
 func (p *parser) clause() (Clause, error) {
 	var c Clause
 	w := p.peek()
+	countWord := ""
 	for n := 1; n < len(countWords); n++ {
 		if w == countWords[n] || (n == 1 && w == "one") {
-			c.Count = n
+			c.Count, countWord = n, w
 			p.pos++
 			break
 		}
@@ -215,7 +216,7 @@ func (p *parser) clause() (Clause, error) {
 		plural := w == k.Plural()
 		if plural != (c.Count != 1) {
 			if plural {
-				return c, fmt.Errorf("%q needs the singular %q", p.toks[p.pos-1].text+" "+w, k.String())
+				return c, fmt.Errorf("%q after %q needs the singular %q", w, countWord, k.String())
 			}
 			return c, fmt.Errorf("%q needs a count of one (\"a %s\") or the plural %q", w, w, k.Plural())
 		}

@@ -80,8 +80,10 @@ func (t *Tokenizer) Encode(text string) ([]int32, error) {
 		ids = append(ids, id)
 	}
 	if len(unknown) > 0 {
-		return nil, fmt.Errorf("tokenizer: %q: unknown words %q; the vocabulary is %s",
-			text, unknown, strings.Join(t.vocab[3:], " "))
+		nWords := len(t.vocab) - len(Alphabet)
+		return nil, fmt.Errorf("tokenizer: %q: unknown words %q; the vocabulary is the words %s, "+
+			"and between quotes single characters of %s",
+			text, unknown, strings.Join(t.vocab[3:nWords], " "), Alphabet)
 	}
 	if len(ids) > t.MaxLen {
 		return nil, fmt.Errorf("tokenizer: %q needs %d tokens, more than the maximum %d", text, len(ids), t.MaxLen)
