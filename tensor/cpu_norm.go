@@ -23,7 +23,9 @@ func (cpuBackend) Softmax(y, x Storage, rows, cols int) {
 func softmaxRow(out, in []float32) float64 {
 	m := float32(math.Inf(-1))
 	for _, v := range in {
-		m = max(m, v)
+		if v > m { // a NaN is skipped here but still poisons its row through exp below
+			m = v
+		}
 	}
 	var sum float64
 	for j, v := range in {
