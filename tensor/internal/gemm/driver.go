@@ -79,7 +79,7 @@ func (pl *plan) run() {
 					i0 := ib * mc
 					rows := min(mc, pl.m-i0)
 					if packed != ib {
-						packA(aPack, pl.a, i0, rows, pc, kc, mr, kn.gather)
+						packA(aPack, pl.a, i0, rows, pc, kc, mr, kn.gather, kn.transpose)
 						packed = ib
 					}
 					q0, q1 := split(nPanels, nGroups, g)

@@ -24,6 +24,21 @@ func gather16(dst, src []float32, stride, steps, dstStep, width, lanes int) {
 	gatherPanel(unsafe.SliceData(dst), unsafe.SliceData(src), stride, steps, dstStep, uint16(1<<width-1), uint16(1<<lanes-1))
 }
 
+// transpose14 is the assembly behind transpose14x16.
+//
+//go:noescape
+func transpose14(dst, src *float32, rs, blocks int)
+
+// transpose14x16 is the AVX-512 transposeFunc for 14-row panels.
+func transpose14x16(dst, src []float32, stride, blocks int) {
+	if blocks == 0 {
+		return
+	}
+	_ = dst[blocks*16*14-1]        // bounds the stores
+	_ = src[13*stride+blocks*16-1] // and the last row's loads
+	transpose14(unsafe.SliceData(dst), unsafe.SliceData(src), stride, blocks)
+}
+
 func cpuid(leaf, subleaf uint32) (eax, ebx, ecx, edx uint32)
 func xgetbv0() (eax, edx uint32)
 
@@ -31,7 +46,7 @@ func xgetbv0() (eax, edx uint32)
 // BenchmarkSgemm; elsewhere they only need to be roughly right.
 var (
 	avx512Kernel = &microKernel{name: "avx512-14x32", mr: 14, nr: 32, kc: 256, mc: 14 * 12, nc: 4096,
-		fn: asmKernel(kernel14x32), gather: gather16}
+		fn: asmKernel(kernel14x32), gather: gather16, transpose: transpose14x16}
 	avx2Kernel = &microKernel{name: "avx2-6x16", mr: 6, nr: 16, kc: 256, mc: 6 * 24, nc: 4096,
 		fn: asmKernel(kernel6x16)}
 )

@@ -18,7 +18,8 @@ type microKernel struct {
 	mr, nr     int
 	kc, mc, nc int
 	fn         kernelFunc
-	gather     gatherFunc // optional fast packing of strided operands
+	gather     gatherFunc    // optional fast packing of strided operands
+	transpose  transposeFunc // optional, faster still for full row panels (needs gather too)
 }
 
 // goKernel is the portable micro-kernel: a 4×4 tile in sixteen scalar accumulators.

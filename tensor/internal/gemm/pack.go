@@ -5,6 +5,10 @@ package gemm
 // (width ≤ lanes ≤ 16, 15·stride < 2³¹). dst must hold (steps−1)·dstStep+lanes floats.
 type gatherFunc func(dst, src []float32, stride, steps, dstStep, width, lanes int)
 
+// transposeFunc packs full mr-row panels of row-major storage 16 steps at a time (AVX-512
+// in-register transposes): dst[p·mr + r] = src[r·stride + p] for r < mr, p < 16·blocks.
+type transposeFunc func(dst, src []float32, stride, blocks int)
+
 // canGather reports whether g exists and can address a stride.
 func canGather(g gatherFunc, stride int) bool { return g != nil && 15*stride < 1<<31 }
 
@@ -18,8 +22,8 @@ type view struct {
 // packA copies the mc×kc block of op(A) starting at (i0, p0) into dst as ⌈mc/mr⌉ panels of
 // mr rows. Panel q holds rows i0+q·mr … in "column" order: dst[q·kc·mr + p·mr + r] =
 // A(i0+q·mr+r, p0+p). Rows past mc are zero, so the kernel can always run a full tile.
-// gather, when not nil, packs row-major storage (mr ≤ 16).
-func packA(dst []float32, a view, i0, mc, p0, kc, mr int, gather gatherFunc) {
+// gather and transpose, when not nil, pack row-major storage faster (see their types).
+func packA(dst []float32, a view, i0, mc, p0, kc, mr int, gather gatherFunc, transpose transposeFunc) {
 	for q := 0; q*mr < mc; q++ {
 		panel := dst[q*kc*mr : (q+1)*kc*mr]
 		rows := min(mr, mc-q*mr)
@@ -37,7 +41,14 @@ func packA(dst []float32, a view, i0, mc, p0, kc, mr int, gather gatherFunc) {
 		// Row-major storage (cs == 1): gather each step's column, or walk each row and scatter
 		// with stride mr.
 		if mr <= 16 && canGather(gather, a.rs) {
-			gather(panel, a.data[base:], a.rs, kc, mr, rows, mr)
+			done := 0
+			if transpose != nil && rows == mr {
+				done = kc / 16 * 16
+				transpose(panel, a.data[base:], a.rs, done/16)
+			}
+			if done < kc {
+				gather(panel[done*mr:], a.data[base+done:], a.rs, kc-done, mr, rows, mr)
+			}
 			continue
 		}
 		for r := 0; r < rows; r++ {
