@@ -118,6 +118,8 @@ type Strides4 [MaxBroadcastDims]int
 // op(A_p) is M×K and op(B_p) is K×N. With TransA false A_p is stored M×K row-major, with TransA
 // true it is stored K×M (likewise B: K×N, or N×K when TransB). A_p starts at element
 // OffA + p·StrideA of A (a StrideA of 0 shares one matrix across the batch — weights), and so on.
+// With Beta 0, C is overwritten (NaNs already in C do not propagate: the BLAS convention).
+// StrideC must be non-zero when Batch > 1.
 type MatMulArgs struct {
 	Batch, M, N, K            int
 	TransA, TransB            bool
@@ -177,12 +179,14 @@ type Backend interface {
 
 	// Elementwise.
 	Unary(op UnaryOp, dst, x Storage, p float32)
-	// UnaryBackward writes dx = dy · f'(x) for the op (with its parameter p).
+	// UnaryBackward writes dx = dy · f'(x) for the op (with its parameter p). At kinks:
+	// abs'(0) = relu'(0) = 0; clamp_min passes the gradient where x ≥ p, clamp_max where x ≤ p.
 	UnaryBackward(op UnaryOp, dx, x, dy Storage, p float32)
 	// Binary writes dst[i] = op(a[i·sa], b[i·sb]) over the 4-axis index space shape; dst is
 	// contiguous with that shape.
 	Binary(op BinaryOp, dst, a Storage, sa Strides4, b Storage, sb Strides4, shape [MaxBroadcastDims]int)
 	// Axpby writes dst = alpha·x + beta·y (the Euler ODE step is Axpby(x', 1, x, dt, v)).
+	// dst may alias x or y (EMA updates write in place).
 	Axpby(dst Storage, alpha float32, x Storage, beta float32, y Storage)
 
 	// Reductions. Sum views x as [outer, n, inner] and writes dst[o, i] = Σ_j x[o, j, i].
@@ -214,8 +218,9 @@ type Backend interface {
 	Gather(dst, table Storage, idx []int32, dim int)
 	ScatterAdd(dtable, dy Storage, idx []int32, dim int)
 
-	// Optimiser: one fused AdamW step on a parameter block (decoupled weight decay, bias
-	// correction with the given step number ≥ 1).
+	// Optimiser: one fused AdamW step on a parameter block in PyTorch's form, with g = GradScale·grad:
+	// m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², p ← p(1 − lr·wd) − lr·m̂/(√v̂ + eps), where
+	// m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ) and t = Step ≥ 1.
 	AdamW(param, grad, m, v Storage, a AdamWArgs)
 
 	// Random numbers from the counter-based Philox4x32-10 generator (philox.go holds the
