@@ -65,7 +65,7 @@ func (pl *plan) run() {
 			bPack := bBuf.f[:kc*nPanels*nr]
 			parallel(min(pl.workers, nPanels), func(w, nw int) {
 				q0, q1 := split(nPanels, nw, w)
-				packB(bPack, pl.b, pc, kc, jc, nc, nr, q0, q1, kn.gather)
+				packB(bPack, pl.b, pc, kc, jc, nc, nr, q0, q1, kn.packers)
 			})
 
 			var next atomic.Int64
@@ -79,7 +79,7 @@ func (pl *plan) run() {
 					i0 := ib * mc
 					rows := min(mc, pl.m-i0)
 					if packed != ib {
-						packA(aPack, pl.a, i0, rows, pc, kc, mr, kn.gather, kn.transpose)
+						packA(aPack, pl.a, i0, rows, pc, kc, mr, kn.packers)
 						packed = ib
 					}
 					q0, q1 := split(nPanels, nGroups, g)

@@ -39,6 +39,24 @@ func transpose14x16(dst, src []float32, stride, blocks int) {
 	transpose14(unsafe.SliceData(dst), unsafe.SliceData(src), stride, blocks)
 }
 
+// copyPanel is the assembly behind copy32, with lane masks instead of counts.
+//
+//go:noescape
+func copyPanel(dst, src *float32, stride, steps, dstStep int, load0, load1, store0, store1 uint16)
+
+// copy32 is the AVX-512 copyFunc.
+func copy32(dst, src []float32, stride, steps, dstStep, width, lanes int) {
+	_ = dst[(steps-1)*dstStep+lanes-1]
+	_ = src[(steps-1)*stride+width-1]
+	mask := func(n int) (lo, hi uint16) {
+		m := uint32(1)<<n - 1 // n = 32 wraps around to all ones
+		return uint16(m), uint16(m >> 16)
+	}
+	l0, l1 := mask(width)
+	s0, s1 := mask(lanes)
+	copyPanel(unsafe.SliceData(dst), unsafe.SliceData(src), stride, steps, dstStep, l0, l1, s0, s1)
+}
+
 func cpuid(leaf, subleaf uint32) (eax, ebx, ecx, edx uint32)
 func xgetbv0() (eax, edx uint32)
 
@@ -46,7 +64,7 @@ func xgetbv0() (eax, edx uint32)
 // BenchmarkSgemm; elsewhere they only need to be roughly right.
 var (
 	avx512Kernel = &microKernel{name: "avx512-14x32", mr: 14, nr: 32, kc: 256, mc: 14 * 12, nc: 4096,
-		fn: asmKernel(kernel14x32), gather: gather16, transpose: transpose14x16}
+		fn: asmKernel(kernel14x32), packers: packers{gather: gather16, transpose: transpose14x16, copy: copy32}}
 	avx2Kernel = &microKernel{name: "avx2-6x16", mr: 6, nr: 16, kc: 256, mc: 6 * 24, nc: 4096,
 		fn: asmKernel(kernel6x16)}
 )

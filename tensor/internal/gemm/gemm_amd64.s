@@ -483,3 +483,40 @@ transposeLoop:
 transposeDone:
 	VZEROUPPER
 	RET
+
+// ---------------------------------------------------------------------------------------------
+// AVX-512 packing of contiguous runs (row-major B, transposed A): per step, masked loads of up
+// to 32 floats (lanes outside the load masks read as zero and touch no memory) and masked
+// stores of the packed step.
+
+// func copyPanel(dst, src *float32, stride, steps, dstStep int, load0, load1, store0, store1 uint16)
+// For p < steps: dst[p·dstStep + r] = src[p·stride + r] for lanes r in the load masks (lanes
+// 0-15 in load0, 16-31 in load1), 0 for the other lanes in the store masks.
+TEXT ·copyPanel(SB), NOSPLIT, $0-48
+	MOVQ  dst+0(FP), DI
+	MOVQ  src+8(FP), SI
+	MOVQ  stride+16(FP), AX
+	SHLQ  $2, AX
+	MOVQ  steps+24(FP), CX
+	MOVQ  dstStep+32(FP), DX
+	SHLQ  $2, DX
+	KMOVW load0+40(FP), K1
+	KMOVW load1+42(FP), K2
+	KMOVW store0+44(FP), K3
+	KMOVW store1+46(FP), K4
+	TESTQ CX, CX
+	JZ    copyDone
+
+copyLoop:
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z 64(SI), K2, Z1
+	VMOVUPS   Z0, K3, (DI)
+	VMOVUPS   Z1, K4, 64(DI)
+	ADDQ      AX, SI
+	ADDQ      DX, DI
+	DECQ      CX
+	JNZ       copyLoop
+
+copyDone:
+	VZEROUPPER
+	RET

@@ -18,8 +18,14 @@ type microKernel struct {
 	mr, nr     int
 	kc, mc, nc int
 	fn         kernelFunc
-	gather     gatherFunc    // optional fast packing of strided operands
-	transpose  transposeFunc // optional, faster still for full row panels (needs gather too)
+	packers
+}
+
+// packers are optional machine-specific helpers for packA and packB; nil ones fall back to Go.
+type packers struct {
+	gather    gatherFunc    // strided operands
+	transpose transposeFunc // strided operands, full panels (used together with gather)
+	copy      copyFunc      // contiguous runs
 }
 
 // goKernel is the portable micro-kernel: a 4×4 tile in sixteen scalar accumulators.

@@ -5,6 +5,11 @@ package gemm
 // (width ≤ lanes ≤ 16, 15·stride < 2³¹). dst must hold (steps−1)·dstStep+lanes floats.
 type gatherFunc func(dst, src []float32, stride, steps, dstStep, width, lanes int)
 
+// copyFunc packs contiguous runs quickly (AVX-512 masked moves, no call per step): for
+// p < steps, dst[p·dstStep + r] = src[p·stride + r] for r < width and 0 for width ≤ r < lanes
+// (width ≤ lanes ≤ 32).
+type copyFunc func(dst, src []float32, stride, steps, dstStep, width, lanes int)
+
 // transposeFunc packs full mr-row panels of row-major storage 16 steps at a time (AVX-512
 // in-register transposes): dst[p·mr + r] = src[r·stride + p] for r < mr, p < 16·blocks.
 type transposeFunc func(dst, src []float32, stride, blocks int)
@@ -22,14 +27,18 @@ type view struct {
 // packA copies the mc×kc block of op(A) starting at (i0, p0) into dst as ⌈mc/mr⌉ panels of
 // mr rows. Panel q holds rows i0+q·mr … in "column" order: dst[q·kc·mr + p·mr + r] =
 // A(i0+q·mr+r, p0+p). Rows past mc are zero, so the kernel can always run a full tile.
-// gather and transpose, when not nil, pack row-major storage faster (see their types).
-func packA(dst []float32, a view, i0, mc, p0, kc, mr int, gather gatherFunc, transpose transposeFunc) {
+// The optional fast packers (nil when absent) are in f.
+func packA(dst []float32, a view, i0, mc, p0, kc, mr int, f packers) {
 	for q := 0; q*mr < mc; q++ {
 		panel := dst[q*kc*mr : (q+1)*kc*mr]
 		rows := min(mr, mc-q*mr)
 		base := (i0+q*mr)*a.rs + p0*a.cs
 		if a.rs == 1 {
 			// Transposed storage: the mr values of one step are contiguous.
+			if f.copy != nil && mr <= 32 {
+				f.copy(panel, a.data[base:], a.cs, kc, mr, rows, mr)
+				continue
+			}
 			for p := 0; p < kc; p++ {
 				src := a.data[base+p*a.cs:]
 				step := panel[p*mr : p*mr+mr]
@@ -40,14 +49,14 @@ func packA(dst []float32, a view, i0, mc, p0, kc, mr int, gather gatherFunc, tra
 		}
 		// Row-major storage (cs == 1): gather each step's column, or walk each row and scatter
 		// with stride mr.
-		if mr <= 16 && canGather(gather, a.rs) {
+		if mr <= 16 && canGather(f.gather, a.rs) {
 			done := 0
-			if transpose != nil && rows == mr {
+			if f.transpose != nil && rows == mr {
 				done = kc / 16 * 16
-				transpose(panel, a.data[base:], a.rs, done/16)
+				f.transpose(panel, a.data[base:], a.rs, done/16)
 			}
 			if done < kc {
-				gather(panel[done*mr:], a.data[base+done:], a.rs, kc-done, mr, rows, mr)
+				f.gather(panel[done*mr:], a.data[base+done:], a.rs, kc-done, mr, rows, mr)
 			}
 			continue
 		}
@@ -67,15 +76,19 @@ func packA(dst []float32, a view, i0, mc, p0, kc, mr int, gather gatherFunc, tra
 
 // packB copies the kc×nc block of op(B) starting at (p0, j0) into dst as ⌈nc/nr⌉ panels of nr
 // columns: dst[q·kc·nr + p·nr + j] = B(p0+p, j0+q·nr+j), zero past column nc. Only panels
-// [q0, q1) are written, so several goroutines can share the work. gather, when not nil, packs
-// transposed storage in runs of 16 columns.
-func packB(dst []float32, b view, p0, kc, j0, nc, nr, q0, q1 int, gather gatherFunc) {
+// [q0, q1) are written, so several goroutines can share the work. The optional fast packers
+// (nil when absent) are in f.
+func packB(dst []float32, b view, p0, kc, j0, nc, nr, q0, q1 int, f packers) {
 	for q := q0; q < q1; q++ {
 		panel := dst[q*kc*nr : (q+1)*kc*nr]
 		cols := min(nr, nc-q*nr)
 		base := p0*b.rs + (j0+q*nr)*b.cs
 		if b.cs == 1 {
 			// Row-major storage: each step is a contiguous run of cols values.
+			if f.copy != nil && nr <= 32 {
+				f.copy(panel, b.data[base:], b.rs, kc, nr, cols, nr)
+				continue
+			}
 			for p := 0; p < kc; p++ {
 				src := b.data[base+p*b.rs:]
 				step := panel[p*nr : p*nr+nr]
@@ -86,10 +99,10 @@ func packB(dst []float32, b view, p0, kc, j0, nc, nr, q0, q1 int, gather gatherF
 		}
 		// Transposed storage (rs == 1): gather 16 columns at a time, or walk each column and
 		// scatter with stride nr.
-		if nr%16 == 0 && canGather(gather, b.cs) {
+		if nr%16 == 0 && canGather(f.gather, b.cs) {
 			for j := 0; j < nr; j += 16 {
 				if j < cols {
-					gather(panel[j:], b.data[base+j*b.cs:], b.cs, kc, nr, min(16, cols-j), 16)
+					f.gather(panel[j:], b.data[base+j*b.cs:], b.cs, kc, nr, min(16, cols-j), 16)
 					continue
 				}
 				for p := 0; p < kc; p++ {
