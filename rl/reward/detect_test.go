@@ -1,0 +1,158 @@
+package reward
+
+import (
+	"image"
+	"math/rand"
+	"testing"
+
+	"github.com/flowtune/flowtune/diffusion/world"
+)
+
+func testWorld(t testing.TB, size int) *world.World {
+	t.Helper()
+	cfg := world.DefaultConfig()
+	cfg.Size, cfg.TrainPrompts, cfg.HeldOutPrompts = size, 0, 0
+	w, err := world.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// TestDetectorAccuracy renders random scenes and signs of the grammar at three sizes, spoils
+// them with each degradation, and requires the detectors to get at least 99% of them exactly
+// right (strict compose score 1, OCR reading equal to the text) per degradation.
+func TestDetectorAccuracy(t *testing.T) {
+	const perCell = 40
+	sizes := []int{32, 48, 64}
+	worlds := map[int]*world.World{}
+	for _, s := range sizes {
+		worlds[s] = testWorld(t, s)
+	}
+	rng := rand.New(rand.NewSource(2024))
+	for _, d := range degradations {
+		okScenes, okSigns, n := 0, 0, 0
+		for _, size := range sizes {
+			w := worlds[size]
+			for i := 0; i < perCell; i++ {
+				n++
+				spec := world.RandomComposeSpec(rng)
+				img, err := w.Render(spec, rng)
+				if err != nil {
+					t.Fatal(err)
+				}
+				objs := Detect(d.f(img, rng))
+				if c := CheckCompose(spec, objs); c.Strict() == 1 {
+					okScenes++
+				} else {
+					t.Logf("%s, %d px: %q detected as %s", d.name, size, spec, describeObjects(objs))
+				}
+				sign := world.RandomTextSpec(rng)
+				img, err = w.Render(sign, rng)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := ReadText(d.f(img, rng)); got == sign.Text {
+					okSigns++
+				} else {
+					t.Logf("%s, %d px: %q read as %q", d.name, size, sign.Text, got)
+				}
+			}
+		}
+		t.Logf("%-10s scenes %d/%d, signs %d/%d", d.name, okScenes, n, okSigns, n)
+		if float64(okScenes) < 0.99*float64(n) || float64(okSigns) < 0.99*float64(n) {
+			t.Errorf("%s: scenes %d/%d, signs %d/%d right; want ≥ 99%%", d.name, okScenes, n, okSigns, n)
+		}
+	}
+}
+
+func describeObjects(objs []Object) string {
+	s := "["
+	for i, o := range objs {
+		if i > 0 {
+			s += ", "
+		}
+		s += o.Color.String() + " " + o.Kind.String() + " " + o.Box.String()
+	}
+	return s + "]"
+}
+
+// TestMismatchedPairs: an image scored against another random prompt of its task scores low.
+func TestMismatchedPairs(t *testing.T) {
+	w := testWorld(t, 32)
+	rng := rand.New(rand.NewSource(77))
+	const n = 300
+	frac, strict, ocr := 0.0, 0.0, 0.0
+	for i := 0; i < n; i++ {
+		spec, other := world.RandomComposeSpec(rng), world.RandomComposeSpec(rng)
+		if spec.Equal(other) {
+			continue
+		}
+		img, err := w.Render(spec, rng)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := CheckCompose(other, Detect(img))
+		frac += c.Fraction()
+		strict += c.Strict()
+		sign, otherSign := world.RandomTextSpec(rng), world.RandomTextSpec(rng)
+		img, _ = w.Render(sign, rng)
+		ocr += TextSimilarity(otherSign.Text, ReadText(img))
+	}
+	frac, strict, ocr = frac/n, strict/n, ocr/n
+	t.Logf("mismatched means: compose %.3f, compose_strict %.3f, ocr %.3f", frac, strict, ocr)
+	if frac >= 0.5 || strict >= 0.1 || ocr >= 0.5 {
+		t.Errorf("mismatched pairs score too high: compose %.3f (want < 0.5), strict %.3f (want < 0.1), ocr %.3f (want < 0.5)",
+			frac, strict, ocr)
+	}
+}
+
+// TestSampleScoresOne: with exact captions, pretraining samples get full marks from the
+// registry's rewards, and no sample shows a held-out colour–kind pair.
+func TestSampleScoresOne(t *testing.T) {
+	cfg := world.DefaultConfig()
+	cfg.TrainPrompts, cfg.HeldOutPrompts, cfg.Captions = 0, 0, world.CaptionNoise{}
+	w, err := world.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compose, _ := ByName("compose")
+	strict, _ := ByName("compose_strict")
+	ocr, _ := ByName("ocr")
+	rng := rand.New(rand.NewSource(8))
+	for i := 0; i < 200; i++ {
+		img, caption := w.Sample(rng)
+		spec, err := world.Parse(caption)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rewards := []Reward{ocr}
+		if spec.Family == world.Compose {
+			rewards = []Reward{compose, strict}
+			for _, o := range Detect(img) {
+				if w.Split().HeldPair(o.Color, o.Kind) {
+					t.Fatalf("pretraining image for %q shows a held-out %s %s", caption, o.Color, o.Kind)
+				}
+			}
+		}
+		for _, r := range rewards {
+			if s, err := r.Score(caption, img); err != nil || s != 1 {
+				t.Fatalf("%s(%q) = %g, %v; want 1", r.Name(), caption, s, err)
+			}
+		}
+	}
+}
+
+func TestBlankImages(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	for _, size := range []int{32, 64} {
+		for _, img := range []*image.RGBA{world.Blank(size), noise(world.Blank(size), 40, rng)} {
+			if objs := Detect(img); len(objs) != 0 {
+				t.Errorf("%d px: shapes on an empty image: %s", size, describeObjects(objs))
+			}
+			if s := ReadText(img); s != "" {
+				t.Errorf("%d px: read %q on an empty image", size, s)
+			}
+		}
+	}
+}
