@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# build.sh — compiles kernels.cu to PTX for the CUDA backend.
+#
+#   kernels.cu  ->  cuda/kernels.ptx         (embedded in the Go binary with //go:embed)
+#                   cuda/kernels.ptx.sha256  (SHA-256 of the kernels.cu it was built from)
+#
+# The PTX targets compute_80: the driver JIT-compiles it for the card at hand (A100, H100, and
+# newer), so one file serves every supported GPU and users of the CUDA backend need no nvcc.
+# The PTX is committed; `go test ./cuda/` (no build tag, no GPU) fails when kernels.cu changed
+# without a rebuild. Regenerating with the same nvcc reproduces the committed file byte for byte
+# (CI checks `git diff` after running this script with Debian's CUDA 11.8 nvcc).
+#
+# Building the Go side with the backend afterwards:
+#   go build -tags cuda ./...       # needs cuda.h and libcuda.so (not a GPU)
+# github.com/mumax/3/cuda/cu and package cuda look in /usr/include, /usr/local/cuda/include and
+# /opt/cuda/include (libraries: /usr/lib/x86_64-linux-gnu, /usr/local/cuda/lib64/stubs,
+# /opt/cuda/lib64). Elsewhere, export CGO_CFLAGS=-I<cuda>/include CGO_LDFLAGS=-L<cuda>/lib64/stubs.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+NVCC="${NVCC:-nvcc}"
+if ! command -v "$NVCC" >/dev/null 2>&1; then
+  cat >&2 <<'MSG'
+build.sh: nvcc not found.
+  Debian/Ubuntu: enable the contrib and non-free components, then
+      sudo apt-get install nvidia-cuda-toolkit nvidia-cuda-dev      (or run .ci/install-deps.sh)
+  elsewhere: install the CUDA toolkit (https://developer.nvidia.com/cuda-downloads) and put its
+  bin/ on PATH, or set NVCC=/path/to/nvcc.
+MSG
+  exit 1
+fi
+
+echo "build.sh: $("$NVCC" --version | grep -i release)"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+# Compile a copy under a fixed name so that no absolute path of this checkout leaks into the PTX.
+cp kernels.cu "$tmp/kernels.cu"
+(cd "$tmp" && "$NVCC" -ptx -arch=compute_80 -std=c++17 -O3 -o kernels.ptx kernels.cu)
+cp "$tmp/kernels.ptx" cuda/kernels.ptx
+sha256sum kernels.cu | cut -d' ' -f1 > cuda/kernels.ptx.sha256
+echo "build.sh: wrote cuda/kernels.ptx ($(wc -c < cuda/kernels.ptx) bytes, $(grep -c '^.visible .entry' cuda/kernels.ptx) kernels) for kernels.cu $(cut -c1-12 cuda/kernels.ptx.sha256)"

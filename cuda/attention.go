@@ -1,0 +1,82 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+
+	"github.com/flowtune/flowtune/tensor"
+)
+
+// Flash-style attention (kernels.cu §6): 64-query × 64-key tiles, fp32, the head dimension
+// padded up to 16, 32, 64 or 128 (the kernel variant).
+
+// headDim returns the padded head dimension of the kernel variant for Dh.
+func headDim(op string, dh int) int {
+	for _, d := range []int{16, 32, 64, 128} {
+		if dh <= d {
+			return d
+		}
+	}
+	panic(fmt.Sprintf("cuda: %s: head dimension %d; the CUDA attention kernels take at most 128", op, dh))
+}
+
+// Shared memory of the three kernels, in bytes (the layouts in kernels.cu §6).
+func attnFwdSmem(d int) int  { return 4 * (2*d*68 + 64*(d+4) + 64*68 + 64) }
+func attnDkdvSmem(d int) int { return 4 * (2*d*68 + 2*64*(d+4) + 2*64*68 + 192) }
+func attnDqSmem(d int) int   { return 4 * (2*d*68 + 3*64*(d+4) + 64*68 + 192) }
+
+func (b *Backend) checkAttn(op string, a tensor.AttnArgs, q, k, v, out, lse *buffer) {
+	nq, nkv := a.B*a.H*a.Lq*a.Dh, a.B*a.H*a.Lk*a.Dh
+	if q.n != nq || out.n != nq || k.n != nkv || v.n != nkv || lse.n != a.B*a.H*a.Lq {
+		panic(fmt.Sprintf("cuda: %s %+v: storages q %d k %d v %d out %d lse %d", op, a, q.n, k.n, v.n, out.n, lse.n))
+	}
+	if a.B*a.H > 65535 {
+		panic(fmt.Sprintf("cuda: %s: B·H = %d exceeds 65535", op, a.B*a.H))
+	}
+}
+
+func (b *Backend) Attention(out, lse, q, k, v, mask tensor.Storage, a tensor.AttnArgs) {
+	defer b.exit(b.enter("Attention"))
+	os, ls := b.f32(out, "Attention"), b.f32(lse, "Attention")
+	qs, ks, vs := b.f32(q, "Attention"), b.f32(k, "Attention"), b.f32(v, "Attention")
+	b.checkAttn("Attention", a, qs, ks, vs, os, ls)
+	if a.B*a.H*a.Lq == 0 {
+		return
+	}
+	d := headDim("Attention", a.Dh)
+	b.launch(fmt.Sprintf("attn_fwd_d%d", d), dim3{(a.Lq + 63) / 64, a.B * a.H, 1}, dim3{256, 1, 1}, attnFwdSmem(d),
+		ptr(os), ptr(ls), ptr(qs), ptr(ks), ptr(vs), b.opt32(mask, "Attention"),
+		i32(a.H), i32(a.Lq), i32(a.Lk), i32(a.Dh), f32(a.Scale))
+}
+
+func (b *Backend) AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, mask tensor.Storage, a tensor.AttnArgs) {
+	defer b.exit(b.enter("AttentionBackward"))
+	const op = "AttentionBackward"
+	gq, gk, gv, gout := b.f32(dq, op), b.f32(dk, op), b.f32(dv, op), b.f32(dout, op)
+	qs, ks, vs, os, ls := b.f32(q, op), b.f32(k, op), b.f32(v, op), b.f32(out, op), b.f32(lse, op)
+	b.checkAttn(op, a, qs, ks, vs, os, ls)
+	sameLen(op, qs, gq, gout)
+	sameLen(op, ks, gk, gv)
+	bh := a.B * a.H
+	if bh == 0 {
+		return
+	}
+	d := headDim(op, a.Dh)
+	m := b.opt32(mask, op)
+	delta := b.tmp(max(1, bh*a.Lq), tensor.Float32)
+	if a.Lq > 0 {
+		b.launch("attn_bwd_delta", rowsGrid(bh*a.Lq), dim3{256, 1, 1}, 0, ptr(delta), ptr(gout), ptr(os), i32(bh*a.Lq), i32(a.Dh))
+	}
+	if a.Lk > 0 {
+		b.launch(fmt.Sprintf("attn_bwd_dkdv_d%d", d), dim3{(a.Lk + 63) / 64, bh, 1}, dim3{256, 1, 1}, attnDkdvSmem(d),
+			ptr(gk), ptr(gv), ptr(gout), ptr(qs), ptr(ks), ptr(vs), ptr(ls), ptr(delta), m,
+			i32(a.H), i32(a.Lq), i32(a.Lk), i32(a.Dh), f32(a.Scale))
+	}
+	if a.Lq > 0 {
+		b.launch(fmt.Sprintf("attn_bwd_dq_d%d", d), dim3{(a.Lq + 63) / 64, bh, 1}, dim3{256, 1, 1}, attnDqSmem(d),
+			ptr(gq), ptr(gout), ptr(qs), ptr(ks), ptr(vs), ptr(ls), ptr(delta), m,
+			i32(a.H), i32(a.Lq), i32(a.Lk), i32(a.Dh), f32(a.Scale))
+	}
+	b.release(delta)
+}

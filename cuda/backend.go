@@ -1,0 +1,511 @@
+//go:build cuda
+
+package cuda
+
+import (
+	_ "embed"
+	"fmt"
+	"math"
+	"os"
+	"regexp"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/mumax/3/cuda/cu"
+
+	"github.com/flowtune/flowtune/tensor"
+)
+
+// The CUDA backend: tensor.Backend over device memory, every primitive a launch of a kernel
+// from kernels.cu (embedded as PTX, JIT-compiled by the driver when the backend opens).
+//
+// Threads and contexts. The backend uses the device's primary context and makes it current on
+// the calling OS thread at the start of every method, with the goroutine locked to that thread
+// until the method returns; a mutex serialises methods. Compared with a dedicated goroutine fed
+// through a command channel, this costs no goroutine hand-off per launch (a launch is a few
+// microseconds, a channel round trip a sizeable fraction of that), keeps driver panics on the
+// caller's goroutine where they are recovered and re-raised with the op's name, and the
+// primary context is the one CUDA tools (nsys, compute-sanitizer) and any runtime-API library
+// share. All work goes to the legacy default stream, so launches run in issue order and
+// Download (a synchronous copy) sees every earlier result.
+//
+// Memory. Storages come from a size-bucketed pool. A storage the program drops is returned by
+// a finalizer (queued, then recycled by the next method call, in stream order, so no kernel
+// still in flight can see its memory reused out of order). Free releases one at once. When the
+// device runs out, the pool is emptied, the Go garbage collector is run to surface unreachable
+// storages, and the allocation is retried before giving up with a clear message.
+
+//go:embed kernels.ptx
+var kernelsPTX string
+
+// Precision selects how MatMul multiplies Float32 storages. BFloat16 storages always take the
+// bf16 tensor-core path.
+type Precision int
+
+const (
+	FP32 Precision = iota // exact fp32 products on the SIMT cores (default)
+	TF32                  // tensor cores, tf32 inputs (10-bit mantissa), fp32 accumulation
+	BF16                  // operands rounded to bf16 on the device, tensor cores, fp32 accumulation
+)
+
+func (p Precision) String() string {
+	return [...]string{"fp32", "tf32", "bf16"}[p]
+}
+
+// Options configure Open. The zero value is device 0, exact fp32 matmuls.
+type Options struct {
+	Device    int
+	MatMul    Precision
+	SyncDebug bool // synchronise and check for errors after every launch, naming the kernel
+}
+
+// OptionsFromEnv reads FLOWTUNE_CUDA_DEVICE (ordinal), FLOWTUNE_CUDA_MATMUL (fp32|tf32|bf16)
+// and FLOWTUNE_CUDA_SYNC=1.
+func OptionsFromEnv() (Options, error) {
+	var o Options
+	if v := os.Getenv("FLOWTUNE_CUDA_DEVICE"); v != "" {
+		d, err := strconv.Atoi(v)
+		if err != nil || d < 0 {
+			return o, fmt.Errorf("FLOWTUNE_CUDA_DEVICE=%q: want a device ordinal (0, 1, ...)", v)
+		}
+		o.Device = d
+	}
+	switch v := os.Getenv("FLOWTUNE_CUDA_MATMUL"); v {
+	case "", "fp32":
+	case "tf32":
+		o.MatMul = TF32
+	case "bf16":
+		o.MatMul = BF16
+	default:
+		return o, fmt.Errorf("FLOWTUNE_CUDA_MATMUL=%q: want fp32, tf32 or bf16", v)
+	}
+	o.SyncDebug = os.Getenv("FLOWTUNE_CUDA_SYNC") == "1"
+	return o, nil
+}
+
+// New opens the CUDA backend configured from the environment (OptionsFromEnv). With
+// FLOWTUNE_CUDA_VALIDATE=1 it returns a validating wrapper that runs every primitive on the
+// CPU backend too and panics at the first divergence (see validate.go).
+func New() (tensor.Backend, error) {
+	opt, err := OptionsFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	b, err := Open(opt)
+	if err != nil {
+		return nil, err
+	}
+	if os.Getenv("FLOWTUNE_CUDA_VALIDATE") == "1" {
+		return NewValidating(b, tensor.CPU()), nil
+	}
+	return b, nil
+}
+
+// DeviceInfo describes the opened GPU.
+type DeviceInfo struct {
+	Name                   string
+	Major, Minor           int // compute capability
+	SMs                    int
+	ClockKHz, MemClockKHz  int
+	BusWidthBits           int
+	TotalMem               int64
+	JIT                    time.Duration // time the driver took to load (JIT-compile) the PTX
+	MaxSharedPerBlockOptin int
+}
+
+// PeakGBs is the DRAM bandwidth from the memory clock and bus width (double data rate).
+func (d DeviceInfo) PeakGBs() float64 {
+	return 2 * float64(d.MemClockKHz) * 1e3 * float64(d.BusWidthBits) / 8 / 1e9
+}
+
+// PeakTFLOPs is the dense peak of the given precision at the boost clock: fp32 on the SIMT
+// cores, tf32 and bf16 on the tensor cores (per SM and clock: 256 fp32 flops on sm_80/sm_90;
+// bf16 2048 on sm_80 and 4096 on sm_90; tf32 half of bf16).
+func (d DeviceInfo) PeakTFLOPs(p Precision) float64 {
+	perSM := 256.0
+	if p != FP32 {
+		perSM = 2048
+		if d.Major >= 9 {
+			perSM = 4096
+		}
+		if p == TF32 {
+			perSM /= 2
+		}
+	}
+	return perSM * float64(d.SMs) * float64(d.ClockKHz) * 1e3 / 1e12
+}
+
+func (d DeviceInfo) String() string {
+	return fmt.Sprintf("%s (sm_%d%d, %d SMs, %.0f MHz, %.1f GiB, %.0f GB/s peak)", d.Name, d.Major, d.Minor,
+		d.SMs, float64(d.ClockKHz)/1e3, float64(d.TotalMem)/(1<<30), d.PeakGBs())
+}
+
+// Backend is the CUDA implementation of tensor.Backend.
+type Backend struct {
+	mu        sync.Mutex
+	dev       cu.Device
+	ctx       cu.Context
+	fn        map[string]cu.Function
+	smemSet   map[string]int // dynamic shared memory limit raised so far, per kernel
+	info      DeviceInfo
+	opt       Options
+	pool      map[int64][]cu.DevicePtr
+	pendMu    sync.Mutex
+	pending   []pooled // storages dropped by the program, returned by finalizers
+	sumsqPart cu.DevicePtr
+}
+
+type pooled struct {
+	ptr   cu.DevicePtr
+	bytes int64
+}
+
+// Open opens device opt.Device. It returns an error (never panics) when the driver or device is
+// missing or too old.
+func Open(opt Options) (b *Backend, err error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, fmt.Errorf("cuda: cannot open device %d: %v", opt.Device, r)
+		}
+	}()
+	cu.Init(0)
+	if n := cu.DeviceGetCount(); n == 0 {
+		return nil, fmt.Errorf("cuda: no CUDA device found")
+	} else if opt.Device >= n {
+		return nil, fmt.Errorf("cuda: device %d requested, %d present", opt.Device, n)
+	}
+	dev := cu.DeviceGet(opt.Device)
+	major, minor := cu.DeviceComputeCapability(dev)
+	if major < 8 {
+		return nil, fmt.Errorf("cuda: %s has compute capability %d.%d; flowtune's kernels need 8.0 or newer (A100, H100, ...)",
+			cu.DeviceGetName(dev), major, minor)
+	}
+	b = &Backend{
+		dev: dev, opt: opt, fn: map[string]cu.Function{}, smemSet: map[string]int{},
+		pool: map[int64][]cu.DevicePtr{},
+	}
+	b.ctx = primaryContext(dev)
+	cu.CtxSetCurrent(b.ctx)
+	t0 := time.Now()
+	mod := cu.ModuleLoadData(kernelsPTX)
+	jit := time.Since(t0)
+	for _, m := range regexp.MustCompile(`(?m)^\.visible \.entry (\w+)\(`).FindAllStringSubmatch(kernelsPTX, -1) {
+		b.fn[m[1]] = mod.GetFunction(m[1])
+	}
+	b.info = DeviceInfo{
+		Name: cu.DeviceGetName(dev), Major: major, Minor: minor,
+		SMs:                    dev.Attribute(cu.MULTIPROCESSOR_COUNT),
+		ClockKHz:               dev.Attribute(cu.CLOCK_RATE),
+		MemClockKHz:            dev.Attribute(cu.MEMORY_CLOCK_RATE),
+		BusWidthBits:           dev.Attribute(cu.GLOBAL_MEMORY_BUS_WIDTH),
+		TotalMem:               cu.DeviceTotalMem(dev),
+		JIT:                    jit,
+		MaxSharedPerBlockOptin: maxSharedOptin(dev),
+	}
+	b.sumsqPart = cu.MemAlloc(sumsqBlocks * 8)
+	return b, nil
+}
+
+// Name implements tensor.Backend.
+func (b *Backend) Name() string { return "cuda" }
+
+// Info describes the device.
+func (b *Backend) Info() DeviceInfo { return b.info }
+
+// Options returns the options the backend was opened with.
+func (b *Backend) Options() Options { return b.opt }
+
+// SetMatMul switches how MatMul multiplies Float32 storages from now on.
+func (b *Backend) SetMatMul(p Precision) {
+	b.mu.Lock()
+	b.opt.MatMul = p
+	b.mu.Unlock()
+}
+
+// Error is the panic value of a failed primitive: the op, the kernel when one was being
+// launched, and the driver's verdict.
+type Error struct {
+	Op, Kernel string
+	Cause      any
+}
+
+func (e *Error) Error() string {
+	if e.Kernel != "" {
+		return fmt.Sprintf("cuda: %s (kernel %s): %v", e.Op, e.Kernel, e.Cause)
+	}
+	return fmt.Sprintf("cuda: %s: %v", e.Op, e.Cause)
+}
+
+// enter begins a method: it takes the lock, pins the goroutine to its thread, makes the
+// context current there, recycles storages queued by finalizers and opens an NVTX range. It
+// returns op for the deferred exit: `defer b.exit(b.enter("op"))`.
+func (b *Backend) enter(op string) string {
+	b.mu.Lock()
+	runtime.LockOSThread()
+	if nvtxOn {
+		nvtxPush(op)
+	}
+	cu.CtxSetCurrent(b.ctx)
+	b.recycle()
+	return op
+}
+
+// exit ends a method; a panic inside it (a cu.Result from the driver, or an *Error from a
+// launch) is re-raised as an *Error naming the op.
+func (b *Backend) exit(op string) {
+	r := recover()
+	if nvtxOn {
+		nvtxPop()
+	}
+	runtime.UnlockOSThread()
+	b.mu.Unlock()
+	if r != nil {
+		if e, ok := r.(*Error); ok {
+			if e.Op == "" {
+				e.Op = op
+			}
+			panic(e)
+		}
+		if _, ok := r.(cu.Result); ok {
+			panic(&Error{Op: op, Cause: r})
+		}
+		panic(r) // programmer misuse: the message already names the op
+	}
+}
+
+// Synchronize waits for all queued work (and surfaces an asynchronous error, if any).
+func (b *Backend) Synchronize() {
+	defer b.exit(b.enter("synchronize"))
+	cu.CtxSynchronize()
+}
+
+// Time runs f reps times between two CUDA events and returns the mean milliseconds per run.
+// f may call any method of the backend.
+func (b *Backend) Time(reps int, f func()) float64 {
+	var start, stop event
+	func() {
+		defer b.exit(b.enter("time"))
+		start, stop = newEvent(), newEvent()
+		start.record()
+	}()
+	for i := 0; i < reps; i++ {
+		f()
+	}
+	defer b.exit(b.enter("time"))
+	stop.record()
+	stop.sync()
+	ms := elapsedMs(start, stop)
+	start.destroy()
+	stop.destroy()
+	return ms / float64(reps)
+}
+
+// dim3 is a grid or block shape.
+type dim3 struct{ x, y, z int }
+
+func grid1(n, block int) dim3 { return dim3{max(1, (n+block-1)/block), 1, 1} }
+
+// launch runs kernel name with the given arguments, each already widened to its own 8-byte
+// slot (see arg.go): cu.LaunchKernel reads 8 bytes behind every argument pointer.
+func (b *Backend) launch(name string, grid, block dim3, smem int, args ...uint64) {
+	f, ok := b.fn[name]
+	if !ok {
+		panic(&Error{Kernel: name, Cause: "no such kernel in the embedded PTX (run ./build.sh)"})
+	}
+	if smem > 48<<10 && b.smemSet[name] < smem {
+		if smem > b.info.MaxSharedPerBlockOptin {
+			panic(&Error{Kernel: name, Cause: fmt.Sprintf("needs %d bytes of shared memory, the device allows %d", smem, b.info.MaxSharedPerBlockOptin)})
+		}
+		setMaxDynamicShared(f, smem)
+		b.smemSet[name] = smem
+	}
+	ptrs := make([]unsafe.Pointer, len(args))
+	for i := range args {
+		ptrs[i] = unsafe.Pointer(&args[i])
+	}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				panic(&Error{Kernel: name, Cause: r})
+			}
+		}()
+		cu.LaunchKernel(f, grid.x, grid.y, grid.z, block.x, block.y, block.z, smem, 0, ptrs)
+		if b.opt.SyncDebug {
+			cu.CtxSynchronize()
+		}
+	}()
+}
+
+// ---- storages -----------------------------------------------------------------------------
+
+// buffer is the Storage of the CUDA backend: a device pointer, a length and a dtype.
+type buffer struct {
+	owner *Backend
+	ptr   cu.DevicePtr
+	n     int
+	dt    tensor.DType
+	bytes int64 // size of the pooled block behind ptr
+}
+
+func (s *buffer) Backend() tensor.Backend { return s.owner }
+func (s *buffer) Len() int                { return s.n }
+func (s *buffer) DType() tensor.DType     { return s.dt }
+
+// poolSize rounds a request up to its pool bucket: 512-byte steps up to 1 MiB, then steps of a
+// sixteenth of the enclosing power of two (at most ~6% slack).
+func poolSize(bytes int64) int64 {
+	if bytes <= 1<<20 {
+		return max(512, (bytes+511)/512*512)
+	}
+	step := int64(1) << (63 - leadingZeros64(uint64(bytes)) - 4)
+	return (bytes + step - 1) / step * step
+}
+
+func leadingZeros64(x uint64) int {
+	n := 0
+	for i := 63; i >= 0 && x&(1<<uint(i)) == 0; i-- {
+		n++
+	}
+	return n
+}
+
+// recycle moves storages returned by finalizers into the pool (called with the lock held).
+func (b *Backend) recycle() {
+	b.pendMu.Lock()
+	p := b.pending
+	b.pending = nil
+	b.pendMu.Unlock()
+	for _, q := range p {
+		b.pool[q.bytes] = append(b.pool[q.bytes], q.ptr)
+	}
+}
+
+// drainPool frees every pooled block (before retrying an allocation that ran out of memory).
+func (b *Backend) drainPool() {
+	for k, ptrs := range b.pool {
+		for _, p := range ptrs {
+			cu.MemFree(p)
+		}
+		delete(b.pool, k)
+	}
+}
+
+// alloc returns an uninitialised storage (lock held).
+func (b *Backend) alloc(n int, dt tensor.DType) *buffer {
+	if n < 0 || n > math.MaxInt32 {
+		panic(fmt.Sprintf("cuda: Alloc(%d, %s): storages hold 0 to 2^31-1 elements", n, dt))
+	}
+	if dt != tensor.Float32 && dt != tensor.BFloat16 {
+		panic(fmt.Sprintf("cuda: Alloc: unknown dtype %v", dt))
+	}
+	bytes := poolSize(int64(n) * int64(dt.Size()))
+	var ptr cu.DevicePtr
+	if free := b.pool[bytes]; len(free) > 0 {
+		ptr = free[len(free)-1]
+		b.pool[bytes] = free[:len(free)-1]
+	} else {
+		ptr = b.memAlloc(bytes)
+	}
+	s := &buffer{owner: b, ptr: ptr, n: n, dt: dt, bytes: bytes}
+	runtime.SetFinalizer(s, func(s *buffer) {
+		b.pendMu.Lock()
+		b.pending = append(b.pending, pooled{s.ptr, s.bytes})
+		b.pendMu.Unlock()
+	})
+	return s
+}
+
+// memAlloc allocates from the driver, emptying the pool and collecting garbage on the way when
+// the device is full.
+func (b *Backend) memAlloc(bytes int64) (ptr cu.DevicePtr) {
+	try := func() (ok bool) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r != cu.ERROR_OUT_OF_MEMORY {
+					panic(r)
+				}
+				ok = false
+			}
+		}()
+		ptr = cu.MemAlloc(bytes)
+		return true
+	}
+	if try() {
+		return ptr
+	}
+	b.drainPool()
+	if try() {
+		return ptr
+	}
+	for i := 0; i < 3; i++ {
+		runtime.GC()
+		time.Sleep(time.Duration(10<<i) * time.Millisecond) // let finalizers queue their storages
+		b.recycle()
+		b.drainPool()
+		if try() {
+			return ptr
+		}
+	}
+	free, total := cu.MemGetInfo()
+	panic(&Error{Cause: fmt.Sprintf("out of device memory allocating %d MiB (%d MiB free of %d MiB)",
+		bytes>>20, free>>20, total>>20)})
+}
+
+// tmp allocates scratch for one method; release returns it to the pool right away (safe: later
+// work on the stream runs after the work that used it).
+func (b *Backend) tmp(n int, dt tensor.DType) *buffer { return b.alloc(n, dt) }
+
+func (b *Backend) release(s *buffer) {
+	runtime.SetFinalizer(s, nil)
+	b.pool[s.bytes] = append(b.pool[s.bytes], s.ptr)
+	s.ptr = 0
+}
+
+// Free returns a storage's memory to the pool now; s must not be used afterwards.
+func (b *Backend) Free(s tensor.Storage) {
+	defer b.exit(b.enter("free"))
+	if buf := b.buf(s, "Free"); buf.ptr != 0 {
+		b.release(buf)
+	}
+}
+
+// buf unwraps a storage of this backend (panics, naming op, on nil or a foreign storage).
+func (b *Backend) buf(s tensor.Storage, op string) *buffer {
+	bs, ok := s.(*buffer)
+	if !ok || bs == nil {
+		owner := "<nil>"
+		if s != nil {
+			owner = s.Backend().Name()
+		}
+		panic(fmt.Sprintf("cuda: %s: storage of backend %s handed to the CUDA backend", op, owner))
+	}
+	if bs.owner != b {
+		panic(fmt.Sprintf("cuda: %s: storage of another CUDA backend instance", op))
+	}
+	if bs.ptr == 0 && bs.n > 0 {
+		panic(fmt.Sprintf("cuda: %s: storage used after Free", op))
+	}
+	return bs
+}
+
+// f32 is buf for operands that must be Float32.
+func (b *Backend) f32(s tensor.Storage, op string) *buffer {
+	bs := b.buf(s, op)
+	if bs.dt != tensor.Float32 {
+		panic(fmt.Sprintf("cuda: %s: needs float32 storage, got %s", op, bs.dt))
+	}
+	return bs
+}
+
+// opt32 is f32 for optional operands: nil gives a null device pointer.
+func (b *Backend) opt32(s tensor.Storage, op string) uint64 {
+	if s == nil {
+		return 0
+	}
+	return ptr(b.f32(s, op))
+}

@@ -1,0 +1,24 @@
+// Package cuda is flowtune's CUDA backend: tensor.Backend on an NVIDIA GPU (compute capability
+// 8.0 or newer), every primitive a hand-written kernel from kernels.cu at the repository root.
+//
+// The backend is compiled only with the build tag `cuda` (it links the driver API through cgo
+// and github.com/mumax/3/cuda/cu, so building needs cuda.h and libcuda.so, not a GPU). Without
+// the tag the package is a stub: New returns an error that says how to rebuild, and the
+// profiling helpers do nothing, so programs can import it unconditionally.
+//
+//	b, err := cuda.New() // FLOWTUNE_CUDA_DEVICE, FLOWTUNE_CUDA_MATMUL=fp32|tf32|bf16
+//	if err != nil { ... } // no CUDA in this binary, no driver, no device: a clear message
+//
+// Debugging switches (environment):
+//
+//	FLOWTUNE_CUDA_SYNC=1      synchronise after every launch and report the failing kernel
+//	FLOWTUNE_CUDA_VALIDATE=1  run every primitive on the CPU too; panic at the first divergence
+//
+// Profiling: every backend method is an NVTX range when a profiler is attached (nsys sets
+// NVTX_INJECTION64_PATH; FLOWTUNE_NVTX=1 forces it), Range marks larger phases (rollout,
+// reward, forward, backward, optimizer), and ProfileSteps brackets chosen training steps with
+// cuProfilerStart/Stop so that `nsys profile --capture-range=cudaProfilerApi` records only them.
+//
+// The PTX of kernels.cu is committed as kernels.ptx (with kernels.ptx.sha256, the hash of the
+// source it came from) and embedded in the binary: run ./build.sh after editing kernels.cu.
+package cuda

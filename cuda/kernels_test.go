@@ -1,0 +1,140 @@
+package cuda
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/flowtune/flowtune/tensor"
+)
+
+// These tests need no GPU and no build tag: they keep the committed PTX, kernels.cu and the Go
+// launchers consistent.
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestPTXFresh fails when kernels.cu changed after cuda/kernels.ptx was generated.
+func TestPTXFresh(t *testing.T) {
+	src := readFile(t, "../kernels.cu")
+	sum := sha256.Sum256([]byte(src))
+	want := strings.TrimSpace(readFile(t, "kernels.ptx.sha256"))
+	if got := hex.EncodeToString(sum[:]); got != want {
+		t.Fatalf("cuda/kernels.ptx is stale: kernels.cu has SHA-256 %s but the PTX was built from %s; run ./build.sh and commit cuda/",
+			got[:12], want[:min(12, len(want))])
+	}
+	ptx := readFile(t, "kernels.ptx")
+	if !strings.Contains(ptx, ".target sm_80") {
+		t.Errorf("kernels.ptx does not target compute_80 (one PTX for A100 and H100): rebuild with ./build.sh")
+	}
+}
+
+func ptxEntries(t *testing.T) map[string]bool {
+	names := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^\.visible \.entry (\w+)\(`).FindAllStringSubmatch(readFile(t, "kernels.ptx"), -1) {
+		names[m[1]] = true
+	}
+	return names
+}
+
+// TestLaunchedKernelsExist checks that every kernel name the launchers use is an unmangled
+// entry of the PTX.
+func TestLaunchedKernelsExist(t *testing.T) {
+	entries := ptxEntries(t)
+	want := map[string]bool{}
+	files, _ := os.ReadDir(".")
+	lit := regexp.MustCompile(`b\.launch\("(\w+)"`)
+	for _, f := range files {
+		if !strings.HasSuffix(f.Name(), ".go") || strings.HasSuffix(f.Name(), "_test.go") {
+			continue
+		}
+		for _, m := range lit.FindAllStringSubmatch(readFile(t, f.Name()), -1) {
+			want[m[1]] = true
+		}
+	}
+	// Names built at run time (attention.go, matmul.go, fused.go).
+	for _, d := range []string{"16", "32", "64", "128"} {
+		for _, k := range []string{"attn_fwd_d", "attn_bwd_dkdv_d", "attn_bwd_dq_d"} {
+			want[k+d] = true
+		}
+	}
+	for _, l := range []string{"nn", "nt", "tn", "tt"} {
+		for _, k := range []string{"gemm_f32_", "gemm_tf32_", "gemm_bf16_"} {
+			want[k+l] = true
+		}
+		want["gemm_bf16_"+l+"_u"] = true
+	}
+	want["sde_step_partial"], want["sqerr_partial"] = true, true
+	if len(want) < 40 {
+		t.Fatalf("found only %d launched kernels: the scan of the launchers is broken", len(want))
+	}
+	for name := range want {
+		if !entries[name] {
+			t.Errorf("kernel %s is launched but missing from kernels.ptx (extern \"C\"? ./build.sh?)", name)
+		}
+	}
+}
+
+// TestOpCodes checks that kernels.cu numbers the unary and binary ops as package tensor does.
+func TestOpCodes(t *testing.T) {
+	src := readFile(t, "../kernels.cu")
+	codes := map[string]int{}
+	for _, m := range regexp.MustCompile(`OP_(\w+) = (\d+)`).FindAllStringSubmatch(src, -1) {
+		v, _ := strconv.Atoi(m[2])
+		codes[strings.ToLower(m[1])] = v
+	}
+	n := 0
+	for op := tensor.UnaryOp(0); op.String() != "unary(?)"; op++ {
+		if v, ok := codes[op.String()]; !ok || v != int(op) {
+			t.Errorf("unary op %s is %d in package tensor, %d (present: %v) in kernels.cu", op, op, v, ok)
+		}
+		n++
+	}
+	for op := tensor.BinaryOp(0); op.String() != "binary(?)"; op++ {
+		if v, ok := codes[op.String()]; !ok || v != int(op) {
+			t.Errorf("binary op %s is %d in package tensor, %d (present: %v) in kernels.cu", op, op, v, ok)
+		}
+		n++
+	}
+	if n != len(codes) {
+		t.Errorf("kernels.cu defines %d op codes, package tensor %d", len(codes), n)
+	}
+}
+
+func TestScatterPlan(t *testing.T) {
+	idx := []int32{3, 0, 3, 5, 0, 3}
+	got := scatterPlan(idx, 7)
+	// distinct rows 0, 3, 5; starts 0, 2, 5, end 6; sources of 0: 1, 4; of 3: 0, 2, 5; of 5: 3.
+	want := []int32{0, 3, 5, 0, 2, 5, 6, 1, 4, 0, 2, 5, 3}
+	if len(got) != len(want) {
+		t.Fatalf("plan %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("plan %v, want %v", got, want)
+		}
+	}
+}
+
+func TestStepProfiler(t *testing.T) {
+	var log []string
+	p := &StepProfiler{from: 2, to: 3, start: func() { log = append(log, "start") }, stop: func() { log = append(log, "stop") }}
+	for i := 0; i < 6; i++ {
+		p.Step(i)
+		log = append(log, strconv.Itoa(i))
+	}
+	p.Stop()
+	if got := strings.Join(log, " "); got != "0 1 start 2 3 stop 4 5" {
+		t.Errorf("capture sequence %q", got)
+	}
+}

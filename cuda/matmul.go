@@ -1,0 +1,145 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/flowtune/flowtune/tensor"
+)
+
+// Batched GEMM (kernels.cu §7). Three kernel families share one argument list:
+//
+//	gemm_f32_*   exact fp32 (SIMT), the default for Float32 storages
+//	gemm_tf32_*  tensor cores in tf32 (Options.MatMul = TF32)
+//	gemm_bf16_*  tensor cores in bf16 — whenever an operand is a BFloat16 storage, or for
+//	             Float32 storages with Options.MatMul = BF16 (operands rounded on the device)
+//
+// The suffix names the transposes (n: as stored, t: transposed); "_u" marks the bf16 variant
+// without 16-byte alignment requirements.
+
+// Shared memory of the tensor-core kernels, in bytes (kernels.cu: STAGES × (A + B slices)).
+func tf32Smem(ta, tb bool) int {
+	a, bb := 128*20, 16*132
+	if ta {
+		a = 16 * 132
+	}
+	if tb {
+		bb = 128 * 20
+	}
+	return 3 * (a + bb) * 4
+}
+
+func bf16Smem(ta, tb bool) int {
+	a, bb := 128*40, 32*136
+	if ta {
+		a = 32 * 136
+	}
+	if tb {
+		bb = 128 * 40
+	}
+	return 4 * (a + bb) * 2
+}
+
+func layout(ta, tb bool) string {
+	s := [2]byte{'n', 'n'}
+	if ta {
+		s[0] = 't'
+	}
+	if tb {
+		s[1] = 't'
+	}
+	return string(s[:])
+}
+
+// span is the number of elements a batched operand reaches: off + (batch−1)·stride + size.
+func span(off, stride, batch, size int) int { return off + (batch-1)*stride + size }
+
+func (b *Backend) MatMul(c, a, bm tensor.Storage, p tensor.MatMulArgs) {
+	defer b.exit(b.enter("MatMul"))
+	cs, as, bs := b.f32(c, "MatMul"), b.buf(a, "MatMul"), b.buf(bm, "MatMul")
+	if p.Batch < 0 || p.M < 0 || p.N < 0 || p.K < 0 {
+		panic(fmt.Sprintf("cuda: MatMul %+v: negative size", p))
+	}
+	if p.Batch == 0 || p.M == 0 || p.N == 0 {
+		return
+	}
+	if span(p.OffA, p.StrideA, p.Batch, p.M*p.K) > as.n || span(p.OffB, p.StrideB, p.Batch, p.K*p.N) > bs.n ||
+		span(p.OffC, p.StrideC, p.Batch, p.M*p.N) > cs.n {
+		panic(fmt.Sprintf("cuda: MatMul %+v out of range of storages A %d, B %d, C %d", p, as.n, bs.n, cs.n))
+	}
+
+	// accum: every batch entry updates the same C, in order (see kernels.cu §7).
+	accum := p.StrideC == 0 && p.Batch > 1
+	betaC := p.Beta
+	if accum && p.Beta != 0 {
+		betaC = float32(math.Pow(float64(p.Beta), float64(p.Batch)))
+	}
+
+	prec := b.opt.MatMul
+	if as.dt == tensor.BFloat16 || bs.dt == tensor.BFloat16 {
+		prec = BF16
+	}
+	var name string
+	smem := 0
+	switch prec {
+	case FP32:
+		name = "gemm_f32_" + layout(p.TransA, p.TransB)
+	case TF32:
+		name = "gemm_tf32_" + layout(p.TransA, p.TransB)
+		smem = tf32Smem(p.TransA, p.TransB)
+	case BF16:
+		name = "gemm_bf16_" + layout(p.TransA, p.TransB)
+		smem = bf16Smem(p.TransA, p.TransB)
+		// Operands stored as float32 are rounded into bf16 scratch first.
+		for _, op := range []**buffer{&as, &bs} {
+			if (*op).dt == tensor.Float32 {
+				t := b.tmp((*op).n, tensor.BFloat16)
+				b.launch("convert_f32_bf16", grid1((*op).n, threads), dim3{threads, 1, 1}, 0, ptr(t), ptr(*op), i32((*op).n))
+				defer b.release(t)
+				*op = t
+			}
+		}
+		contigA, contigB := p.K, p.N
+		if p.TransA {
+			contigA = p.M
+		}
+		if p.TransB {
+			contigB = p.K
+		}
+		aligned := contigA%8 == 0 && contigB%8 == 0 && p.OffA%8 == 0 && p.OffB%8 == 0 &&
+			p.StrideA%8 == 0 && p.StrideB%8 == 0
+		if !aligned {
+			name += "_u"
+		}
+	}
+	for _, t := range []int{as.dt.Size(), bs.dt.Size()} {
+		if (prec == BF16) != (t == 2) {
+			panic(fmt.Sprintf("cuda: MatMul: operand dtypes %s, %s with precision %s", as.dt, bs.dt, prec))
+		}
+	}
+
+	g := dim3{(p.N + 127) / 128, (p.M + 127) / 128, 1}
+	if g.y > 65535 {
+		panic(fmt.Sprintf("cuda: MatMul: M = %d exceeds the grid (at most %d)", p.M, 65535*128))
+	}
+	pcount := p.Batch
+	if accum {
+		pcount = 1
+	}
+	for pbase := 0; pbase < pcount; pbase += 65535 {
+		g.z = min(65535, pcount-pbase)
+		b.launch(name, g, dim3{256, 1, 1}, smem, ptr(cs), ptr(as), ptr(bs),
+			i32(p.M), i32(p.N), i32(p.K), f32(p.Alpha), f32(betaC), f32(p.Beta),
+			i32(p.OffA), i32(p.OffB), i32(p.OffC), i32(p.StrideA), i32(p.StrideB), i32(p.StrideC),
+			i32(p.Batch), i32(b2i(accum)), i32(pbase))
+	}
+}
+
+func b2i(v bool) int {
+	if v {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,26 @@
+//go:build !cuda
+
+package cuda
+
+import (
+	"errors"
+
+	"github.com/flowtune/flowtune/tensor"
+)
+
+// Enabled reports whether this binary contains the CUDA backend.
+const Enabled = false
+
+// ErrNotBuilt is returned by New in a binary built without the cuda tag.
+var ErrNotBuilt = errors.New("flowtune was built without CUDA support: rebuild with -tags cuda (see build.sh)")
+
+// New reports that this binary has no CUDA backend.
+func New() (tensor.Backend, error) { return nil, ErrNotBuilt }
+
+// Range does nothing without CUDA support; it returns a no-op end function.
+func Range(name string) (end func()) { return func() {} }
+
+// ProfileSteps returns a profiler that does nothing without CUDA support.
+func ProfileSteps(b tensor.Backend, from, to int) *StepProfiler {
+	return &StepProfiler{from: from, to: to}
+}

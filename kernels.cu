@@ -1,0 +1,1683 @@
+// kernels.cu — every hand-written CUDA kernel of flowtune.
+//
+// ./build.sh compiles this file to PTX for compute_80 (cuda/kernels.ptx, embedded in the Go
+// binary); the driver JIT-compiles that PTX for the card it runs on (A100, H100, ...). The Go
+// launchers live in cuda/*.go: they check shapes and backend identity, pick a launch
+// configuration and pass every scalar in its own 8-byte argument slot. Kernels assume valid
+// input.
+//
+// Conventions
+//   - Every kernel has a header: what it computes, the shapes, what a block and a thread own,
+//     its preconditions, the Go CPU twin it must match (package tensor, cpu_*.go), and its last
+//     measured figure on an H100 (cmd/kernelbench; "—" where nothing was measured yet).
+//   - Storages hold fewer than 2^31 elements (the Go side enforces it at Alloc), so element
+//     indices are int; a product that could pass 2^31 before the bounds check is done in
+//     long long.
+//   - Float32 is the compute type. BFloat16 is a storage type for the tensor-core GEMM (fp32
+//     accumulation). Reductions accumulate in double where the CPU twin does: on A100/H100 the
+//     fp64 units keep up with memory, so it costs nothing measurable.
+//   - Every __syncthreads() says which hazard it guards.
+//
+// Sections
+//   1. helpers          warp/block reductions, bf16, cp.async / ldmatrix / mma wrappers
+//   2. memory           fill, strided block copy, permute, fp32 <-> bf16
+//   3. elementwise      unary (+backward), broadcast binary, axpby (the Euler ODE step)
+//   4. reductions       axis sum, sum of squares (gradient norm)
+//   5. softmax, norms   softmax, LayerNorm, RMSNorm (fwd + bwd), weight-gradient partials
+//   6. attention        flash-style forward and backward (online softmax, no L×L in memory)
+//   7. matmul           fp32 SIMT, tf32 WMMA, bf16 mma.sync with cp.async pipeline
+//   8. optimizer        fused AdamW
+//   9. RNG              Philox4x32-10 uniform / normal
+//  10. diffusion, RL    fused Euler–Maruyama step (+backward), weighted velocity loss
+//  11. embedding        row gather, deterministic scatter-add
+
+#include <cuda_bf16.h>
+#include <mma.h>
+#include <stdint.h>
+
+// ============================================================================================
+// 1. Helpers
+// ============================================================================================
+
+#define FULL_MASK 0xffffffffu
+#define LOG2E 1.4426950408889634f
+#define LN2 0.6931471805599453f
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
+  return v;
+}
+
+__device__ __forceinline__ double warp_sum_d(double v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
+  return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(FULL_MASK, v, o));
+  return v;
+}
+
+// block_sum_d adds one double per thread over the whole block (blockDim.x a multiple of 32,
+// at most 1024) and returns the total to thread 0. scratch holds 32 doubles.
+__device__ __forceinline__ double block_sum_d(double v, double* scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  v = warp_sum_d(v);
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();  // every warp's partial is in scratch before warp 0 reads them
+  double total = 0;
+  if (warp == 0) {
+    total = lane < (int)(blockDim.x >> 5) ? scratch[lane] : 0.0;
+    total = warp_sum_d(total);
+  }
+  return total;
+}
+
+__device__ __forceinline__ float bf16_to_f32(uint16_t b) {
+  return __uint_as_float(((uint32_t)b) << 16);
+}
+
+// Round to nearest even, NaN stays NaN: the same rule as the Go side's upload conversion.
+__device__ __forceinline__ uint16_t f32_to_bf16(float f) {
+  uint32_t u = __float_as_uint(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return (uint16_t)(u >> 16);
+}
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return (uint32_t)__cvta_generic_to_shared(p);
+}
+
+// cp.async of 16 bytes; src_bytes < 16 zero-fills the rest (0 = a pure zero fill, and then
+// src is never read).
+__device__ __forceinline__ void cp_async16(void* dst_smem, const void* src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst_smem)),
+               "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async4(void* dst_smem, const void* src, int src_bytes) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_addr(dst_smem)),
+               "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t r[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t r[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+
+// d += a·b for one m16n8k16 bf16 tile with fp32 accumulators.
+__device__ __forceinline__ void mma_bf16_16816(float d[4], const uint32_t a[4], uint32_t b0,
+                                               uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// ============================================================================================
+// 2. Memory
+// ============================================================================================
+
+// fill_f32: y[i] = v.  n elements, one thread per element.  Twin: cpuBackend.Fill.  Measured: —
+extern "C" __global__ void fill_f32(float* y, float v, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) y[i] = v;
+}
+
+// fill_u16: y[i] = bits (a bf16 value prepared on the host).  One thread per element.
+// Twin: cpuBackend.Fill (the CPU backend stores float32 only).  Measured: —
+extern "C" __global__ void fill_u16(uint16_t* y, uint16_t bits, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) y[i] = bits;
+}
+
+// copy_blocks_{f32,u16}: dst[dOff + r·dStride + j] = src[sOff + r·sStride + j] for r < rows,
+// j < cols: the primitive behind slice, concat and split.  Grid (ceil(cols/256), rows chunks):
+// a thread owns one element of a row, blockIdx.y walks rows in steps of gridDim.y.
+// Preconditions: the two ranges do not overlap.  Twin: cpuBackend.CopyBlocks.  Measured: —
+template <typename T>
+__device__ __forceinline__ void copy_blocks_body(T* dst, int dOff, int dStride, const T* src,
+                                                 int sOff, int sStride, int rows, int cols) {
+  int j = blockIdx.x * blockDim.x + threadIdx.x;
+  if (j >= cols) return;
+  for (int r = blockIdx.y; r < rows; r += gridDim.y)
+    dst[dOff + (long long)r * dStride + j] = src[sOff + (long long)r * sStride + j];
+}
+extern "C" __global__ void copy_blocks_f32(float* dst, int dOff, int dStride, const float* src,
+                                           int sOff, int sStride, int rows, int cols) {
+  copy_blocks_body(dst, dOff, dStride, src, sOff, sStride, rows, cols);
+}
+extern "C" __global__ void copy_blocks_u16(uint16_t* dst, int dOff, int dStride,
+                                           const uint16_t* src, int sOff, int sStride, int rows,
+                                           int cols) {
+  copy_blocks_body(dst, dOff, dStride, src, sOff, sStride, rows, cols);
+}
+
+// permute_f32: dst = src with axes permuted, up to 6 axes.  The host passes dst's shape
+// (d0..d5, innermost last, padded in front with 1) and, for each dst axis, the src stride of the
+// axis it comes from (s0..s5).  One thread per dst element, decoding its index innermost first.
+// Twin: cpuBackend.Permute.  Measured: —
+extern "C" __global__ void permute_f32(float* dst, const float* src, int n, int d0, int d1,
+                                       int d2, int d3, int d4, int d5, int s0, int s1, int s2,
+                                       int s3, int s4, int s5) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  int rem = i, off = 0;
+  off += (rem % d5) * s5; rem /= d5;
+  off += (rem % d4) * s4; rem /= d4;
+  off += (rem % d3) * s3; rem /= d3;
+  off += (rem % d2) * s2; rem /= d2;
+  off += (rem % d1) * s1; rem /= d1;
+  off += rem * s0;
+  (void)d0;
+  dst[i] = src[off];
+}
+
+// f32_to_bf16 / bf16_to_f32: elementwise storage conversion (round to nearest even), used to
+// feed float32 operands to the bf16 tensor-core GEMM.  One thread per element.  Twin: the Go
+// upload conversion in cuda/bf16.go.  Measured: —
+extern "C" __global__ void convert_f32_bf16(uint16_t* dst, const float* src, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) dst[i] = f32_to_bf16(src[i]);
+}
+extern "C" __global__ void convert_bf16_f32(float* dst, const uint16_t* src, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) dst[i] = bf16_to_f32(src[i]);
+}
+
+// ============================================================================================
+// 3. Elementwise
+// ============================================================================================
+
+// The op codes are tensor.UnaryOp / tensor.BinaryOp; cuda/opcodes_test.go checks that the two
+// lists agree.
+enum UnaryOp {
+  OP_NEG = 0,
+  OP_EXP = 1,
+  OP_LOG = 2,
+  OP_SQRT = 3,
+  OP_SQUARE = 4,
+  OP_ABS = 5,
+  OP_TANH = 6,
+  OP_SIGMOID = 7,
+  OP_SILU = 8,
+  OP_GELU = 9,
+  OP_RELU = 10,
+  OP_POW = 11,
+  OP_ADD_SCALAR = 12,
+  OP_MUL_SCALAR = 13,
+  OP_CLAMP_MIN = 14,
+  OP_CLAMP_MAX = 15,
+  OP_RECIP = 16,
+};
+enum BinaryOp { OP_ADD = 0, OP_SUB = 1, OP_MUL = 2, OP_DIV = 3, OP_MAX = 4, OP_MIN = 5, OP_GE = 6 };
+
+#define GELU_K0 0.7978845608028654f  // √(2/π)
+#define GELU_K1 0.044715f
+
+// Go's max/min propagate NaN: x != x keeps a NaN x.
+__device__ __forceinline__ float unary_f(int op, float x, float p) {
+  switch (op) {
+    case OP_NEG: return -x;
+    case OP_EXP: return expf(x);
+    case OP_LOG: return logf(x);
+    case OP_SQRT: return sqrtf(x);
+    case OP_SQUARE: return x * x;
+    case OP_ABS: return fabsf(x);
+    case OP_TANH: return tanhf(x);
+    case OP_SIGMOID: return 1.f / (1.f + expf(-x));
+    case OP_SILU: return x / (1.f + expf(-x));
+    case OP_GELU: return 0.5f * x * (1.f + tanhf(GELU_K0 * (x + GELU_K1 * x * x * x)));
+    case OP_RELU: return (x > 0.f || x != x) ? x : 0.f;
+    case OP_POW: return powf(x, p);
+    case OP_ADD_SCALAR: return x + p;
+    case OP_MUL_SCALAR: return x * p;
+    case OP_CLAMP_MIN: return (x >= p || x != x) ? x : p;
+    case OP_CLAMP_MAX: return (x <= p || x != x) ? x : p;
+    case OP_RECIP: return 1.f / x;
+  }
+  return 0.f;
+}
+
+// f'(x; p), with the CPU twin's choices at the kinks: |x|'(0) = 0, relu'(0) = 0, clamp_min
+// passes the gradient where x ≥ p, clamp_max where x ≤ p, pow' = 0 when p = 0.
+__device__ __forceinline__ float unary_grad(int op, float x, float p) {
+  switch (op) {
+    case OP_NEG: return -1.f;
+    case OP_EXP: return expf(x);
+    case OP_LOG: return 1.f / x;
+    case OP_SQRT: return 0.5f / sqrtf(x);
+    case OP_SQUARE: return 2.f * x;
+    case OP_ABS: return x > 0.f ? 1.f : (x < 0.f ? -1.f : 0.f);
+    case OP_TANH: { float t = tanhf(x); return 1.f - t * t; }
+    case OP_SIGMOID: { float s = 1.f / (1.f + expf(-x)); return s * (1.f - s); }
+    case OP_SILU: { float s = 1.f / (1.f + expf(-x)); return s * (1.f + x * (1.f - s)); }
+    case OP_GELU: {
+      float th = tanhf(GELU_K0 * (x + GELU_K1 * x * x * x));
+      return 0.5f * (1.f + th) + 0.5f * x * (1.f - th * th) * GELU_K0 * (1.f + 3.f * GELU_K1 * x * x);
+    }
+    case OP_RELU: return x > 0.f ? 1.f : 0.f;
+    case OP_POW: return p == 0.f ? 0.f : p * powf(x, p - 1.f);
+    case OP_ADD_SCALAR: return 1.f;
+    case OP_MUL_SCALAR: return p;
+    case OP_CLAMP_MIN: return x >= p ? 1.f : 0.f;
+    case OP_CLAMP_MAX: return x <= p ? 1.f : 0.f;
+    case OP_RECIP: return -1.f / (x * x);
+  }
+  return 0.f;
+}
+
+// unary_f32: y[i] = f_op(x[i]; p).  n elements, one thread each; op is uniform over the grid,
+// so the switch costs one branch.  Twin: cpuBackend.Unary (float64 math, rounded once: expect
+// 1–2 ulp).  Measured: —
+extern "C" __global__ void unary_f32(int op, float* y, const float* x, float p, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) y[i] = unary_f(op, x[i], p);
+}
+
+// unary_backward_f32: dx[i] = dy[i]·f'_op(x[i]; p).  One thread per element.
+// Twin: cpuBackend.UnaryBackward.  Measured: —
+extern "C" __global__ void unary_backward_f32(int op, float* dx, const float* x, const float* dy,
+                                              float p, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) dx[i] = dy[i] * unary_grad(op, x[i], p);
+}
+
+__device__ __forceinline__ float binary_f(int op, float a, float b) {
+  switch (op) {
+    case OP_ADD: return a + b;
+    case OP_SUB: return a - b;
+    case OP_MUL: return a * b;
+    case OP_DIV: return a / b;
+    case OP_MAX: return a >= b ? a : b;
+    case OP_MIN: return a <= b ? a : b;
+    case OP_GE: return a >= b ? 1.f : 0.f;
+  }
+  return 0.f;
+}
+
+// binary_f32: z[i] = op(a[ia], b[ib]) over a 4-axis index space n0×n1×n2×n3 (n3 innermost);
+// ia = Σ idx_k·sa_k (a stride 0 broadcasts), likewise ib.  One thread per output element,
+// decoding its index with three divisions.  Preconditions: z contiguous, n0·n1·n2·n3 < 2^31.
+// Twin: cpuBackend.Binary.  Measured: —
+extern "C" __global__ void binary_f32(int op, float* z, const float* a, int sa0, int sa1, int sa2,
+                                      int sa3, const float* b, int sb0, int sb1, int sb2, int sb3,
+                                      int n0, int n1, int n2, int n3) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n0 * n1 * n2 * n3) return;
+  int i3 = i % n3, r = i / n3;
+  int i2 = r % n2;
+  r /= n2;
+  int i1 = r % n1, i0 = r / n1;
+  float av = a[i0 * sa0 + i1 * sa1 + i2 * sa2 + i3 * sa3];
+  float bv = b[i0 * sb0 + i1 * sb1 + i2 * sb2 + i3 * sb3];
+  z[i] = binary_f(op, av, bv);
+}
+
+// binary_contig_f32: z[i] = op(a[i], b[i]), the unbroadcast case without index arithmetic.
+// One thread per element.  Twin: cpuBackend.Binary.  Measured: —
+extern "C" __global__ void binary_contig_f32(int op, float* z, const float* a, const float* b,
+                                             int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) z[i] = binary_f(op, a[i], b[i]);
+}
+
+// axpby_f32: z = α·x + β·y (the Euler ODE step x' = x + dt·v is axpby(1, x, dt, v)).
+// A thread owns 4 consecutive elements (float4 loads; the tail thread does the remainder
+// scalar).  Preconditions: z, x, y whole storages (256-byte aligned).  Twin: cpuBackend.Axpby.
+// Measured: —
+extern "C" __global__ void axpby_f32(float* z, float alpha, const float* x, float beta,
+                                     const float* y, int n) {
+  int i4 = blockIdx.x * blockDim.x + threadIdx.x;
+  int i = i4 * 4;
+  if (i + 3 < n) {
+    float4 xv = reinterpret_cast<const float4*>(x)[i4];
+    float4 yv = reinterpret_cast<const float4*>(y)[i4];
+    float4 zv = make_float4(alpha * xv.x + beta * yv.x, alpha * xv.y + beta * yv.y,
+                            alpha * xv.z + beta * yv.z, alpha * xv.w + beta * yv.w);
+    reinterpret_cast<float4*>(z)[i4] = zv;
+  } else {
+    for (; i < n; i++) z[i] = alpha * x[i] + beta * y[i];
+  }
+}
+
+// ============================================================================================
+// 4. Reductions
+// ============================================================================================
+
+// sum_mid_partial: the axis sum dst[o, i] = Σ_j x[o, j, i] of x viewed as [outer, n, inner],
+// split along j into gridDim.y parts of `chunk` rows so that the column-sum case (outer = 1)
+// still fills the machine.  blockIdx.x = o·tiles + tile (tiles = ceil(inner/32)); block
+// (32, 8): threadIdx.x owns column i = tile·32 + tx, threadIdx.y strides the part's rows by 8;
+// the 8 partials meet in shared memory.  Accumulates in double like the twin.  With one part
+// the block writes dst (float); with several it writes partial[(part·outer + o)·inner + i] and
+// sum_parts finishes.  Twin: cpuBackend.Sum.  Measured: —
+extern "C" __global__ void sum_mid_partial(float* dst, double* partial, const float* x, int outer,
+                                           int n, int inner, int chunk) {
+  __shared__ double acc[8][33];
+  const int tiles = (inner + 31) / 32;
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int o = blockIdx.x / tiles, i = (blockIdx.x % tiles) * 32 + tx, part = blockIdx.y;
+  const int j0 = part * chunk, j1 = min(n, j0 + chunk);
+  double s = 0;
+  if (i < inner) {
+    const float* base = x + (long long)o * n * inner + i;
+    for (int j = j0 + ty; j < j1; j += 8) s += (double)base[(long long)j * inner];
+  }
+  acc[ty][tx] = s;
+  __syncthreads();  // all 8 row-partials of each column are in acc before row 0 adds them
+  if (ty == 0 && i < inner) {
+    for (int k = 1; k < 8; k++) s += acc[k][tx];
+    if (gridDim.y == 1) dst[(long long)o * inner + i] = (float)s;
+    else partial[((long long)part * outer + o) * inner + i] = s;
+  }
+}
+
+// sum_rows_partial: the inner = 1 case of the axis sum, dst[o] = Σ_j x[o, j].  Grid
+// (outer, parts), 256 threads: a block owns `chunk` consecutive elements of one row, each
+// thread a strided subset, combined by a block reduction in double.  Output as for
+// sum_mid_partial (inner = 1).  Twin: cpuBackend.Sum.  Measured: —
+extern "C" __global__ void sum_rows_partial(float* dst, double* partial, const float* x, int outer,
+                                            int n, int chunk) {
+  __shared__ double scratch[32];
+  const int o = blockIdx.x, part = blockIdx.y;
+  const int j0 = part * chunk, j1 = min(n, j0 + chunk);
+  const float* row = x + (long long)o * n;
+  double s = 0;
+  for (int j = j0 + threadIdx.x; j < j1; j += blockDim.x) s += (double)row[j];
+  s = block_sum_d(s, scratch);
+  if (threadIdx.x == 0) {
+    if (gridDim.y == 1) dst[o] = (float)s;
+    else partial[(long long)part * outer + o] = s;
+  }
+}
+
+// sum_parts: dst[k] (+)= Σ_p partial[p·m + k] in part order (deterministic), for m outputs.
+// accumulate = 1 adds onto dst (the norms' weight gradients), 0 overwrites.  One thread per
+// output.  Twin: addPartials in cpu_norm.go.  Measured: —
+extern "C" __global__ void sum_parts(float* dst, const double* partial, int parts, int m,
+                                     int accumulate) {
+  int k = blockIdx.x * blockDim.x + threadIdx.x;
+  if (k >= m) return;
+  double s = accumulate ? (double)dst[k] : 0.0;
+  for (int p = 0; p < parts; p++) s += partial[(long long)p * m + k];
+  dst[k] = (float)s;
+}
+
+// sumsq_partial: partial[block] = Σ x[i]² over a fixed grid-stride share, in double (the
+// gradient norm for clipping).  The grid size depends on n only and the host adds the partials
+// in block order, so the result is reproducible.  256 threads per block.
+// Twin: cpuBackend.SumSquares.  Measured: —
+extern "C" __global__ void sumsq_partial(double* partial, const float* x, int n) {
+  __shared__ double scratch[32];
+  double s = 0;
+  long long stride = (long long)gridDim.x * blockDim.x;
+  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+    double v = x[i];
+    s += v * v;
+  }
+  s = block_sum_d(s, scratch);
+  if (threadIdx.x == 0) partial[blockIdx.x] = s;
+}
+
+// ============================================================================================
+// 5. Softmax and norms (last axis of a [rows, cols] view)
+// ============================================================================================
+//
+// The row kernels give one warp per row (8 rows per 256-thread block): a lane owns the columns
+// lane, lane+32, ... of its row and the row statistics meet by warp shuffles, so no
+// __syncthreads is needed.  Statistics accumulate in double like the twins.
+
+// softmax_f32: y = softmax(x) per row, with an online max/sum in one pass and the write in a
+// second.  Twin: cpuBackend.Softmax.  Measured: —
+extern "C" __global__ void softmax_f32(float* y, const float* x, int rows, int cols) {
+  const int row = blockIdx.x * 8 + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+  if (row >= rows) return;
+  const float* xr = x + (long long)row * cols;
+  float m = -INFINITY, s = 0.f;  // running max of this lane's columns and Σ exp(x − m)
+  for (int j = lane; j < cols; j += 32) {
+    float v = xr[j];
+    if (v > m) {
+      s = s * __expf(m - v) + 1.f;
+      m = v;
+    } else {
+      s += __expf(v - m);
+    }
+  }
+  // Merge the lanes' (m, s) pairs; a lane that saw no column has m = −∞ and s = 0.
+  float mrow = warp_max(m);
+  float srow = warp_sum(m == -INFINITY ? 0.f : s * __expf(m - mrow));
+  float inv = 1.f / srow;
+  float* yr = y + (long long)row * cols;
+  for (int j = lane; j < cols; j += 32) yr[j] = __expf(xr[j] - mrow) * inv;
+}
+
+// softmax_backward_f32: dx = y ⊙ (dy − Σ_j y_j·dy_j) per row.  Twin: cpuBackend.SoftmaxBackward.
+// Measured: —
+extern "C" __global__ void softmax_backward_f32(float* dx, const float* y, const float* dy,
+                                                int rows, int cols) {
+  const int row = blockIdx.x * 8 + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+  if (row >= rows) return;
+  const long long base = (long long)row * cols;
+  double dot = 0;
+  for (int j = lane; j < cols; j += 32) dot += (double)y[base + j] * dy[base + j];
+  float d = (float)warp_sum_d(dot);
+  for (int j = lane; j < cols; j += 32) dx[base + j] = y[base + j] * (dy[base + j] - d);
+}
+
+// layernorm_f32: y = (x−μ)·rstd·w + b with rstd = 1/√(var+eps), two passes over the row (mean,
+// then variance around it); w, b may be null.  Saves mean[row], rstd[row].
+// Twin: cpuBackend.LayerNorm.  Measured: —
+extern "C" __global__ void layernorm_f32(float* y, float* mean, float* rstd, const float* x,
+                                         const float* w, const float* b, int rows, int cols,
+                                         float eps) {
+  const int row = blockIdx.x * 8 + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+  if (row >= rows) return;
+  const float* xr = x + (long long)row * cols;
+  double s = 0;
+  for (int j = lane; j < cols; j += 32) s += xr[j];
+  const double mu = warp_sum_d(s) / cols;
+  double ss = 0;
+  for (int j = lane; j < cols; j += 32) {
+    double d = xr[j] - mu;
+    ss += d * d;
+  }
+  const float rs = (float)(1.0 / sqrt(warp_sum_d(ss) / cols + (double)eps));
+  const float muf = (float)mu;
+  if (lane == 0) {
+    mean[row] = muf;
+    rstd[row] = rs;
+  }
+  float* yr = y + (long long)row * cols;
+  for (int j = lane; j < cols; j += 32) {
+    float h = (xr[j] - muf) * rs;
+    if (w) h *= w[j];
+    if (b) h += b[j];
+    yr[j] = h;
+  }
+}
+
+// layernorm_backward_dx_f32: with x̂ = (x−μ)·rstd and g = dy·w (dy when w is null),
+// dx = rstd·(g − mean(g) − x̂·mean(g·x̂)).  The weight gradients come from norm_wgrad_partial.
+// Twin: cpuBackend.LayerNormBackward.  Measured: —
+extern "C" __global__ void layernorm_backward_dx_f32(float* dx, const float* dy, const float* x,
+                                                     const float* mean, const float* rstd,
+                                                     const float* w, int rows, int cols) {
+  const int row = blockIdx.x * 8 + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+  if (row >= rows) return;
+  const long long base = (long long)row * cols;
+  const float mu = mean[row], rs = rstd[row];
+  double sg = 0, sgx = 0;
+  for (int j = lane; j < cols; j += 32) {
+    float g = dy[base + j] * (w ? w[j] : 1.f);
+    float xh = (x[base + j] - mu) * rs;
+    sg += g;
+    sgx += (double)g * xh;
+  }
+  const float mg = (float)(warp_sum_d(sg) / cols), mgx = (float)(warp_sum_d(sgx) / cols);
+  for (int j = lane; j < cols; j += 32) {
+    float g = dy[base + j] * (w ? w[j] : 1.f);
+    float xh = (x[base + j] - mu) * rs;
+    dx[base + j] = rs * (g - mg - xh * mgx);
+  }
+}
+
+// rmsnorm_f32: y = x·rstd·w with rstd = 1/√(mean(x²)+eps); w may be null.  Saves rstd[row].
+// Twin: cpuBackend.RMSNorm.  Measured: —
+extern "C" __global__ void rmsnorm_f32(float* y, float* rstd, const float* x, const float* w,
+                                       int rows, int cols, float eps) {
+  const int row = blockIdx.x * 8 + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+  if (row >= rows) return;
+  const float* xr = x + (long long)row * cols;
+  double ss = 0;
+  for (int j = lane; j < cols; j += 32) ss += (double)xr[j] * xr[j];
+  const float rs = (float)(1.0 / sqrt(warp_sum_d(ss) / cols + (double)eps));
+  if (lane == 0) rstd[row] = rs;
+  float* yr = y + (long long)row * cols;
+  for (int j = lane; j < cols; j += 32) yr[j] = xr[j] * rs * (w ? w[j] : 1.f);
+}
+
+// rmsnorm_backward_dx_f32: with x̂ = x·rstd and g = dy·w, dx = rstd·(g − x̂·mean(g·x̂)).
+// Twin: cpuBackend.RMSNormBackward.  Measured: —
+extern "C" __global__ void rmsnorm_backward_dx_f32(float* dx, const float* dy, const float* x,
+                                                   const float* rstd, const float* w, int rows,
+                                                   int cols) {
+  const int row = blockIdx.x * 8 + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+  if (row >= rows) return;
+  const long long base = (long long)row * cols;
+  const float rs = rstd[row];
+  double sgx = 0;
+  for (int j = lane; j < cols; j += 32)
+    sgx += (double)(dy[base + j] * (w ? w[j] : 1.f)) * (x[base + j] * rs);
+  const float mgx = (float)(warp_sum_d(sgx) / cols);
+  for (int j = lane; j < cols; j += 32) {
+    float g = dy[base + j] * (w ? w[j] : 1.f);
+    dx[base + j] = rs * (g - x[base + j] * rs * mgx);
+  }
+}
+
+// norm_wgrad_partial: the weight gradients of LayerNorm / RMSNorm, column sums over rows:
+// pdw[part, j] = Σ_r dy[r,j]·x̂[r,j] and pdb[part, j] = Σ_r dy[r,j] over the part's `chunk` rows,
+// with x̂ = (x − mean)·rstd (mean null for RMSNorm).  Grid (ceil(cols/32), parts), block (32, 8):
+// threadIdx.x owns a column, threadIdx.y strides rows by 8; the 8 partials meet in shared
+// memory.  pdw or pdb may be null.  sum_parts (accumulate = 1) adds the parts onto dw, db.
+// Twin: the dw/db partials of cpuBackend.LayerNormBackward / RMSNormBackward.  Measured: —
+extern "C" __global__ void norm_wgrad_partial(double* pdw, double* pdb, const float* dy,
+                                              const float* x, const float* mean,
+                                              const float* rstd, int rows, int cols, int chunk) {
+  __shared__ double accw[8][33], accb[8][33];
+  const int tx = threadIdx.x, ty = threadIdx.y, j = blockIdx.x * 32 + tx, part = blockIdx.y;
+  const int r0 = part * chunk, r1 = min(rows, r0 + chunk);
+  double sw = 0, sb = 0;
+  if (j < cols) {
+    for (int r = r0 + ty; r < r1; r += 8) {
+      long long k = (long long)r * cols + j;
+      double g = dy[k];
+      double xh = ((double)x[k] - (mean ? (double)mean[r] : 0.0)) * (double)rstd[r];
+      sw += g * xh;
+      sb += g;
+    }
+  }
+  accw[ty][tx] = sw;
+  accb[ty][tx] = sb;
+  __syncthreads();  // the 8 row-partials of each column are in shared memory before row 0 adds
+  if (ty == 0 && j < cols) {
+    for (int k = 1; k < 8; k++) {
+      sw += accw[k][tx];
+      sb += accb[k][tx];
+    }
+    if (pdw) pdw[(long long)part * cols + j] = sw;
+    if (pdb) pdb[(long long)part * cols + j] = sb;
+  }
+}
+
+// ============================================================================================
+// 6. Attention (flash-style, fp32)
+// ============================================================================================
+//
+// Q is [B,H,Lq,Dh], K and V [B,H,Lk,Dh], mask (optional) an additive key bias [B,Lk].  All three
+// kernels tile queries and keys by 64 and use 256 threads as a 16×16 grid: thread (ty, tx) owns
+// score rows ty·4..ty·4+3 and columns tx·4..tx·4+3 of a 64×64 tile, and of a 64×D output tile
+// the rows ty·4.. and the D/16 columns tx·(D/16)...  The 16 threads of a row share one warp
+// (lanes differ in their low 4 bits), so row max/sum travel by shuffles.  The exponentials run
+// in base 2 (scores pre-multiplied by log2 e).  D is the head dimension rounded up to 16, 32,
+// 64 or 128; shared tiles are zero-padded beyond Dh, and keys ≥ Lk get a bias of −∞.  Padded
+// strides (64+4, D+4 floats) keep float4 accesses aligned and spread over the banks.  Shared
+// memory (floats): forward 2·D·68 + 64·(D+4) + 64·68 + 64; backward dK/dV 2·D·68 + 2·64·(D+4) +
+// 2·64·68 + 192; backward dQ 2·D·68 + 3·64·(D+4) + 64·68 + 192 (cuda/attention.go mirrors these).
+
+#define ATT_T 64
+#define ATT_PK 68
+
+// load_rows: dst[r][d] (row stride PD) = src[r·Dh + d] for r < nvalid, d < Dh, else 0.
+template <int D>
+__device__ __forceinline__ void att_load_rows(float* dst, const float* src, int nvalid, int Dh) {
+  constexpr int PD = D + 4;
+  for (int e = threadIdx.x; e < ATT_T * D; e += blockDim.x) {
+    int r = e / D, d = e % D;
+    dst[r * PD + d] = (r < nvalid && d < Dh) ? src[(long long)r * Dh + d] : 0.f;
+  }
+}
+// load_cols: the transposed tile dst[d][r] (row stride 68) = src[r·Dh + d], zero-padded.
+template <int D>
+__device__ __forceinline__ void att_load_cols(float* dst, const float* src, int nvalid, int Dh) {
+  for (int e = threadIdx.x; e < ATT_T * D; e += blockDim.x) {
+    int r = e / D, d = e % D;
+    dst[d * ATT_PK + r] = (r < nvalid && d < Dh) ? src[(long long)r * Dh + d] : 0.f;
+  }
+}
+// load_vec: DC consecutive floats from shared memory (aligned to their size).
+template <int DC>
+__device__ __forceinline__ void att_load_vec(float (&r)[DC], const float* p) {
+  if constexpr (DC == 1) {
+    r[0] = p[0];
+  } else if constexpr (DC == 2) {
+    float2 t = *reinterpret_cast<const float2*>(p);
+    r[0] = t.x; r[1] = t.y;
+  } else {
+#pragma unroll
+    for (int c = 0; c < DC; c += 4) {
+      float4 t = *reinterpret_cast<const float4*>(p + c);
+      r[c] = t.x; r[c + 1] = t.y; r[c + 2] = t.z; r[c + 3] = t.w;
+    }
+  }
+}
+__device__ __forceinline__ float row16_max(float v) {
+  for (int o = 8; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(FULL_MASK, v, o));
+  return v;
+}
+__device__ __forceinline__ float row16_sum(float v) {
+  for (int o = 8; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
+  return v;
+}
+__device__ __forceinline__ float f4get(const float4& v, int i) {
+  return i == 0 ? v.x : (i == 1 ? v.y : (i == 2 ? v.z : v.w));
+}
+
+// attn_fwd_d{16,32,64,128}: out = softmax(scale·QKᵀ + mask)·V and lse = log Σ exp(scores) per
+// query, with an online softmax over key tiles (no Lq×Lk matrix anywhere).  Grid
+// (ceil(Lq/64), B·H); a block owns 64 queries of one (b, h) and walks all keys; a thread keeps
+// 4 query rows × D/16 output columns, their running max m and sum l.
+// Preconditions: Dh ≤ D.  Twin: cpuBackend.Attention.  Measured: —
+template <int D>
+__device__ __forceinline__ void attn_fwd_body(float* out, float* lse, const float* q,
+                                              const float* k, const float* v, const float* mask,
+                                              int H, int Lq, int Lk, int Dh, float scale) {
+  constexpr int PD = D + 4, DC = D / 16;
+  extern __shared__ float4 att_smem4[];
+  float* Qt = reinterpret_cast<float*>(att_smem4);  // [D][68]  queries, transposed
+  float* Kt = Qt + D * ATT_PK;                        // [D][68]  keys, transposed
+  float* Vs = Kt + D * ATT_PK;                        // [64][D+4]
+  float* Pt = Vs + ATT_T * PD;                        // [64 keys][68 queries] probabilities
+  float* kbias = Pt + ATT_T * ATT_PK;                 // [64] mask·log2 e, −∞ past Lk
+  const int tid = threadIdx.x, ty = tid >> 4, tx = tid & 15;
+  const int bh = blockIdx.y, b = bh / H, q0 = blockIdx.x * ATT_T;
+  const int nq = min(ATT_T, Lq - q0);
+  const float* kb = k + (long long)bh * Lk * Dh;
+  const float* vb = v + (long long)bh * Lk * Dh;
+  att_load_cols<D>(Qt, q + ((long long)bh * Lq + q0) * Dh, nq, Dh);
+  const float sl2 = scale * LOG2E;
+
+  float o[4][DC], m[4], l[4];
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    m[i] = -INFINITY;
+    l[i] = 0.f;
+#pragma unroll
+    for (int c = 0; c < DC; c++) o[i][c] = 0.f;
+  }
+  for (int k0 = 0; k0 < Lk; k0 += ATT_T) {
+    const int nk = min(ATT_T, Lk - k0);
+    __syncthreads();  // the previous tile's readers of Kt, Vs, Pt, kbias are done
+    att_load_cols<D>(Kt, kb + (long long)k0 * Dh, nk, Dh);
+    att_load_rows<D>(Vs, vb + (long long)k0 * Dh, nk, Dh);
+    if (tid < ATT_T)
+      kbias[tid] = tid < nk ? (mask ? mask[(long long)b * Lk + k0 + tid] * LOG2E : 0.f) : -INFINITY;
+    __syncthreads();  // Q (first pass), K, V and the key bias are in shared memory
+
+    float s[4][4];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+      for (int j = 0; j < 4; j++) s[i][j] = 0.f;
+#pragma unroll 8
+    for (int d = 0; d < D; d++) {
+      float4 qa = *reinterpret_cast<const float4*>(&Qt[d * ATT_PK + ty * 4]);
+      float4 kv = *reinterpret_cast<const float4*>(&Kt[d * ATT_PK + tx * 4]);
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) s[i][j] += f4get(qa, i) * f4get(kv, j);
+    }
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      float mt = -INFINITY;
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        s[i][j] = s[i][j] * sl2 + kbias[tx * 4 + j];
+        mt = fmaxf(mt, s[i][j]);
+      }
+      const float mnew = fmaxf(m[i], row16_max(mt));
+      const float mref = mnew == -INFINITY ? 0.f : mnew;  // a row masked out so far stays at 0
+      const float alpha = exp2f(m[i] - mref);
+      float rs = 0.f;
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        s[i][j] = exp2f(s[i][j] - mref);
+        rs += s[i][j];
+      }
+      l[i] = l[i] * alpha + row16_sum(rs);
+      m[i] = mnew;
+#pragma unroll
+      for (int c = 0; c < DC; c++) o[i][c] *= alpha;
+    }
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+      *reinterpret_cast<float4*>(&Pt[(tx * 4 + j) * ATT_PK + ty * 4]) =
+          make_float4(s[0][j], s[1][j], s[2][j], s[3][j]);
+    __syncthreads();  // the whole P tile is written before any thread multiplies it with V
+
+#pragma unroll 4
+    for (int j = 0; j < nk; j++) {
+      float4 pj = *reinterpret_cast<const float4*>(&Pt[j * ATT_PK + ty * 4]);
+      float vv[DC];
+      att_load_vec<DC>(vv, &Vs[j * PD + tx * DC]);
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int c = 0; c < DC; c++) o[i][c] += f4get(pj, i) * vv[c];
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    const int qi = q0 + ty * 4 + i;
+    if (qi >= Lq) continue;
+    const float inv = l[i] > 0.f ? 1.f / l[i] : 0.f;  // Lk = 0: out = 0, lse = −∞ like the twin
+    float* orow = out + ((long long)bh * Lq + qi) * Dh;
+#pragma unroll
+    for (int c = 0; c < DC; c++) {
+      const int d = tx * DC + c;
+      if (d < Dh) orow[d] = o[i][c] * inv;
+    }
+    if (tx == 0) lse[(long long)bh * Lq + qi] = (m[i] + log2f(l[i])) * LN2;
+  }
+}
+
+// attn_bwd_delta: delta[row] = Σ_d dout[row,d]·out[row,d] for the B·H·Lq query rows, one warp
+// per row (8 per block), in double.  Twin: the D_i of cpuBackend.AttentionBackward.  Measured: —
+extern "C" __global__ void attn_bwd_delta(float* delta, const float* dout, const float* out,
+                                          int rows, int Dh) {
+  const int row = blockIdx.x * 8 + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+  if (row >= rows) return;
+  const long long base = (long long)row * Dh;
+  double s = 0;
+  for (int d = lane; d < Dh; d += 32) s += (double)dout[base + d] * out[base + d];
+  s = warp_sum_d(s);
+  if (lane == 0) delta[row] = (float)s;
+}
+
+// attn_bwd_dkdv_d{16,..,128}: for one 64-key tile of one (b, h), walks every query tile and
+// accumulates dV = Σ Pᵀ·dOut and dK = scale·Σ dSᵀ·Q, with P = exp(scores − lse) rebuilt from
+// the saved lse and dS = P ⊙ (dOut·Vᵀ − delta).  Grid (ceil(Lk/64), B·H); a thread owns 4 key
+// rows × D/16 columns of dK and dV (registers), and 4×4 of each P / dS tile.  Writes dK, dV
+// (overwrites).  Deterministic: no atomics.  Twin: cpuBackend.AttentionBackward.  Measured: —
+template <int D>
+__device__ __forceinline__ void attn_bwd_dkdv_body(float* dk, float* dv, const float* dout,
+                                                   const float* q, const float* k,
+                                                   const float* v, const float* lse,
+                                                   const float* delta, const float* mask, int H,
+                                                   int Lq, int Lk, int Dh, float scale) {
+  constexpr int PD = D + 4, DC = D / 16;
+  extern __shared__ float4 att_smem4[];
+  float* Kt = reinterpret_cast<float*>(att_smem4);  // [D][68]
+  float* Vt = Kt + D * ATT_PK;                        // [D][68]
+  float* Qs = Vt + D * ATT_PK;                        // [64][D+4]
+  float* dOs = Qs + ATT_T * PD;                       // [64][D+4]
+  float* Ps = dOs + ATT_T * PD;                       // [64 queries][68 keys]
+  float* dSs = Ps + ATT_T * ATT_PK;                   // [64 queries][68 keys]
+  float* kbias = dSs + ATT_T * ATT_PK;                // [64] mask·log2 e, −∞ past Lk
+  float* qlse = kbias + ATT_T;                        // [64] lse·log2 e
+  float* qdelta = qlse + ATT_T;                       // [64]
+  const int tid = threadIdx.x, ty = tid >> 4, tx = tid & 15;
+  const int bh = blockIdx.y, b = bh / H, k0 = blockIdx.x * ATT_T;
+  const int nk = min(ATT_T, Lk - k0);
+  att_load_cols<D>(Kt, k + ((long long)bh * Lk + k0) * Dh, nk, Dh);
+  att_load_cols<D>(Vt, v + ((long long)bh * Lk + k0) * Dh, nk, Dh);
+  if (tid < ATT_T)
+    kbias[tid] = tid < nk ? (mask ? mask[(long long)b * Lk + k0 + tid] * LOG2E : 0.f) : -INFINITY;
+  const float sl2 = scale * LOG2E;
+
+  float gk[4][DC], gv[4][DC];
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int c = 0; c < DC; c++) gk[i][c] = gv[i][c] = 0.f;
+
+  for (int q0 = 0; q0 < Lq; q0 += ATT_T) {
+    const int nq = min(ATT_T, Lq - q0);
+    __syncthreads();  // the previous query tile's readers of Qs, dOs, Ps, dSs, qlse are done
+    const long long qoff = ((long long)bh * Lq + q0) * Dh;
+    att_load_rows<D>(Qs, q + qoff, nq, Dh);
+    att_load_rows<D>(dOs, dout + qoff, nq, Dh);
+    if (tid < ATT_T) {
+      qlse[tid] = tid < nq ? lse[(long long)bh * Lq + q0 + tid] * LOG2E : 0.f;
+      qdelta[tid] = tid < nq ? delta[(long long)bh * Lq + q0 + tid] : 0.f;
+    }
+    __syncthreads();  // Q, dOut, lse, delta of this tile (and K, V, bias on the first pass) are in
+
+    float s[4][4], dp[4][4];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+      for (int j = 0; j < 4; j++) s[i][j] = dp[i][j] = 0.f;
+#pragma unroll 4
+    for (int d = 0; d < D; d++) {
+      float4 kv = *reinterpret_cast<const float4*>(&Kt[d * ATT_PK + tx * 4]);
+      float4 vv = *reinterpret_cast<const float4*>(&Vt[d * ATT_PK + tx * 4]);
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        const float qa = Qs[(ty * 4 + i) * PD + d], ga = dOs[(ty * 4 + i) * PD + d];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+          s[i][j] += qa * f4get(kv, j);
+          dp[i][j] += ga * f4get(vv, j);
+        }
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int r = ty * 4 + i;
+      float p[4], ds[4];
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        p[j] = r < nq ? exp2f(s[i][j] * sl2 + kbias[tx * 4 + j] - qlse[r]) : 0.f;
+        ds[j] = p[j] * (dp[i][j] - qdelta[r]);
+      }
+      *reinterpret_cast<float4*>(&Ps[r * ATT_PK + tx * 4]) = make_float4(p[0], p[1], p[2], p[3]);
+      *reinterpret_cast<float4*>(&dSs[r * ATT_PK + tx * 4]) =
+          make_float4(ds[0], ds[1], ds[2], ds[3]);
+    }
+    __syncthreads();  // the P and dS tiles are complete before the transposed products read them
+
+#pragma unroll 4
+    for (int r = 0; r < nq; r++) {
+      float4 pv = *reinterpret_cast<const float4*>(&Ps[r * ATT_PK + ty * 4]);
+      float4 sv = *reinterpret_cast<const float4*>(&dSs[r * ATT_PK + ty * 4]);
+      float gov[DC], qv[DC];
+      att_load_vec<DC>(gov, &dOs[r * PD + tx * DC]);
+      att_load_vec<DC>(qv, &Qs[r * PD + tx * DC]);
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int c = 0; c < DC; c++) {
+          gv[i][c] += f4get(pv, i) * gov[c];
+          gk[i][c] += f4get(sv, i) * qv[c];
+        }
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    const int kj = k0 + ty * 4 + i;
+    if (kj >= Lk) continue;
+    const long long off = ((long long)bh * Lk + kj) * Dh;
+#pragma unroll
+    for (int c = 0; c < DC; c++) {
+      const int d = tx * DC + c;
+      if (d < Dh) {
+        dk[off + d] = gk[i][c] * scale;
+        dv[off + d] = gv[i][c];
+      }
+    }
+  }
+}
+
+// attn_bwd_dq_d{16,..,128}: for one 64-query tile of one (b, h), walks every key tile and
+// accumulates dQ = scale·Σ dS·K (P and dS rebuilt as in dkdv).  Grid (ceil(Lq/64), B·H); a
+// thread owns 4 query rows × D/16 columns of dQ.  Writes dQ (overwrites).
+// Twin: cpuBackend.AttentionBackward.  Measured: —
+template <int D>
+__device__ __forceinline__ void attn_bwd_dq_body(float* dq, const float* dout, const float* q,
+                                                 const float* k, const float* v,
+                                                 const float* lse, const float* delta,
+                                                 const float* mask, int H, int Lq, int Lk,
+                                                 int Dh, float scale) {
+  constexpr int PD = D + 4, DC = D / 16;
+  extern __shared__ float4 att_smem4[];
+  float* Kt = reinterpret_cast<float*>(att_smem4);  // [D][68]
+  float* Vt = Kt + D * ATT_PK;                        // [D][68]
+  float* Qs = Vt + D * ATT_PK;                        // [64][D+4]
+  float* dOs = Qs + ATT_T * PD;                       // [64][D+4]
+  float* Ks = dOs + ATT_T * PD;                       // [64][D+4]
+  float* dSt = Ks + ATT_T * PD;                       // [64 keys][68 queries]
+  float* kbias = dSt + ATT_T * ATT_PK;                // [64]
+  float* qlse = kbias + ATT_T;                        // [64]
+  float* qdelta = qlse + ATT_T;                       // [64]
+  const int tid = threadIdx.x, ty = tid >> 4, tx = tid & 15;
+  const int bh = blockIdx.y, b = bh / H, q0 = blockIdx.x * ATT_T;
+  const int nq = min(ATT_T, Lq - q0);
+  const long long qoff = ((long long)bh * Lq + q0) * Dh;
+  att_load_rows<D>(Qs, q + qoff, nq, Dh);
+  att_load_rows<D>(dOs, dout + qoff, nq, Dh);
+  if (tid < ATT_T) {
+    qlse[tid] = tid < nq ? lse[(long long)bh * Lq + q0 + tid] * LOG2E : 0.f;
+    qdelta[tid] = tid < nq ? delta[(long long)bh * Lq + q0 + tid] : 0.f;
+  }
+  const float sl2 = scale * LOG2E;
+
+  float gq[4][DC];
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int c = 0; c < DC; c++) gq[i][c] = 0.f;
+
+  for (int k0 = 0; k0 < Lk; k0 += ATT_T) {
+    const int nk = min(ATT_T, Lk - k0);
+    __syncthreads();  // the previous key tile's readers of Kt, Vt, Ks, dSt, kbias are done
+    const long long koff = ((long long)bh * Lk + k0) * Dh;
+    att_load_cols<D>(Kt, k + koff, nk, Dh);
+    att_load_cols<D>(Vt, v + koff, nk, Dh);
+    att_load_rows<D>(Ks, k + koff, nk, Dh);
+    if (tid < ATT_T)
+      kbias[tid] = tid < nk ? (mask ? mask[(long long)b * Lk + k0 + tid] * LOG2E : 0.f) : -INFINITY;
+    __syncthreads();  // this key tile (and Q, dOut, lse, delta on the first pass) is in place
+
+    float s[4][4], dp[4][4];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+      for (int j = 0; j < 4; j++) s[i][j] = dp[i][j] = 0.f;
+#pragma unroll 4
+    for (int d = 0; d < D; d++) {
+      float4 kv = *reinterpret_cast<const float4*>(&Kt[d * ATT_PK + tx * 4]);
+      float4 vv = *reinterpret_cast<const float4*>(&Vt[d * ATT_PK + tx * 4]);
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        const float qa = Qs[(ty * 4 + i) * PD + d], ga = dOs[(ty * 4 + i) * PD + d];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+          s[i][j] += qa * f4get(kv, j);
+          dp[i][j] += ga * f4get(vv, j);
+        }
+      }
+    }
+    float ds[4][4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int r = ty * 4 + i;
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        float p = r < nq ? exp2f(s[i][j] * sl2 + kbias[tx * 4 + j] - qlse[r]) : 0.f;
+        ds[i][j] = p * (dp[i][j] - qdelta[r]);
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+      *reinterpret_cast<float4*>(&dSt[(tx * 4 + j) * ATT_PK + ty * 4]) =
+          make_float4(ds[0][j], ds[1][j], ds[2][j], ds[3][j]);
+    __syncthreads();  // the whole dS tile is written before any thread multiplies it with K
+
+#pragma unroll 4
+    for (int j = 0; j < nk; j++) {
+      float4 sv = *reinterpret_cast<const float4*>(&dSt[j * ATT_PK + ty * 4]);
+      float kv[DC];
+      att_load_vec<DC>(kv, &Ks[j * PD + tx * DC]);
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int c = 0; c < DC; c++) gq[i][c] += f4get(sv, i) * kv[c];
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    const int qi = q0 + ty * 4 + i;
+    if (qi >= Lq) continue;
+    float* row = dq + ((long long)bh * Lq + qi) * Dh;
+#pragma unroll
+    for (int c = 0; c < DC; c++) {
+      const int d = tx * DC + c;
+      if (d < Dh) row[d] = gq[i][c] * scale;
+    }
+  }
+}
+
+#define ATTN_INSTANCES(D)                                                                       \
+  extern "C" __global__ void __launch_bounds__(256) attn_fwd_d##D(                              \
+      float* out, float* lse, const float* q, const float* k, const float* v,                   \
+      const float* mask, int H, int Lq, int Lk, int Dh, float scale) {                          \
+    attn_fwd_body<D>(out, lse, q, k, v, mask, H, Lq, Lk, Dh, scale);                            \
+  }                                                                                             \
+  extern "C" __global__ void __launch_bounds__(256) attn_bwd_dkdv_d##D(                         \
+      float* dk, float* dv, const float* dout, const float* q, const float* k, const float* v,  \
+      const float* lse, const float* delta, const float* mask, int H, int Lq, int Lk, int Dh,   \
+      float scale) {                                                                            \
+    attn_bwd_dkdv_body<D>(dk, dv, dout, q, k, v, lse, delta, mask, H, Lq, Lk, Dh, scale);       \
+  }                                                                                             \
+  extern "C" __global__ void __launch_bounds__(256) attn_bwd_dq_d##D(                           \
+      float* dq, const float* dout, const float* q, const float* k, const float* v,             \
+      const float* lse, const float* delta, const float* mask, int H, int Lq, int Lk, int Dh,   \
+      float scale) {                                                                            \
+    attn_bwd_dq_body<D>(dq, dout, q, k, v, lse, delta, mask, H, Lq, Lk, Dh, scale);             \
+  }
+ATTN_INSTANCES(16)
+ATTN_INSTANCES(32)
+ATTN_INSTANCES(64)
+ATTN_INSTANCES(128)
+
+// ============================================================================================
+// 7. Matrix multiply
+// ============================================================================================
+//
+// All three kernels compute, for each batch entry p, C_p = α·op(A_p)·op(B_p) + β·C_p with op(A)
+// M×K and op(B) K×N (tensor.MatMulArgs): A_p starts at offA + p·strideA and is stored M×K
+// (K×M when TA), B_p at offB + p·strideB, stored K×N (N×K when TB), C_p at offC + p·strideC,
+// M×N.  Grid (ceil(N/128), ceil(M/128), batch entries), blockIdx.z + pbase = p.
+//
+// accum = 1 is the strideC = 0 case (every entry updates the same C, in batch order — the
+// weight gradient of a batched linear layer): one block then walks all entries and keeps its
+// accumulators, scaling them by β between entries, so that C = α·Σ_p β^(B−1−p)·A_pB_p + βᴮ·C.
+// The host passes beta_c (the factor of the old C: β, or βᴮ in accum mode; 0 means C is not
+// read, so NaNs in C do not propagate) and beta_acc = β.
+
+// gemm_f32_{nn,nt,tn,tt}: the plain fp32 SIMT path (exact fp32 products).  A block owns a
+// 128×128 tile of C, a thread an 8×8 sub-tile (rows ty·4+{0..3} and 64+ty·4+{0..3}, likewise
+// columns), with k-slices of 8 staged through two shared buffers and prefetched in registers.
+// Any M, N, K; loads and stores are bounds-checked.  Twin: cpuBackend.MatMul (gemm.Sgemm).
+// Measured: —
+template <bool TA, bool TB>
+__device__ __forceinline__ void gemm_f32_body(float* C, const float* A, const float* B, int M,
+                                              int N, int K, float alpha, float beta_c,
+                                              float beta_acc, int offA, int offB, int offC,
+                                              int strideA, int strideB, int strideC, int batch,
+                                              int accum, int pbase) {
+  constexpr int BM = 128, BN = 128, BK = 8, PAD = 4;
+  __shared__ __align__(16) float As[2][BK][BM + PAD];
+  __shared__ __align__(16) float Bs[2][BK][BN + PAD];
+  const int tid = threadIdx.x, ty = tid >> 4, tx = tid & 15;
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  const int p0 = accum ? 0 : pbase + blockIdx.z, pcount = accum ? batch : 1;
+  const int numK = (K + BK - 1) / BK, total = pcount * numK;
+
+  float ra[4], rb[4];  // the next k-slice, in flight from global memory
+  auto load = [&](int t) {
+    const int p = p0 + t / numK, k0 = (t % numK) * BK;
+    const float* Ap = A + offA + (long long)p * strideA;
+    const float* Bp = B + offB + (long long)p * strideB;
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+      int m, k;
+      if (!TA) { m = m0 + (tid >> 1); k = k0 + (tid & 1) * 4 + e; }
+      else     { k = k0 + (tid >> 5); m = m0 + (tid & 31) * 4 + e; }
+      ra[e] = (m < M && k < K) ? Ap[TA ? (long long)k * M + m : (long long)m * K + k] : 0.f;
+      int n;
+      if (TB) { n = n0 + (tid >> 1); k = k0 + (tid & 1) * 4 + e; }
+      else    { k = k0 + (tid >> 5); n = n0 + (tid & 31) * 4 + e; }
+      rb[e] = (n < N && k < K) ? Bp[TB ? (long long)n * K + k : (long long)k * N + n] : 0.f;
+    }
+  };
+  auto store = [&](int buf) {
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+      if (!TA) As[buf][(tid & 1) * 4 + e][tid >> 1] = ra[e];
+      else     As[buf][tid >> 5][(tid & 31) * 4 + e] = ra[e];
+      if (TB)  Bs[buf][(tid & 1) * 4 + e][tid >> 1] = rb[e];
+      else     Bs[buf][tid >> 5][(tid & 31) * 4 + e] = rb[e];
+    }
+  };
+
+  float acc[8][8];
+#pragma unroll
+  for (int i = 0; i < 8; i++)
+#pragma unroll
+    for (int j = 0; j < 8; j++) acc[i][j] = 0.f;
+
+  if (total > 0) {
+    load(0);
+    store(0);
+  }
+  __syncthreads();  // the first k-slice is in shared memory
+  for (int t = 0; t < total; t++) {
+    const int buf = t & 1;
+    if (t + 1 < total) load(t + 1);
+    if (accum && t > 0 && t % numK == 0 && beta_acc != 1.f) {
+#pragma unroll
+      for (int i = 0; i < 8; i++)
+#pragma unroll
+        for (int j = 0; j < 8; j++) acc[i][j] *= beta_acc;
+    }
+#pragma unroll
+    for (int k = 0; k < BK; k++) {
+      float a[8], b[8];
+      float4 t0 = *reinterpret_cast<const float4*>(&As[buf][k][ty * 4]);
+      float4 t1 = *reinterpret_cast<const float4*>(&As[buf][k][64 + ty * 4]);
+      float4 u0 = *reinterpret_cast<const float4*>(&Bs[buf][k][tx * 4]);
+      float4 u1 = *reinterpret_cast<const float4*>(&Bs[buf][k][64 + tx * 4]);
+      a[0] = t0.x; a[1] = t0.y; a[2] = t0.z; a[3] = t0.w;
+      a[4] = t1.x; a[5] = t1.y; a[6] = t1.z; a[7] = t1.w;
+      b[0] = u0.x; b[1] = u0.y; b[2] = u0.z; b[3] = u0.w;
+      b[4] = u1.x; b[5] = u1.y; b[6] = u1.z; b[7] = u1.w;
+#pragma unroll
+      for (int i = 0; i < 8; i++)
+#pragma unroll
+        for (int j = 0; j < 8; j++) acc[i][j] += a[i] * b[j];
+    }
+    if (t + 1 < total) {
+      store(buf ^ 1);
+      __syncthreads();  // slice t+1 is complete, and every thread is done reading slice t-1's buffer
+    }
+  }
+  const int pc = accum ? 0 : p0;
+  float* Cp = C + offC + (long long)pc * strideC;
+#pragma unroll
+  for (int i = 0; i < 8; i++) {
+    const int m = m0 + (i < 4 ? ty * 4 + i : 64 + ty * 4 + i - 4);
+    if (m >= M) continue;
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+      const int n = n0 + (j < 4 ? tx * 4 + j : 64 + tx * 4 + j - 4);
+      if (n >= N) continue;
+      float* c = Cp + (long long)m * N + n;
+      float val = alpha * acc[i][j];
+      if (beta_c != 0.f) val += beta_c * *c;
+      *c = val;
+    }
+  }
+}
+
+// gemm_tf32_{nn,nt,tn,tt}: tensor cores in tf32 (10-bit mantissa inputs, fp32 accumulation;
+// expect ~1e-3 relative error), through WMMA m16n16k8.  A block owns a 128×128 tile of C with 8
+// warps as 2×4, a warp 64×32 (4×2 fragments); k-slices of 16 flow through a 3-stage cp.async
+// ring (4-byte copies with zero fill, so any M, N, K and alignment work).  Epilogue through a
+// per-warp 16×16 staging tile.  Twin: cpuBackend.MatMul.  Measured: —
+template <bool TA, bool TB>
+__device__ __forceinline__ void gemm_tf32_body(float* C, const float* A, const float* B, int M,
+                                               int N, int K, float alpha, float beta_c,
+                                               float beta_acc, int offA, int offB, int offC,
+                                               int strideA, int strideB, int strideC, int batch,
+                                               int accum, int pbase) {
+  using namespace nvcuda;
+  constexpr int BM = 128, BN = 128, BK = 16, STAGES = 3;
+  constexpr int LDA = TA ? BM + 4 : BK + 4;  // As is [BK][BM+4] when TA, else [BM][BK+4]
+  constexpr int LDB = TB ? BK + 4 : BN + 4;  // Bs is [BN][BK+4] when TB, else [BK][BN+4]
+  constexpr int A_ELEMS = TA ? BK * LDA : BM * LDA;
+  constexpr int B_ELEMS = TB ? BN * LDB : BK * LDB;
+  constexpr int STAGE = A_ELEMS + B_ELEMS;
+  extern __shared__ float4 gemm_smem4[];
+  float* sm = reinterpret_cast<float*>(gemm_smem4);
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int wm = warp >> 2, wn = warp & 3;
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  const int p0 = accum ? 0 : pbase + blockIdx.z, pcount = accum ? batch : 1;
+  const int numK = (K + BK - 1) / BK, total = pcount * numK;
+
+  auto load = [&](int t) {
+    float* As = sm + (t % STAGES) * STAGE;
+    float* Bs = As + A_ELEMS;
+    const int p = p0 + t / numK, k0 = (t % numK) * BK;
+    const float* Ap = A + offA + (long long)p * strideA;
+    const float* Bp = B + offB + (long long)p * strideB;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+      const int e = tid + 256 * i;
+      int m, k;
+      float* dst;
+      if (!TA) { m = m0 + (e >> 4); k = k0 + (e & 15); dst = As + (e >> 4) * LDA + (e & 15); }
+      else     { k = k0 + (e >> 7); m = m0 + (e & 127); dst = As + (e >> 7) * LDA + (e & 127); }
+      bool ok = m < M && k < K;
+      cp_async4(dst, ok ? Ap + (TA ? (long long)k * M + m : (long long)m * K + k) : A, ok ? 4 : 0);
+      int n;
+      if (TB) { n = n0 + (e >> 4); k = k0 + (e & 15); dst = Bs + (e >> 4) * LDB + (e & 15); }
+      else    { k = k0 + (e >> 7); n = n0 + (e & 127); dst = Bs + (e >> 7) * LDB + (e & 127); }
+      ok = n < N && k < K;
+      cp_async4(dst, ok ? Bp + (TB ? (long long)n * K + k : (long long)k * N + n) : B, ok ? 4 : 0);
+    }
+  };
+
+  using LayoutA = typename std::conditional<TA, wmma::col_major, wmma::row_major>::type;
+  using LayoutB = typename std::conditional<TB, wmma::col_major, wmma::row_major>::type;
+  wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[4][2];
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.f);
+
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; s++) {
+    if (s < total) load(s);
+    cp_async_commit();
+  }
+  for (int t = 0; t < total; t++) {
+    cp_async_wait<STAGES - 2>();
+    __syncthreads();  // slice t has landed for every thread, and all warps are done with slice
+                      // t-1, whose stage the next load overwrites
+    if (t + STAGES - 1 < total) load(t + STAGES - 1);
+    cp_async_commit();
+    if (accum && t > 0 && t % numK == 0 && beta_acc != 1.f) {
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 2; j++)
+#pragma unroll
+          for (int e = 0; e < acc[i][j].num_elements; e++) acc[i][j].x[e] *= beta_acc;
+    }
+    const float* As = sm + (t % STAGES) * STAGE;
+    const float* Bs = As + A_ELEMS;
+#pragma unroll
+    for (int kk = 0; kk < BK; kk += 8) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, LayoutA> fa[4];
+      wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, LayoutB> fb[2];
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        const int mm = wm * 64 + i * 16;
+        wmma::load_matrix_sync(fa[i], TA ? As + kk * LDA + mm : As + mm * LDA + kk, LDA);
+#pragma unroll
+        for (int e = 0; e < fa[i].num_elements; e++) fa[i].x[e] = wmma::__float_to_tf32(fa[i].x[e]);
+      }
+#pragma unroll
+      for (int j = 0; j < 2; j++) {
+        const int nn = wn * 32 + j * 16;
+        wmma::load_matrix_sync(fb[j], TB ? Bs + nn * LDB + kk : Bs + kk * LDB + nn, LDB);
+#pragma unroll
+        for (int e = 0; e < fb[j].num_elements; e++) fb[j].x[e] = wmma::__float_to_tf32(fb[j].x[e]);
+      }
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+    }
+  }
+  cp_async_wait<0>();
+  __syncthreads();  // every warp is done with the stages before they become staging tiles
+  float* stage = sm + warp * 256;
+  const int pc = accum ? 0 : p0;
+  float* Cp = C + offC + (long long)pc * strideC;
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 2; j++) {
+      wmma::store_matrix_sync(stage, acc[i][j], 16, wmma::mem_row_major);
+      __syncwarp();  // the fragment is in the staging tile before lanes read it
+#pragma unroll
+      for (int e = 0; e < 8; e++) {
+        const int idx = lane + 32 * e, r = idx >> 4, c = idx & 15;
+        const int m = m0 + wm * 64 + i * 16 + r, n = n0 + wn * 32 + j * 16 + c;
+        if (m < M && n < N) {
+          float* dst = Cp + (long long)m * N + n;
+          float val = alpha * stage[idx];
+          if (beta_c != 0.f) val += beta_c * *dst;
+          *dst = val;
+        }
+      }
+      __syncwarp();  // lanes are done reading before the next fragment overwrites the tile
+    }
+}
+
+// gemm_bf16_{nn,nt,tn,tt}[_u]: the tensor-core path, bf16 inputs, fp32 accumulation, fp32 C.
+// mma.sync m16n8k16 fed by ldmatrix (.trans for the layouts
+// whose contiguous axis is M or N), a 4-stage cp.async ring of 128×32 / 32×128 slices, padded
+// rows (+8 bf16) so that ldmatrix and cp.async hit distinct banks.  A block owns 128×128 of C
+// with 8 warps as 2×4; a warp owns 64×32 = 4×4 mma tiles (64 fp32 accumulators per thread).
+// Preconditions of the aligned variants: the contiguous extent of A and B (K or M, N or K), the
+// offsets and the batch strides are multiples of 8 elements, so every 16-byte chunk is either
+// wholly inside or wholly outside the matrix.  The _u variants load element by element with
+// bounds checks and work for any shape.  Twin: cpuBackend.MatMul (on bf16-rounded inputs).
+// Measured: —
+template <bool TA, bool TB, bool ALIGNED>
+__device__ __forceinline__ void gemm_bf16_body(float* C, const uint16_t* A, const uint16_t* B,
+                                               int M, int N, int K, float alpha, float beta_c,
+                                               float beta_acc, int offA, int offB, int offC,
+                                               int strideA, int strideB, int strideC, int batch,
+                                               int accum, int pbase) {
+  constexpr int BM = 128, BN = 128, BK = 32, STAGES = 4, PAD = 8;
+  constexpr int LDA = TA ? BM + PAD : BK + PAD;  // As is [BK][BM+8] when TA, else [BM][BK+8]
+  constexpr int LDB = TB ? BK + PAD : BN + PAD;  // Bs is [BN][BK+8] when TB, else [BK][BN+8]
+  constexpr int A_ELEMS = TA ? BK * LDA : BM * LDA;
+  constexpr int B_ELEMS = TB ? BN * LDB : BK * LDB;
+  constexpr int STAGE = A_ELEMS + B_ELEMS;
+  extern __shared__ uint4 gemm_smem16[];
+  uint16_t* sm = reinterpret_cast<uint16_t*>(gemm_smem16);
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int wm = warp >> 2, wn = warp & 3;
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  const int p0 = accum ? 0 : pbase + blockIdx.z, pcount = accum ? batch : 1;
+  const int numK = (K + BK - 1) / BK, total = pcount * numK;
+
+  // copy8 moves the 8 elements src[0..7] of a row into dst: in one cp.async when aligned (valid
+  // rows are whole), else one bounds-checked element at a time (`avail` of them exist).
+  auto copy8 = [&](uint16_t* dst, const uint16_t* src, bool row_ok, int avail, const uint16_t* any) {
+    if (ALIGNED) {
+      cp_async16(dst, row_ok && avail > 0 ? src : any, row_ok && avail > 0 ? 16 : 0);
+    } else {
+      uint16_t v[8];
+#pragma unroll
+      for (int e = 0; e < 8; e++) v[e] = (row_ok && e < avail) ? src[e] : (uint16_t)0;
+      uint4 packed;
+      packed.x = v[0] | ((uint32_t)v[1] << 16);
+      packed.y = v[2] | ((uint32_t)v[3] << 16);
+      packed.z = v[4] | ((uint32_t)v[5] << 16);
+      packed.w = v[6] | ((uint32_t)v[7] << 16);
+      *reinterpret_cast<uint4*>(dst) = packed;
+    }
+  };
+  auto load = [&](int t) {
+    uint16_t* As = sm + (t % STAGES) * STAGE;
+    uint16_t* Bs = As + A_ELEMS;
+    const int p = p0 + t / numK, k0 = (t % numK) * BK;
+    const uint16_t* Ap = A + offA + (long long)p * strideA;
+    const uint16_t* Bp = B + offB + (long long)p * strideB;
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      const int c = tid + 256 * i;  // one of the 512 16-byte chunks of each operand's slice
+      if (!TA) {  // slice rows are m (128), 4 chunks of k each
+        const int r = c >> 2, kc = (c & 3) * 8, m = m0 + r, k = k0 + kc;
+        copy8(As + r * LDA + kc, Ap + (long long)m * K + k, m < M, K - k, A);
+      } else {    // slice rows are k (32), 16 chunks of m each
+        const int r = c >> 4, mc = (c & 15) * 8, k = k0 + r, m = m0 + mc;
+        copy8(As + r * LDA + mc, Ap + (long long)k * M + m, k < K, M - m, A);
+      }
+      if (TB) {   // slice rows are n (128), 4 chunks of k each
+        const int r = c >> 2, kc = (c & 3) * 8, n = n0 + r, k = k0 + kc;
+        copy8(Bs + r * LDB + kc, Bp + (long long)n * K + k, n < N, K - k, B);
+      } else {    // slice rows are k (32), 16 chunks of n each
+        const int r = c >> 4, nc = (c & 15) * 8, k = k0 + r, n = n0 + nc;
+        copy8(Bs + r * LDB + nc, Bp + (long long)k * N + n, k < K, N - n, B);
+      }
+    }
+  };
+
+  float acc[4][4][4];
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) acc[i][j][e] = 0.f;
+
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; s++) {
+    if (s < total) load(s);
+    cp_async_commit();
+  }
+  // Lane l addresses row (l & 7) of the 8×8 matrix l >> 3 in every ldmatrix.x4.
+  const int lr = lane & 7, lq = lane >> 3;
+  for (int t = 0; t < total; t++) {
+    cp_async_wait<STAGES - 2>();
+    __syncthreads();  // slice t has landed for every thread, and all warps are done with slice
+                      // t-1, whose stage the next load overwrites
+    if (t + STAGES - 1 < total) load(t + STAGES - 1);
+    cp_async_commit();
+    if (accum && t > 0 && t % numK == 0 && beta_acc != 1.f) {
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+          for (int e = 0; e < 4; e++) acc[i][j][e] *= beta_acc;
+    }
+    const uint16_t* As = sm + (t % STAGES) * STAGE;
+    const uint16_t* Bs = As + A_ELEMS;
+#pragma unroll
+    for (int kk = 0; kk < BK; kk += 16) {
+      uint32_t a[4][4], b[2][4];
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        const int mb = wm * 64 + i * 16;
+        if (!TA) ldmatrix_x4(a[i], As + (mb + lr + (lq & 1) * 8) * LDA + kk + (lq >> 1) * 8);
+        else ldmatrix_x4_trans(a[i], As + (kk + lr + (lq >> 1) * 8) * LDA + mb + (lq & 1) * 8);
+      }
+#pragma unroll
+      for (int j = 0; j < 2; j++) {  // two n8 tiles per ldmatrix: regs {b0, b1} of 2j and 2j+1
+        const int nb = wn * 32 + j * 16;
+        if (TB) ldmatrix_x4(b[j], Bs + (nb + lr + (lq >> 1) * 8) * LDB + kk + (lq & 1) * 8);
+        else ldmatrix_x4_trans(b[j], Bs + (kk + lr + (lq & 1) * 8) * LDB + nb + (lq >> 1) * 8);
+      }
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+          mma_bf16_16816(acc[i][j], a[i], b[j >> 1][(j & 1) * 2], b[j >> 1][(j & 1) * 2 + 1]);
+    }
+  }
+  cp_async_wait<0>();
+
+  // Accumulator e of tile (i, j) sits at row lane/4 (+8 for e ≥ 2), column 2·(lane%4) + (e&1).
+  const int pc = accum ? 0 : p0;
+  float* Cp = C + offC + (long long)pc * strideC;
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int m = m0 + wm * 64 + i * 16 + (lane >> 2) + (e >> 1) * 8;
+        const int n = n0 + wn * 32 + j * 8 + (lane & 3) * 2 + (e & 1);
+        if (m >= M || n >= N) continue;
+        float* dst = Cp + (long long)m * N + n;
+        float val = alpha * acc[i][j][e];
+        if (beta_c != 0.f) val += beta_c * *dst;
+        *dst = val;
+      }
+}
+
+#define GEMM_ARGS                                                                               \
+  int M, int N, int K, float alpha, float beta_c, float beta_acc, int offA, int offB, int offC, \
+      int strideA, int strideB, int strideC, int batch, int accum, int pbase
+#define GEMM_PASS M, N, K, alpha, beta_c, beta_acc, offA, offB, offC, strideA, strideB, strideC, batch, accum, pbase
+
+#define GEMM_F32_INSTANCE(name, TA, TB)                                                         \
+  extern "C" __global__ void __launch_bounds__(256)                                             \
+      name(float* C, const float* A, const float* B, GEMM_ARGS) {                               \
+    gemm_f32_body<TA, TB>(C, A, B, GEMM_PASS);                                                  \
+  }
+GEMM_F32_INSTANCE(gemm_f32_nn, false, false)
+GEMM_F32_INSTANCE(gemm_f32_nt, false, true)
+GEMM_F32_INSTANCE(gemm_f32_tn, true, false)
+GEMM_F32_INSTANCE(gemm_f32_tt, true, true)
+
+#define GEMM_TF32_INSTANCE(name, TA, TB)                                                        \
+  extern "C" __global__ void __launch_bounds__(256)                                             \
+      name(float* C, const float* A, const float* B, GEMM_ARGS) {                               \
+    gemm_tf32_body<TA, TB>(C, A, B, GEMM_PASS);                                                 \
+  }
+GEMM_TF32_INSTANCE(gemm_tf32_nn, false, false)
+GEMM_TF32_INSTANCE(gemm_tf32_nt, false, true)
+GEMM_TF32_INSTANCE(gemm_tf32_tn, true, false)
+GEMM_TF32_INSTANCE(gemm_tf32_tt, true, true)
+
+#define GEMM_BF16_INSTANCE(name, TA, TB, AL)                                                    \
+  extern "C" __global__ void __launch_bounds__(256)                                             \
+      name(float* C, const uint16_t* A, const uint16_t* B, GEMM_ARGS) {                         \
+    gemm_bf16_body<TA, TB, AL>(C, A, B, GEMM_PASS);                                             \
+  }
+GEMM_BF16_INSTANCE(gemm_bf16_nn, false, false, true)
+GEMM_BF16_INSTANCE(gemm_bf16_nt, false, true, true)
+GEMM_BF16_INSTANCE(gemm_bf16_tn, true, false, true)
+GEMM_BF16_INSTANCE(gemm_bf16_tt, true, true, true)
+GEMM_BF16_INSTANCE(gemm_bf16_nn_u, false, false, false)
+GEMM_BF16_INSTANCE(gemm_bf16_nt_u, false, true, false)
+GEMM_BF16_INSTANCE(gemm_bf16_tn_u, true, false, false)
+GEMM_BF16_INSTANCE(gemm_bf16_tt_u, true, true, false)
+
+// ============================================================================================
+// 8. Optimizer
+// ============================================================================================
+
+// adamw_f32: one fused AdamW step (PyTorch's form), per element, in double like the twin:
+//   g = scale·grad; m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g²
+//   param = param·decay − lr·(m/bc1)/(√(v/bc2) + eps),  decay = 1 − lr·wd, bc_i = 1 − β_iᵗ
+// (decay and the bias corrections are computed once on the host).  A thread owns 4 consecutive
+// elements (float4 traffic: 16 B read ×4 arrays, written ×3).  Preconditions: whole storages.
+// Twin: cpuBackend.AdamW.  Measured: —
+__device__ __forceinline__ void adamw_one(float& p, float g, float& m, float& v, double lr,
+                                          double b1, double b2, double eps, double decay,
+                                          double bc1, double bc2, double scale) {
+  const double gs = (double)g * scale;
+  const double mi = b1 * m + (1.0 - b1) * gs;
+  const double vi = b2 * v + (1.0 - b2) * gs * gs;
+  m = (float)mi;
+  v = (float)vi;
+  p = (float)((double)p * decay - lr * ((mi / bc1) / (sqrt(vi / bc2) + eps)));
+}
+extern "C" __global__ void adamw_f32(float* param, const float* grad, float* m, float* v, int n,
+                                     double lr, double b1, double b2, double eps, double decay,
+                                     double bc1, double bc2, double scale) {
+  const int i4 = blockIdx.x * blockDim.x + threadIdx.x;
+  int i = i4 * 4;
+  if (i + 3 < n) {
+    float4 p = reinterpret_cast<float4*>(param)[i4];
+    float4 g = reinterpret_cast<const float4*>(grad)[i4];
+    float4 mm = reinterpret_cast<float4*>(m)[i4];
+    float4 vv = reinterpret_cast<float4*>(v)[i4];
+    adamw_one(p.x, g.x, mm.x, vv.x, lr, b1, b2, eps, decay, bc1, bc2, scale);
+    adamw_one(p.y, g.y, mm.y, vv.y, lr, b1, b2, eps, decay, bc1, bc2, scale);
+    adamw_one(p.z, g.z, mm.z, vv.z, lr, b1, b2, eps, decay, bc1, bc2, scale);
+    adamw_one(p.w, g.w, mm.w, vv.w, lr, b1, b2, eps, decay, bc1, bc2, scale);
+    reinterpret_cast<float4*>(param)[i4] = p;
+    reinterpret_cast<float4*>(m)[i4] = mm;
+    reinterpret_cast<float4*>(v)[i4] = vv;
+  } else {
+    for (; i < n; i++) adamw_one(param[i], grad[i], m[i], v[i], lr, b1, b2, eps, decay, bc1, bc2, scale);
+  }
+}
+
+// ============================================================================================
+// 9. RNG: Philox4x32-10
+// ============================================================================================
+//
+// Element i of a draw at stream offset `offset` uses the counter (lo32(offset+i), hi32(offset+i),
+// 0, 0) under key = seed, exactly as tensor/philox.go: the integer outputs agree bit for bit.
+
+__device__ __forceinline__ void philox4x32_10(uint64_t key, uint32_t c[4]) {
+  uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+#pragma unroll
+  for (int r = 0; r < 10; r++) {
+    const uint32_t lo0 = 0xD2511F53u * c[0], hi0 = __umulhi(0xD2511F53u, c[0]);
+    const uint32_t lo1 = 0xCD9E8D57u * c[2], hi1 = __umulhi(0xCD9E8D57u, c[2]);
+    const uint32_t n0 = hi1 ^ c[1] ^ k0, n2 = hi0 ^ c[3] ^ k1;
+    c[0] = n0; c[1] = lo1; c[2] = n2; c[3] = lo0;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+}
+// (0, 1]: never 0, so log() is safe.  Exact in float32.
+__device__ __forceinline__ float philox_unit(uint32_t u) {
+  return ((float)(u >> 8) + 1.f) * (1.f / 16777216.f);
+}
+
+// rand_uniform_f32: y[i] = uniform (0,1] from output 0.  One thread per element.
+// Twin: PhiloxUniform (bit-exact).  Measured: —
+extern "C" __global__ void rand_uniform_f32(float* y, unsigned long long seed,
+                                            unsigned long long offset, int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  const uint64_t ctr = offset + (uint64_t)i;
+  uint32_t c[4] = {(uint32_t)ctr, (uint32_t)(ctr >> 32), 0u, 0u};
+  philox4x32_10(seed, c);
+  y[i] = philox_unit(c[0]);
+}
+
+// rand_normal_f32: y[i] = √(−2 ln u1)·cos(2π u2) from outputs 0 and 1, in double and rounded
+// once, like the twin.  One thread per element.  Twin: PhiloxNormal (integers bit-exact, the
+// transform within an ulp of the float64 libraries).  Measured: —
+extern "C" __global__ void rand_normal_f32(float* y, unsigned long long seed,
+                                           unsigned long long offset, int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  const uint64_t ctr = offset + (uint64_t)i;
+  uint32_t c[4] = {(uint32_t)ctr, (uint32_t)(ctr >> 32), 0u, 0u};
+  philox4x32_10(seed, c);
+  const double u1 = philox_unit(c[0]), u2 = philox_unit(c[1]);
+  y[i] = (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+// ============================================================================================
+// 10. Diffusion and RL: Euler–Maruyama step, velocity losses
+// ============================================================================================
+//
+// Spec §2.1.  The host turns SDEArgs into the coefficients of an affine mean μ = cx·x + cv·v,
+// the step's std, and the log-prob form logp = −w·mean_D (x'−μ)² + k (both SDE kinds fit:
+// cuda/fused.go mirrors newSDECoef of the twin).  Per-sample sums are split over `parts`
+// blocks per sample so that a small batch still fills the machine; rows_finalize adds the parts
+// in order (deterministic).
+
+// sde_step_partial: for sample b = blockIdx.y and the part's `chunk` elements: μ = cx·x + cv·v;
+// when z is non-null x' = μ + std·z (written), else x' is read; partial[part·batch + b] =
+// Σ (x'−μ)², in double like the twin.  Grid (parts, batch), 256 threads, a thread a strided
+// subset.  Twin: cpuBackend.SDEStep.  Measured: —
+extern "C" __global__ void sde_step_partial(float* xnext, double* partial, const float* x,
+                                            const float* v, const float* z, int dim, int chunk,
+                                            double cx, double cv, double stdv) {
+  __shared__ double scratch[32];
+  const int b = blockIdx.y, part = blockIdx.x;
+  const int j0 = part * chunk, j1 = min(dim, j0 + chunk);
+  const long long base = (long long)b * dim;
+  double ss = 0;
+  for (int j = j0 + threadIdx.x; j < j1; j += blockDim.x) {
+    const long long i = base + j;
+    const double mu = cx * x[i] + cv * v[i];
+    float xn;
+    if (z) {
+      xn = (float)(mu + stdv * z[i]);
+      xnext[i] = xn;
+    } else {
+      xn = xnext[i];
+    }
+    const double r = (double)xn - mu;
+    ss += r * r;
+  }
+  ss = block_sum_d(ss, scratch);
+  if (threadIdx.x == 0) partial[(long long)part * gridDim.y + b] = ss;
+}
+
+// sqerr_partial: partial[part·batch + b] = Σ (v − target)² over the part's elements of sample
+// b, in double.  Grid (parts, batch), 256 threads.  Twin: cpuBackend.SqErr.  Measured: —
+extern "C" __global__ void sqerr_partial(double* partial, const float* v, const float* target,
+                                         int dim, int chunk) {
+  __shared__ double scratch[32];
+  const int b = blockIdx.y, part = blockIdx.x;
+  const int j0 = part * chunk, j1 = min(dim, j0 + chunk);
+  const long long base = (long long)b * dim;
+  double ss = 0;
+  for (int j = j0 + threadIdx.x; j < j1; j += blockDim.x) {
+    const double d = (double)v[base + j] - (double)target[base + j];
+    ss += d * d;
+  }
+  ss = block_sum_d(ss, scratch);
+  if (threadIdx.x == 0) partial[(long long)part * gridDim.y + b] = ss;
+}
+
+// rows_finalize: out[b] = coef·Σ_p partial[p·batch + b] + add, parts in order.  With
+// coef = −w/D, add = k it is the SDE log-prob; with coef = 1/D, add = 0 the per-sample MSE.
+// One thread per sample.  Measured: —
+extern "C" __global__ void rows_finalize(float* out, const double* partial, int parts, int batch,
+                                         double coef, double add) {
+  const int b = blockIdx.x * blockDim.x + threadIdx.x;
+  if (b >= batch) return;
+  double s = 0;
+  for (int p = 0; p < parts; p++) s += partial[(long long)p * batch + b];
+  out[b] = (float)(coef * s + add);
+}
+
+// sde_step_backward: dv[i] = dlogp[b]·f·(x'_i − μ_i) with f = 2·w·cv/D (host), b = i / dim.
+// One thread per element.  Twin: cpuBackend.SDEStepBackward.  Measured: —
+extern "C" __global__ void sde_step_backward(float* dv, const float* dlogp, const float* x,
+                                             const float* v, const float* xnext, int dim, int n,
+                                             double cx, double cv, double f) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  const double mu = cx * x[i] + cv * v[i];
+  dv[i] = (float)((double)dlogp[i / dim] * f * ((double)xnext[i] - mu));
+}
+
+// sqerr_backward: dv[i] = de[b]·2·(v_i − target_i)/dim, b = i / dim.  One thread per element.
+// Twin: cpuBackend.SqErrBackward.  Measured: —
+extern "C" __global__ void sqerr_backward(float* dv, const float* de, const float* v,
+                                          const float* target, int dim, int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  const double f = 2.0 * (double)de[i / dim] / dim;
+  dv[i] = (float)(f * ((double)v[i] - (double)target[i]));
+}
+
+// ============================================================================================
+// 11. Embedding rows
+// ============================================================================================
+
+// gather_rows: dst[i, j] = table[idx[i], j] for i < n, j < dim.  One thread per element.
+// Preconditions: 0 ≤ idx[i] < rows of table (checked in Go).  Twin: cpuBackend.Gather.
+// Measured: —
+extern "C" __global__ void gather_rows(float* dst, const float* table, const int* idx, int n,
+                                       int dim) {
+  const int t = blockIdx.x * blockDim.x + threadIdx.x;
+  if (t >= n * dim) return;
+  const int i = t / dim, j = t - i * dim;
+  dst[t] = table[(long long)idx[i] * dim + j];
+}
+
+// scatter_add_rows: dtable[u_k, j] += Σ dy[i, j] over the rows i with idx[i] = u_k, added in
+// increasing i like the twin (bit-identical, no atomics).  plan = [u_0..u_{U−1} | start_0..
+// start_U | order...]: the host sorts the indices into U distinct rows u_k whose source rows
+// are order[start_k .. start_{k+1}).  Grid (U, ceil(dim/128)), 128 threads: a block owns 128
+// columns of one destination row.  Twin: cpuBackend.ScatterAdd.  Measured: —
+extern "C" __global__ void scatter_add_rows(float* dtable, const float* dy, const int* plan,
+                                            int nuniq, int dim) {
+  const int k = blockIdx.x, j = blockIdx.y * blockDim.x + threadIdx.x;
+  if (j >= dim) return;
+  const int* start = plan + nuniq;
+  const int* order = start + nuniq + 1;
+  float* row = dtable + (long long)plan[k] * dim + j;
+  float acc = *row;
+  for (int e = start[k]; e < start[k + 1]; e++) acc += dy[(long long)order[e] * dim + j];
+  *row = acc;
+}
