@@ -4,8 +4,8 @@ import "math/bits"
 
 // RNG is all the randomness the world needs. Both *math/rand.Rand and the engine's
 // *tensor.RNG satisfy it, so scenes are reproducible from whichever stream the caller owns.
-// Float64 may return values in [0,1) or (0,1]; the world only compares it with probabilities
-// and scales it into continuous ranges, so either convention is fine.
+// Float64 may return values in [0,1) or (0,1]; the world only compares it with probabilities,
+// so either convention is fine.
 type RNG interface {
 	Float64() float64
 	Intn(n int) int
@@ -35,9 +35,6 @@ func (s *splitMix) Intn(n int) int {
 	return int(hi)
 }
 
-// uniform draws a float in [lo, hi) (or (lo, hi] for RNGs whose Float64 excludes 0).
-func uniform(rng RNG, lo, hi float64) float64 { return lo + (hi-lo)*rng.Float64() }
-
 // intRange draws an integer in [lo, hi] inclusive.
 func intRange(rng RNG, lo, hi int) int {
 	if hi <= lo {
@@ -47,7 +44,7 @@ func intRange(rng RNG, lo, hi int) int {
 }
 
 // chance reports true with probability p.
-func chance(rng RNG, p float64) bool { return p > 0 && rng.Float64() < p }
+func chance(rng RNG, p float64) bool { return p >= 1 || (p > 0 && rng.Float64() < p) }
 
 // hash64 mixes a seed and a string into 64 bits (FNV-1a followed by a SplitMix finaliser); the
 // held-out text split is a pure function of it.

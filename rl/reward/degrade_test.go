@@ -99,6 +99,23 @@ func speckle(img *image.RGBA, frac float64, rng *rand.Rand) *image.RGBA {
 	return out
 }
 
+// translate moves the image content by (dx, dy) pixels, filling with black.
+func translate(img *image.RGBA, dx, dy int) *image.RGBA {
+	b := img.Bounds()
+	out := image.NewRGBA(b)
+	for i := 3; i < len(out.Pix); i += 4 {
+		out.Pix[i] = 255
+	}
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			if p := image.Pt(x-dx, y-dy); p.In(b) {
+				out.SetRGBA(x, y, img.RGBAAt(p.X, p.Y))
+			}
+		}
+	}
+	return out
+}
+
 // degradation is a named image corruption.
 type degradation struct {
 	name string

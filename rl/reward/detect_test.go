@@ -66,6 +66,33 @@ func TestDetectorAccuracy(t *testing.T) {
 	}
 }
 
+// TestOCRTranslated: a sign drawn up to two pixels away from its layout position (as a
+// generator may) is still read.
+func TestOCRTranslated(t *testing.T) {
+	rng := rand.New(rand.NewSource(12))
+	ok, n := 0, 0
+	for _, size := range []int{32, 48, 64} {
+		w := testWorld(t, size)
+		for i := 0; i < 40; i++ {
+			n++
+			sign := world.RandomTextSpec(rng)
+			img, err := w.Render(sign, rng)
+			if err != nil {
+				t.Fatal(err)
+			}
+			moved := noise(blur(translate(img, rng.Intn(5)-2, rng.Intn(5)-2), 0.6), 25, rng)
+			if got := ReadText(moved); got == sign.Text {
+				ok++
+			} else {
+				t.Logf("%d px: %q moved, read as %q", size, sign.Text, got)
+			}
+		}
+	}
+	if float64(ok) < 0.99*float64(n) {
+		t.Errorf("moved signs: %d/%d read right; want ≥ 99%%", ok, n)
+	}
+}
+
 func describeObjects(objs []Object) string {
 	s := "["
 	for i, o := range objs {

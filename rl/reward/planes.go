@@ -35,32 +35,6 @@ func toPlanes(img image.Image) planes {
 	return p
 }
 
-// boxBlur3 returns the 3×3 mean of one plane, with the window clipped at the borders.
-func boxBlur3(src []float64, w, h int) []float64 {
-	out := make([]float64, len(src))
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			s, n := 0.0, 0
-			for dy := -1; dy <= 1; dy++ {
-				yy := y + dy
-				if yy < 0 || yy >= h {
-					continue
-				}
-				for dx := -1; dx <= 1; dx++ {
-					xx := x + dx
-					if xx < 0 || xx >= w {
-						continue
-					}
-					s += src[yy*w+xx]
-					n++
-				}
-			}
-			out[y*w+x] = s / float64(n)
-		}
-	}
-	return out
-}
-
 // brightness is the per-pixel maximum over the channels: every palette colour has a channel at
 // full scale, so this is the ink coverage of a pixel whatever the ink's colour.
 func (p planes) brightness() []float64 {
