@@ -132,7 +132,7 @@ func TestDrawText(t *testing.T) {
 	}
 }
 
-// TestFont: the glyphs of the sign alphabet are pairwise different by at least two font
+// TestFont: the glyphs of the sign alphabet are pairwise different by at least three font
 // pixels, and each has ink on all four sides of its cell (so a sign's ink box is its layout).
 func TestFont(t *testing.T) {
 	for i, a := range Alphabet {
@@ -157,7 +157,7 @@ func TestFont(t *testing.T) {
 					}
 				}
 			}
-			if d < 2 {
+			if d < 3 {
 				t.Errorf("glyphs %q and %q differ in %d pixels", a, b, d)
 			}
 		}
