@@ -172,27 +172,41 @@ func (m *Model) Save(path string, extra map[string]string) error {
 // LoadModel builds a model from a checkpoint written by Save: the config comes from the file's
 // metadata and every base parameter must be present with its exact shape.
 func LoadModel(b tensor.Backend, path string) (*Model, map[string]string, error) {
-	f, err := nn.OpenSafetensors(path) // header only: the config decides the shapes
+	f, err := nn.OpenSafetensors(path)
 	if err != nil {
 		return nil, nil, err
 	}
+	defer f.Close()
+	return loadModel(b, f)
+}
+
+// DecodeModel is LoadModel on an in-memory checkpoint (the embedded base model); name labels
+// errors.
+func DecodeModel(b tensor.Backend, name string, data []byte) (*Model, map[string]string, error) {
+	f, err := nn.OpenSafetensorsBytes(name, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	return loadModel(b, f)
+}
+
+func loadModel(b tensor.Backend, f *nn.SafetensorsFile) (*Model, map[string]string, error) {
 	meta := f.Metadata()
-	f.Close()
 	raw, ok := meta["flowtune.model_config"]
 	if !ok {
-		return nil, nil, fmt.Errorf("%s: not a flowtune model checkpoint (no flowtune.model_config metadata)", path)
+		return nil, nil, fmt.Errorf("%s: not a flowtune model checkpoint (no flowtune.model_config metadata)", f.Path())
 	}
 	var cfg ModelConfig
 	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
-		return nil, nil, fmt.Errorf("%s: bad flowtune.model_config metadata: %v", path, err)
+		return nil, nil, fmt.Errorf("%s: bad flowtune.model_config metadata: %v", f.Path(), err)
 	}
 	m, err := NewModel(b, cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %v", path, err)
+		return nil, nil, fmt.Errorf("%s: %v", f.Path(), err)
 	}
 	dst := map[string]*tensor.Tensor{}
 	m.Params("", func(name string, p *tensor.Tensor) { dst[name] = p })
-	if err := nn.LoadInto(path, dst); err != nil {
+	if err := f.LoadInto(dst); err != nil {
 		return nil, nil, err
 	}
 	return m, meta, nil

@@ -35,7 +35,12 @@ func LoadInto(path string, dst map[string]*tensor.Tensor) error {
 		return err
 	}
 	defer f.Close()
+	return f.LoadInto(dst)
+}
 
+// LoadInto is the package-level LoadInto on an already opened file.
+func (f *SafetensorsFile) LoadInto(dst map[string]*tensor.Tensor) error {
+	path := f.path
 	var missing, unexpected, problems []string
 	for name, t := range dst {
 		if t == nil {

@@ -107,6 +107,12 @@ func OpenSafetensors(path string) (*SafetensorsFile, error) {
 	return sf, nil
 }
 
+// OpenSafetensorsBytes is OpenSafetensors on an in-memory file (an embedded checkpoint); name
+// labels errors. Close is a no-op.
+func OpenSafetensorsBytes(name string, data []byte) (*SafetensorsFile, error) {
+	return parseSafetensors(name, bytes.NewReader(data), int64(len(data)))
+}
+
 // ReadSafetensors reads every tensor of a file, converted to float32, and its metadata. It
 // returns either everything or an error, never a partial map.
 func ReadSafetensors(path string) (map[string]HostTensor, map[string]string, error) {
