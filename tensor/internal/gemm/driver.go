@@ -13,17 +13,23 @@ import (
 // worker, starting and joining goroutines costs more than it saves.
 const minFlopsPerWorker = 1 << 21
 
-// plan is one Sgemm call being run with a given kernel and number of workers, in the
-// GotoBLAS/BLIS loop order:
+// maxPackedB caps the packed copy of B (floats): a column block of B is packed whole, every
+// kc slice of it, so that one call needs only two rounds of goroutines per column block.
+const maxPackedB = 1 << 22
+
+// plan is one Sgemm call being run with a given kernel and number of workers. The loops are
+// those of GotoBLAS/BLIS, reordered so that the workers meet only twice per column block:
 //
 //	for each nc-wide column block jc of C:
-//	  for each kc-deep slice pc of the inner dimension:
-//	    pack B(pc, jc) into B̃                      (shared; workers split the panels)
-//	    for each task (mc-row block of C, group of nr-panels), spread over the workers:
-//	      pack A(ic, pc) into the worker's Ã       (reused while the row block stays the same)
+//	  pack B(:, jc) into B̃, one kc-deep slice after another   (workers split the panels)
+//	  for each task (mc-row block ic of C, group of nr-panels), first come first served:
+//	    for each kc-deep slice pc:
+//	      pack A(ic, pc) into the worker's Ã                  (kept in L2)
 //	      for each nr-panel jr: for each mr-sliver ir: kernel on the mr×nr tile of C
 //
-// C accumulates over the pc slices: the first applies the caller's beta, later ones beta = 1.
+// The kernel streams one kc×nr sliver of B̃ from L1 against successive mr×kc slivers of Ã, and
+// a task's block of C stays in cache across the pc slices. C accumulates over the slices: the
+// first applies the caller's beta, later ones beta = 1.
 type plan struct {
 	kern         *microKernel
 	m, n, k      int
@@ -36,57 +42,65 @@ type plan struct {
 // run executes the plan. m, n, k ≥ 1 and alpha ≠ 0 (Sgemm handles the degenerate cases).
 func (pl *plan) run() {
 	kn := pl.kern
-	mr, nr := kn.mr, kn.nr
+	mr, nr, kcMax := kn.mr, kn.nr, kn.kc
 	mc := pl.rowBlock()
 	mBlocks := ceilDiv(pl.m, mc)
+	slices := ceilDiv(pl.k, kcMax)
+	ncMax := min(kn.nc, max(nr, maxPackedB/pl.k/nr*nr))
+	sliceLen := min(kcMax, pl.k) * roundUp(min(ncMax, pl.n), nr) // floats per slice of B̃
 
-	bBuf := getBuf(min(kn.kc, pl.k) * roundUp(min(kn.nc, pl.n), nr))
+	bBuf := getBuf(slices * sliceLen)
 	defer putBuf(bBuf)
 	aBufs := make([]*buffer, pl.workers)
 	for w := range aBufs {
-		aBufs[w] = getBuf(min(kn.kc, pl.k)*roundUp(mc, mr) + mr*nr) // + one edge tile
+		aBufs[w] = getBuf(min(kcMax, pl.k)*roundUp(mc, mr) + mr*nr) // + one edge tile
 		defer putBuf(aBufs[w])
 	}
 
-	for jc := 0; jc < pl.n; jc += kn.nc {
-		nc := min(kn.nc, pl.n-jc)
+	for jc := 0; jc < pl.n; jc += ncMax {
+		nc := min(ncMax, pl.n-jc)
 		nPanels := ceilDiv(nc, nr)
-		// When there are fewer row blocks than workers, split the column panels as well.
-		nGroups := 1
-		if mBlocks < pl.workers {
-			nGroups = min(nPanels, ceilDiv(pl.workers, mBlocks))
-		}
-		for pc := 0; pc < pl.k; pc += kn.kc {
-			kc := min(kn.kc, pl.k-pc)
-			beta := pl.beta
-			if pc > 0 {
-				beta = 1
-			}
-			bPack := bBuf.f[:kc*nPanels*nr]
-			parallel(min(pl.workers, nPanels), func(w, nw int) {
-				q0, q1 := split(nPanels, nw, w)
-				packB(bPack, pl.b, pc, kc, jc, nc, nr, q0, q1, kn.packers)
-			})
 
-			var next atomic.Int64
-			tasks := mBlocks * nGroups
-			parallel(min(pl.workers, tasks), func(w, _ int) {
-				buf := aBufs[w].f
-				aPack, tile := buf[:kc*roundUp(mc, mr)], buf[kc*roundUp(mc, mr):][:mr*nr]
-				packed := -1
-				for t := int(next.Add(1)) - 1; t < tasks; t = int(next.Add(1)) - 1 {
-					ib, g := t/nGroups, t%nGroups
-					i0 := ib * mc
-					rows := min(mc, pl.m-i0)
-					if packed != ib {
-						packA(aPack, pl.a, i0, rows, pc, kc, mr, kn.packers)
-						packed = ib
-					}
-					q0, q1 := split(nPanels, nGroups, g)
-					pl.macroKernel(aPack, bPack, tile, i0, rows, jc, nc, q0, q1, kc, beta)
-				}
-			})
+		// Pack every (slice, panel) of B̃, shared out evenly.
+		items := slices * nPanels
+		parallel(min(pl.workers, items), func(w, nw int) {
+			lo, hi := split(items, nw, w)
+			for it := lo; it < hi; it++ {
+				s, q := it/nPanels, it%nPanels
+				pc := s * kcMax
+				packB(bBuf.f[s*sliceLen:], pl.b, pc, min(kcMax, pl.k-pc), jc, nc, nr, q, q+1, kn.packers)
+			}
+		})
+
+		// Tasks are taken first come, first served; with fewer than two per worker the load
+		// cannot even out, so then the column panels are split into groups as well (each group
+		// repacks its row block of A, which is cheap next to the products).
+		nGroups := 1
+		if pl.workers > 1 && mBlocks < 2*pl.workers {
+			nGroups = min(nPanels, ceilDiv(2*pl.workers, mBlocks))
 		}
+		tasks := mBlocks * nGroups
+		var next atomic.Int64
+		parallel(min(pl.workers, tasks), func(w, _ int) {
+			buf := aBufs[w].f
+			for t := int(next.Add(1)) - 1; t < tasks; t = int(next.Add(1)) - 1 {
+				ib, g := t/nGroups, t%nGroups
+				i0 := ib * mc
+				rows := min(mc, pl.m-i0)
+				q0, q1 := split(nPanels, nGroups, g)
+				for s := range slices {
+					pc := s * kcMax
+					kc := min(kcMax, pl.k-pc)
+					beta := pl.beta
+					if s > 0 {
+						beta = 1
+					}
+					aPack, tile := buf[:kc*roundUp(rows, mr)], buf[len(buf)-mr*nr:]
+					packA(aPack, pl.a, i0, rows, pc, kc, mr, kn.packers)
+					pl.macroKernel(aPack, bBuf.f[s*sliceLen:], tile, i0, rows, jc, nc, q0, q1, kc, beta)
+				}
+			}
+		})
 	}
 }
 
@@ -125,15 +139,12 @@ func (pl *plan) macroKernel(aPack, bPack, tile []float32, i0, rows, jc, nc, q0, 
 	}
 }
 
-// rowBlock picks the height of the row blocks of C: at most the kernel's mc, a multiple of mr,
-// and — when several workers share the rows — sized so the blocks divide evenly among them.
+// rowBlock picks the height of the row blocks of C: at most the kernel's mc, and a multiple
+// of mr that cuts the rows into near-equal blocks.
 func (pl *plan) rowBlock() int {
-	mr := pl.kern.mr
+	tiles := ceilDiv(pl.m, pl.kern.mr)
 	blocks := ceilDiv(pl.m, pl.kern.mc)
-	if w := pl.workers; w > 1 && blocks%w != 0 {
-		blocks = min(roundUp(blocks, w), ceilDiv(pl.m, mr))
-	}
-	return roundUp(ceilDiv(pl.m, blocks), mr)
+	return ceilDiv(tiles, blocks) * pl.kern.mr
 }
 
 // workersFor decides how many goroutines a product of this size deserves.
