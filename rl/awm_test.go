@@ -235,3 +235,37 @@ func TestParseWeighting(t *testing.T) {
 		t.Error("unknown weighting accepted")
 	}
 }
+
+// Splitting the draws by re-noising and averaging the per-part losses and gradients reproduces the
+// whole micro-batch's (AWM with every term on, and RAM).
+func TestDrawsPartsAverage(t *testing.T) {
+	m, p, params, b := awmSetup(t, 160)
+	nn.CopyAdapter(m, EMAAdapter, PolicyAdapter)
+	randomizeAdapter(m, EMAAdapter, 0.2, 161)
+	p.EMA = EMAAdapter
+	cfg := DefaultAWMConfig()
+	cfg.KLBeta = 0.1
+	d := DrawAWM(tensor.NewRNG(162), cfg, b.X0)
+	ramD := DrawRAM(tensor.NewRNG(163), 3, b.X0)
+	for _, loss := range []func(Draws) *tensor.Tensor{
+		func(d Draws) *tensor.Tensor { l, _ := AWMLoss(p, b, d, cfg); return l },
+		func(d Draws) *tensor.Tensor { l, _ := RAMLoss(p, b, d, DefaultRAMConfig()); return l },
+	} {
+		for _, dd := range []Draws{d, ramD} {
+			zeroGrads(params)
+			whole := loss(dd)
+			whole.Backward()
+			want := grads(params)
+
+			zeroGrads(params)
+			sum := 0.0
+			for j := 0; j < dd.K; j++ {
+				l := tensor.MulScalar(loss(dd.Part(j)), float32(1/float64(dd.K)))
+				l.Backward()
+				sum += item(l)
+			}
+			checkClose(t, "loss from parts", []float64{sum}, []float64{item(whole)}, 1e-6, 1e-5)
+			checkClose(t, "gradient from parts", grads(params), want, 1e-6*maxAbs(want), 1e-4)
+		}
+	}
+}

@@ -41,6 +41,19 @@ func (d Draws) check(op string, b Batch) {
 	}
 }
 
+// Part returns the draws of re-noising j alone (K = 1). Every loss here is a mean over rows, so
+// the loss on all K re-noisings equals the mean of the K single-re-noising losses: a caller
+// short of memory can run Backward on each part's loss divided by K instead of on the whole.
+func (d Draws) Part(j int) Draws {
+	if j < 0 || j >= d.K {
+		panic(fmt.Sprintf("rl.Draws.Part: re-noising %d of %d", j, d.K))
+	}
+	B := len(d.Sigma) / d.K
+	var eps *tensor.Tensor
+	tensor.NoGrad(func() { eps = tensor.Slice(d.Eps, 0, j*B, (j+1)*B) })
+	return Draws{K: 1, Sigma: d.Sigma[j*B : (j+1)*B], Eps: eps}
+}
+
 // perRow repeats B per-sample values K times in the row layout of Draws.
 func perRow(vals []float64, k int) []float64 {
 	out := make([]float64, 0, k*len(vals))
