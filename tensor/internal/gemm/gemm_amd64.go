@@ -19,7 +19,7 @@ func xgetbv0() (eax, edx uint32)
 // BenchmarkSgemm; elsewhere they only need to be roughly right.
 var (
 	avx512Kernel = &microKernel{name: "avx512-14x32", mr: 14, nr: 32, kc: 256, mc: 14 * 12, nc: 4096,
-		fn: asmKernel(kernel14x32), packers: packers{gather: gather16, transpose: transpose14x16, copy: copy32}}
+		fn: asmKernel(kernel14x32), packers: packers{gather: gather16, transpose: transpose16, copy: copy32}}
 	avx2Kernel = &microKernel{name: "avx2-6x16", mr: 6, nr: 16, kc: 256, mc: 6 * 24, nc: 4096,
 		fn: asmKernel(kernel6x16)}
 )

@@ -10,9 +10,10 @@ type gatherFunc func(dst, src []float32, stride, steps, dstStep, width, lanes in
 // (width ≤ lanes ≤ 32).
 type copyFunc func(dst, src []float32, stride, steps, dstStep, width, lanes int)
 
-// transposeFunc packs full mr-row panels of row-major storage 16 steps at a time (AVX-512
-// in-register transposes): dst[p·mr + r] = src[r·stride + p] for r < mr, p < 16·blocks.
-type transposeFunc func(dst, src []float32, stride, blocks int)
+// transposeFunc packs full panels of strided storage 16 steps at a time (AVX-512 in-register
+// transposes): dst[p·dstStep + r] = src[r·stride + p] for r < rows, p < 16·blocks, where rows
+// is 14 or 16.
+type transposeFunc func(dst, src []float32, stride, blocks, rows, dstStep int)
 
 // canGather reports whether g exists and can address a stride.
 func canGather(g gatherFunc, stride int) bool { return g != nil && 15*stride < 1<<31 }
@@ -51,9 +52,9 @@ func packA(dst []float32, a view, i0, mc, p0, kc, mr int, f packers) {
 		// with stride mr.
 		if mr <= 16 && canGather(f.gather, a.rs) {
 			done := 0
-			if f.transpose != nil && rows == mr {
+			if f.transpose != nil && rows == mr && (mr == 14 || mr == 16) {
 				done = kc / 16 * 16
-				f.transpose(panel, a.data[base:], a.rs, done/16)
+				f.transpose(panel, a.data[base:], a.rs, done/16, mr, mr)
 			}
 			if done < kc {
 				f.gather(panel[done*mr:], a.data[base+done:], a.rs, kc-done, mr, rows, mr)
@@ -102,7 +103,14 @@ func packB(dst []float32, b view, p0, kc, j0, nc, nr, q0, q1 int, f packers) {
 		if nr%16 == 0 && canGather(f.gather, b.cs) {
 			for j := 0; j < nr; j += 16 {
 				if j < cols {
-					f.gather(panel[j:], b.data[base+j*b.cs:], b.cs, kc, nr, min(16, cols-j), 16)
+					src, done := b.data[base+j*b.cs:], 0
+					if f.transpose != nil && cols-j >= 16 {
+						done = kc / 16 * 16
+						f.transpose(panel[j:], src, b.cs, done/16, 16, nr)
+					}
+					if done < kc {
+						f.gather(panel[done*nr+j:], src[done:], b.cs, kc-done, nr, min(16, cols-j), 16)
+					}
 					continue
 				}
 				for p := 0; p < kc; p++ {

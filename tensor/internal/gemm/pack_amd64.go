@@ -16,19 +16,22 @@ func gather16(dst, src []float32, stride, steps, dstStep, width, lanes int) {
 	gatherPanel(unsafe.SliceData(dst), unsafe.SliceData(src), stride, steps, dstStep, uint16(1<<width-1), uint16(1<<lanes-1))
 }
 
-// transpose14 is the assembly behind transpose14x16.
+// transposePanel is the assembly behind transpose16.
 //
 //go:noescape
-func transpose14(dst, src *float32, rs, blocks int)
+func transposePanel(dst, src *float32, rs, blocks, rows, dstStep int)
 
-// transpose14x16 is the AVX-512 transposeFunc for 14-row panels.
-func transpose14x16(dst, src []float32, stride, blocks int) {
+// transpose16 is the AVX-512 transposeFunc (rows 14 or 16).
+func transpose16(dst, src []float32, stride, blocks, rows, dstStep int) {
 	if blocks == 0 {
 		return
 	}
-	_ = dst[blocks*16*14-1]        // bounds the stores
-	_ = src[13*stride+blocks*16-1] // and the last row's loads
-	transpose14(unsafe.SliceData(dst), unsafe.SliceData(src), stride, blocks)
+	if rows != 14 && rows != 16 {
+		panic("gemm: transpose16 packs 14 or 16 rows")
+	}
+	_ = dst[(blocks*16-1)*dstStep+rows-1] // bounds the stores
+	_ = src[(rows-1)*stride+blocks*16-1]  // and the last row's loads
+	transposePanel(unsafe.SliceData(dst), unsafe.SliceData(src), stride, blocks, rows, dstStep)
 }
 
 // copyPanel is the assembly behind copy32, with lane masks instead of counts.

@@ -63,27 +63,35 @@ DATA lanes<>+60(SB)/4, $15
 GLOBL lanes<>(SB), RODATA|NOPTR, $64
 
 // ---------------------------------------------------------------------------------------------
-// AVX-512 packing of a full 14-row panel of a row-major operand by 16×16 in-register
-// transposes: 16 k steps at a time, load 16 floats from each of the 14 rows (rows 14 and 15
-// are zero), transpose, and store each column's first 14 lanes as one packed step.
+// AVX-512 packing of full panels of strided storage by 16×16 in-register transposes: 16 steps
+// at a time, load 16 floats from each of the 14 or 16 rows (missing rows read as zero),
+// transpose, and store each step's first `rows` lanes.
 
-// func transpose14(dst, src *float32, rs, blocks int)
-// For p < 16·blocks and r < 14: dst[p·14 + r] = src[r·rs + p].
-TEXT ·transpose14(SB), NOSPLIT, $0-32
+// func transposePanel(dst, src *float32, rs, blocks, rows, dstStep int)
+// For p < 16·blocks and r < rows (14 or 16): dst[p·dstStep + r] = src[r·rs + p].
+TEXT ·transposePanel(SB), NOSPLIT, $0-48
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ rs+16(FP), DX
 	SHLQ $2, DX
 	MOVQ blocks+24(FP), CX
-	MOVQ $0x3fff, AX
+	MOVQ rows+32(FP), R13
+	MOVQ dstStep+40(FP), R9
+	SHLQ $2, R9           // R9 = bytes between packed steps
+	MOVQ R9, R12
+	SHLQ $4, R12          // R12 = bytes per 16 packed steps
+	MOVQ $0x3fff, AX      // store mask: 14 lanes, or 16
+	CMPQ R13, $16
+	JNE  transposeMask
+	MOVQ $0xffff, AX
+
+transposeMask:
 	KMOVW AX, K1
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
 	TESTQ CX, CX
 	JZ    transposeDone
 
 transposeLoop:
-	// Z0..Z13 = 16 consecutive steps of rows 0..13.
+	// Z0..Z15 = 16 consecutive steps of rows 0..15 (rows 14, 15 zero unless present).
 	MOVQ SI, R8
 	VMOVUPS (R8), Z0
 	ADDQ    DX, R8
@@ -112,7 +120,16 @@ transposeLoop:
 	VMOVUPS (R8), Z12
 	ADDQ    DX, R8
 	VMOVUPS (R8), Z13
+	ADDQ    DX, R8
+	VPXORD  Z14, Z14, Z14
+	VPXORD  Z15, Z15, Z15
+	CMPQ    R13, $16
+	JNE     transposeRows
+	VMOVUPS (R8), Z14
+	ADDQ    DX, R8
+	VMOVUPS (R8), Z15
 
+transposeRows:
 	// Pairs of rows interleaved: Z(16+2i), Z(17+2i) = unpack lo/hi of rows 2i, 2i+1.
 	VUNPCKLPS Z1, Z0, Z16
 	VUNPCKHPS Z1, Z0, Z17
@@ -149,8 +166,8 @@ transposeLoop:
 	VSHUFPS $0x44, Z31, Z29, Z14
 	VSHUFPS $0xee, Z31, Z29, Z15
 
-	// 4×4 transposes of 128-bit blocks: step 4b+c (in Z16..Z31, by step) gathers block b of
-	// Z(c), Z(4+c), Z(8+c), Z(12+c).
+	// 4×4 transposes of 128-bit blocks: step 4b+c gathers block b of Z(c), Z(4+c), Z(8+c),
+	// Z(12+c); the results land in Zj for step j.
 	VSHUFF32X4 $0x88, Z4, Z0, Z16
 	VSHUFF32X4 $0xdd, Z4, Z0, Z20
 	VSHUFF32X4 $0x88, Z12, Z8, Z24
@@ -184,27 +201,41 @@ transposeLoop:
 	VSHUFF32X4 $0x88, Z31, Z23, Z7
 	VSHUFF32X4 $0xdd, Z31, Z23, Z15
 
-	// Step j's first 14 lanes are the packed step: store them back to back.
-	VMOVUPS Z0, K1, 0(DI)
-	VMOVUPS Z1, K1, 56(DI)
-	VMOVUPS Z2, K1, 112(DI)
-	VMOVUPS Z3, K1, 168(DI)
-	VMOVUPS Z4, K1, 224(DI)
-	VMOVUPS Z5, K1, 280(DI)
-	VMOVUPS Z6, K1, 336(DI)
-	VMOVUPS Z7, K1, 392(DI)
-	VMOVUPS Z8, K1, 448(DI)
-	VMOVUPS Z9, K1, 504(DI)
-	VMOVUPS Z10, K1, 560(DI)
-	VMOVUPS Z11, K1, 616(DI)
-	VMOVUPS Z12, K1, 672(DI)
-	VMOVUPS Z13, K1, 728(DI)
-	VMOVUPS Z14, K1, 784(DI)
-	VMOVUPS Z15, K1, 840(DI)
-	VPXORD  Z14, Z14, Z14
-	VPXORD  Z15, Z15, Z15
+	// Store step j's first `rows` lanes dstStep floats apart.
+	MOVQ DI, R8
+	VMOVUPS Z0, K1, (R8)
+	ADDQ    R9, R8
+	VMOVUPS Z1, K1, (R8)
+	ADDQ    R9, R8
+	VMOVUPS Z2, K1, (R8)
+	ADDQ    R9, R8
+	VMOVUPS Z3, K1, (R8)
+	ADDQ    R9, R8
+	VMOVUPS Z4, K1, (R8)
+	ADDQ    R9, R8
+	VMOVUPS Z5, K1, (R8)
+	ADDQ    R9, R8
+	VMOVUPS Z6, K1, (R8)
+	ADDQ    R9, R8
+	VMOVUPS Z7, K1, (R8)
+	ADDQ    R9, R8
+	VMOVUPS Z8, K1, (R8)
+	ADDQ    R9, R8
+	VMOVUPS Z9, K1, (R8)
+	ADDQ    R9, R8
+	VMOVUPS Z10, K1, (R8)
+	ADDQ    R9, R8
+	VMOVUPS Z11, K1, (R8)
+	ADDQ    R9, R8
+	VMOVUPS Z12, K1, (R8)
+	ADDQ    R9, R8
+	VMOVUPS Z13, K1, (R8)
+	ADDQ    R9, R8
+	VMOVUPS Z14, K1, (R8)
+	ADDQ    R9, R8
+	VMOVUPS Z15, K1, (R8)
 	ADDQ    $64, SI
-	ADDQ    $896, DI
+	ADDQ    R12, DI
 	DECQ    CX
 	JNZ     transposeLoop
 
