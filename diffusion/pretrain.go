@@ -70,6 +70,13 @@ func (c PretrainConfig) lrAt(step int) float64 {
 	return c.LR * (c.MinLRFraction + (1-c.MinLRFraction)*0.5*(1+math.Cos(math.Pi*p)))
 }
 
+// emaDecayAt warms the EMA up: min(EMADecay, (1+step)/(10+step)). Without it the average
+// keeps the random initialisation's weight for thousands of steps, and interpolating between
+// those weights and trained ones gives a broken model (the mid-run sample grids show noise).
+func (c PretrainConfig) emaDecayAt(step int) float64 {
+	return math.Min(c.EMADecay, float64(1+step)/float64(10+step))
+}
+
 // Batch is one pretraining batch: images in [−1,1] and their (tokenised) captions.
 type Batch struct {
 	X0       []float32 // [B, 3, H, W]
@@ -190,6 +197,7 @@ func (p *Pretrainer) Run(ctx context.Context) error {
 		loss.Backward()
 		opt.LR = float32(cfg.lrAt(step))
 		gnorm := opt.Step()
+		ema.Decay = float32(cfg.emaDecayAt(step))
 		ema.Update()
 		lossSum += lv
 		lossN++
