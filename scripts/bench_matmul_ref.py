@@ -84,11 +84,16 @@ def best_seconds(fn, budget):
 
 
 def blas_name(np):
+    """The BLAS library NumPy actually loaded (Debian picks it through alternatives)."""
     try:
-        info = np.show_config(mode="dicts")
-        return info["Build Dependencies"]["blas"]["name"]
-    except Exception:  # older NumPy prints instead of returning
-        return "see numpy.show_config()"
+        with open("/proc/self/maps") as maps:
+            libs = {line.split()[-1] for line in maps if "blas" in line.split()[-1]}
+        best = sorted(libs, key=lambda p: ("openblas" not in os.path.basename(p), p))
+        if best:
+            return os.path.basename(best[0])
+    except OSError:
+        pass
+    return "unknown (see numpy.show_config())"
 
 
 if __name__ == "__main__":
