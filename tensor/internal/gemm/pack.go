@@ -1,5 +1,7 @@
 package gemm
 
+import "math"
+
 // gatherFunc packs a strided operand quickly (AVX-512 gathers): for p < steps,
 // dst[p·dstStep + r] = src[p + r·stride] for r < width and 0 for width ≤ r < lanes
 // (width ≤ lanes ≤ 16, 15·stride < 2³¹). dst must hold (steps−1)·dstStep+lanes floats.
@@ -16,7 +18,7 @@ type copyFunc func(dst, src []float32, stride, steps, dstStep, width, lanes int)
 type transposeFunc func(dst, src []float32, stride, blocks, rows, dstStep int)
 
 // canGather reports whether g exists and can address a stride.
-func canGather(g gatherFunc, stride int) bool { return g != nil && 15*stride < 1<<31 }
+func canGather(g gatherFunc, stride int) bool { return g != nil && stride <= math.MaxInt32/15 }
 
 // view is a strided window on op(X): element (i, j) lives at data[i·rs + j·cs]. A transposed
 // operand is just the same data with rs and cs swapped, so packing absorbs the transpose flags.
