@@ -1,0 +1,305 @@
+package rl
+
+// The fine-tuning job's configuration: one struct that the YAML file, the command-line flags and
+// the checkpoint all describe with the same keys (the yaml tags), so a run is reproducible from
+// its config.yaml alone.
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/flowtune/flowtune/diffusion"
+	"github.com/flowtune/flowtune/diffusion/world"
+	"github.com/flowtune/flowtune/rl/reward"
+)
+
+// Algorithms lists the trainable algorithms by their config names.
+var Algorithms = []string{"awm", "ram", "flowgrpo", "nft"}
+
+// DefaultAlgo is the algorithm a run uses when none is named: the one that raised the held-out
+// reward most within the default budget (see README.md).
+const DefaultAlgo = "ram"
+
+// Config is a fine-tuning run. Keys are the yaml tags; flags use the same names with '-' for
+// '_' (e.g. -eval-every, -ram.multiplier).
+type Config struct {
+	Algo   string `yaml:"algo" help:"RL algorithm: awm, ram, flowgrpo or nft"`
+	Task   string `yaml:"task" help:"prompt set: compose, text or pref"`
+	Reward string `yaml:"reward" help:"rewards to maximise as name[=weight],... (empty: the task's own reward)"`
+
+	Steps        int     `yaml:"steps" help:"optimizer steps (one per batch of rollouts)"`
+	Prompts      int     `yaml:"prompts" help:"prompts per step, drawn from the task's training split"`
+	Group        int     `yaml:"group" help:"images per prompt (the advantage group)"`
+	RolloutSteps int     `yaml:"rollout_steps" help:"sampling steps of the rollouts"`
+	CFG          float64 `yaml:"cfg" help:"guidance scale of the rollouts (and of Flow-GRPO's training forward); 1: none"`
+	MicroBatch   int     `yaml:"micro_batch" help:"rollout endpoints per loss evaluation (gradients are accumulated)"`
+
+	LR          float64 `yaml:"lr" help:"AdamW learning rate (constant)"`
+	WeightDecay float64 `yaml:"weight_decay" help:"AdamW decoupled weight decay"`
+	GradClip    float64 `yaml:"grad_clip" help:"global gradient-norm clip (0: none)"`
+	LoRARank    int     `yaml:"lora_rank" help:"LoRA rank on the attention projections"`
+	LoRAAlpha   float64 `yaml:"lora_alpha" help:"LoRA alpha (scale alpha/rank)"`
+
+	EvalEvery   int     `yaml:"eval_every" help:"evaluate on held-out prompts every N steps (0: only at the start and the end)"`
+	EvalPrompts int     `yaml:"eval_prompts" help:"held-out prompts per evaluation"`
+	EvalSeeds   int     `yaml:"eval_seeds" help:"fixed noise seeds per held-out prompt"`
+	EvalSteps   int     `yaml:"eval_steps" help:"ODE steps of the evaluation sampler"`
+	EvalCFG     float64 `yaml:"eval_cfg" help:"guidance scale of the evaluation sampler"`
+	EvalSeed    uint64  `yaml:"eval_seed" help:"seed of the evaluation noise (fixed across runs)"`
+
+	CheckpointEvery int    `yaml:"checkpoint_every" help:"save the whole training state every N steps (0: only at the end or on Ctrl-C)"`
+	Seed            uint64 `yaml:"seed" help:"seed of the prompt order, rollout noise, training draws and LoRA init"`
+
+	AWM  AWMSection  `yaml:"awm"`
+	RAM  RAMSection  `yaml:"ram"`
+	NFT  NFTSection  `yaml:"nft"`
+	GRPO GRPOSection `yaml:"flowgrpo"`
+}
+
+// AWMSection is Advantage Weighted Matching's part of the config (spec §4).
+type AWMSection struct {
+	Weighting   string  `yaml:"weighting" help:"log-likelihood proxy: ghuber, Uniform, t, t**2, huber"`
+	GHuberP     float64 `yaml:"ghuber_p" help:"ghuber exponent"`
+	ClipRange   float64 `yaml:"clip_range" help:"PPO ratio clip (1: inactive on-policy)"`
+	KLBeta      float64 `yaml:"kl_beta" help:"weight of the velocity KL to the base model"`
+	EMABeta     float64 `yaml:"ema_beta" help:"weight of the KL to the EMA of the policy (0: no EMA adapter)"`
+	EMAMaxDecay float64 `yaml:"ema_max_decay" help:"the KL-EMA decay is min(ema_max_decay, ema_ramp*step)"`
+	EMARamp     float64 `yaml:"ema_ramp" help:"KL-EMA decay growth per step"`
+	Timesteps   int     `yaml:"timesteps" help:"training noise levels per endpoint (K)"`
+	TimeType    string  `yaml:"time_type" help:"level strata: discrete_wo_init, discrete, discrete_with_init"`
+	GridSteps   int     `yaml:"grid_steps" help:"steps of the grid the levels are drawn from"`
+	Fraction    float64 `yaml:"fraction" help:"share of the grid the strata cover"`
+}
+
+// RAMSection is Reinforce Adjoint Matching's part of the config (spec §6.4–6.5).
+type RAMSection struct {
+	Multiplier  float64 `yaml:"multiplier" help:"reward multiplier m"`
+	Targets     int     `yaml:"targets" help:"re-noisings per endpoint (K)"`
+	OldMaxDecay float64 `yaml:"old_max_decay" help:"the lagged policy's EMA decay is min(old_max_decay, old_ramp*step)"`
+	OldRamp     float64 `yaml:"old_ramp" help:"lagged-policy decay growth per step"`
+}
+
+// NFTSection is DiffusionNFT's part of the config (spec §5).
+type NFTSection struct {
+	Beta        float64 `yaml:"beta" help:"guidance strength of the implicit policies"`
+	KLBeta      float64 `yaml:"kl_beta" help:"weight of the velocity KL to the base model"`
+	AdvClip     float64 `yaml:"adv_clip" help:"Z: advantages clipped to ±Z before r = A/(2Z) + 1/2"`
+	Timesteps   int     `yaml:"timesteps" help:"rollout-grid levels trained per micro-batch (drawn from the first rollout_steps-1)"`
+	OldMaxDecay float64 `yaml:"old_max_decay" help:"the old policy's EMA decay is min(old_max_decay, old_ramp*step)"`
+	OldRamp     float64 `yaml:"old_ramp" help:"old-policy decay growth per step"`
+}
+
+// GRPOSection is Flow-GRPO's part of the config (spec §2).
+type GRPOSection struct {
+	ClipRange        float64 `yaml:"clip_range" help:"PPO ratio clip ε"`
+	AdvClip          float64 `yaml:"adv_clip" help:"advantage clip"`
+	KLBeta           float64 `yaml:"kl_beta" help:"weight of the KL to the base model's step mean"`
+	TimestepFraction float64 `yaml:"timestep_fraction" help:"share of the rollout steps trained"`
+	SDE              string  `yaml:"sde" help:"rollout SDE: flow or cps"`
+	Noise            float64 `yaml:"noise" help:"SDE noise level a"`
+}
+
+// DefaultConfig is the built-in run for algo ("" is DefaultAlgo): sized so that the default
+// run finishes within about ten minutes on two CPU cores with the shipped base model.
+func DefaultConfig(algo string) Config {
+	if algo == "" {
+		algo = DefaultAlgo
+	}
+	awm, ram, nft, grpo := DefaultAWMConfig(), DefaultRAMConfig(), DefaultNFTConfig(), DefaultGRPOConfig()
+	c := Config{
+		Algo: algo, Task: "compose",
+		Steps: 48, Prompts: 4, Group: 8, RolloutSteps: 10, CFG: 1, MicroBatch: 16,
+		LR: 1e-3, WeightDecay: 1e-4, GradClip: 1, LoRARank: 16, LoRAAlpha: 32,
+		EvalEvery: 12, EvalPrompts: 32, EvalSeeds: 2, EvalSteps: 10, EvalCFG: 1, EvalSeed: 20240601,
+		CheckpointEvery: 4, Seed: 1,
+		AWM: AWMSection{Weighting: awm.Weighting.String(), GHuberP: awm.GHuberP, ClipRange: awm.ClipRange,
+			KLBeta: awm.KLBeta, EMABeta: awm.EMABeta, EMAMaxDecay: 0.3, EMARamp: 0.001,
+			Timesteps: 2, TimeType: awm.TimeType.String(), GridSteps: awm.GridSteps, Fraction: awm.Fraction},
+		RAM: RAMSection{Multiplier: ram.Multiplier, Targets: 2, OldMaxDecay: 0.9, OldRamp: 0.01},
+		NFT: NFTSection{Beta: nft.Beta, KLBeta: nft.KLBeta, AdvClip: nft.AdvClip, Timesteps: 2,
+			OldMaxDecay: 0.5, OldRamp: 0.001},
+		GRPO: GRPOSection{ClipRange: grpo.ClipRange, AdvClip: grpo.AdvClip, KLBeta: grpo.KLBeta,
+			TimestepFraction: grpo.TimestepFraction, SDE: "flow", Noise: grpo.SDE.Noise},
+	}
+	return c
+}
+
+// taskRewards is the reward each task is scored with when the config names none.
+var taskRewards = map[string]string{"compose": "compose", "text": "ocr", "pref": "pref"}
+
+// RewardWeight is one term of the training reward r = Σ w_k r_k.
+type RewardWeight struct {
+	Name   string
+	Weight float64
+}
+
+// Rewards resolves the reward spec: the configured "name[=weight],..." list, or the task's own
+// reward. Unknown names are errors listing the valid ones.
+func (c Config) Rewards() ([]RewardWeight, error) {
+	spec := strings.TrimSpace(c.Reward)
+	if spec == "" {
+		name, ok := taskRewards[c.Task]
+		if !ok {
+			return nil, c.taskError()
+		}
+		spec = name
+	}
+	var out []RewardWeight
+	seen := map[string]bool{}
+	for _, part := range strings.Split(spec, ",") {
+		part = strings.TrimSpace(part)
+		name, w, hasW := strings.Cut(part, "=")
+		name = strings.TrimSpace(name)
+		rw := RewardWeight{Name: name, Weight: 1}
+		if hasW {
+			v, err := strconv.ParseFloat(strings.TrimSpace(w), 64)
+			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, fmt.Errorf("config: reward %q: weight %q is not a finite number", name, w)
+			}
+			rw.Weight = v
+		}
+		if name == "" {
+			return nil, fmt.Errorf("config: empty reward name in %q (want name[=weight],...; valid names: %s)", spec, strings.Join(reward.Names(), ", "))
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("config: reward %q is listed twice in %q", name, spec)
+		}
+		seen[name] = true
+		out = append(out, rw)
+	}
+	return out, nil
+}
+
+func (c Config) taskError() error {
+	return fmt.Errorf("config: unknown task %q (valid: %s)", c.Task, strings.Join(world.TaskNames, ", "))
+}
+
+// Validate reports the first bad value, naming the key and, for choices, the valid ones.
+func (c Config) Validate() error { return c.validate(nil) }
+
+// validate is Validate with extra reward names accepted besides the registered ones.
+func (c Config) validate(extra map[string]reward.Reward) error {
+	if !contains(Algorithms, c.Algo) {
+		return fmt.Errorf("config: unknown algorithm %q (valid: %s)", c.Algo, strings.Join(Algorithms, ", "))
+	}
+	if !contains(world.TaskNames, c.Task) {
+		return c.taskError()
+	}
+	rws, err := c.Rewards()
+	if err != nil {
+		return err
+	}
+	for _, rw := range rws {
+		if _, ok := extra[rw.Name]; ok {
+			continue
+		}
+		if _, err := reward.ByName(rw.Name); err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+	}
+	positive := []struct {
+		key string
+		v   int
+	}{{"steps", c.Steps}, {"prompts", c.Prompts}, {"group", c.Group}, {"rollout_steps", c.RolloutSteps},
+		{"micro_batch", c.MicroBatch}, {"lora_rank", c.LoRARank}, {"eval_prompts", c.EvalPrompts},
+		{"eval_seeds", c.EvalSeeds}, {"eval_steps", c.EvalSteps}}
+	for _, p := range positive {
+		if p.v < 1 {
+			return fmt.Errorf("config: %s must be ≥ 1 (got %d)", p.key, p.v)
+		}
+	}
+	switch {
+	case c.Group < 2:
+		return fmt.Errorf("config: group must be ≥ 2 for group-relative advantages (got %d)", c.Group)
+	case c.EvalEvery < 0 || c.CheckpointEvery < 0:
+		return fmt.Errorf("config: eval_every and checkpoint_every must be ≥ 0 (got %d, %d)", c.EvalEvery, c.CheckpointEvery)
+	case !(c.LR > 0) || math.IsInf(c.LR, 0):
+		return fmt.Errorf("config: lr must be a positive number (got %g)", c.LR)
+	case c.WeightDecay < 0 || c.GradClip < 0:
+		return fmt.Errorf("config: weight_decay and grad_clip must be ≥ 0 (got %g, %g)", c.WeightDecay, c.GradClip)
+	case !(c.LoRAAlpha > 0):
+		return fmt.Errorf("config: lora_alpha must be > 0 (got %g)", c.LoRAAlpha)
+	case !(c.CFG > 0) || !(c.EvalCFG > 0):
+		return fmt.Errorf("config: cfg and eval_cfg must be > 0 (got %g, %g)", c.CFG, c.EvalCFG)
+	}
+	switch c.Algo {
+	case "awm":
+		if _, err := ParseWeighting(c.AWM.Weighting); err != nil {
+			return fmt.Errorf("config: awm.weighting: %w", err)
+		}
+		if _, err := parseTimeType(c.AWM.TimeType); err != nil {
+			return err
+		}
+		if c.AWM.Timesteps < 1 || c.AWM.GridSteps < 2 || !(c.AWM.Fraction > 0 && c.AWM.Fraction <= 1) {
+			return fmt.Errorf("config: awm needs timesteps ≥ 1, grid_steps ≥ 2 and fraction in (0,1] (got %d, %d, %g)",
+				c.AWM.Timesteps, c.AWM.GridSteps, c.AWM.Fraction)
+		}
+		if err := checkDecay("awm.ema", c.AWM.EMAMaxDecay, c.AWM.EMARamp); err != nil {
+			return err
+		}
+	case "ram":
+		if c.RAM.Targets < 1 {
+			return fmt.Errorf("config: ram.targets must be ≥ 1 (got %d)", c.RAM.Targets)
+		}
+		if err := checkDecay("ram.old", c.RAM.OldMaxDecay, c.RAM.OldRamp); err != nil {
+			return err
+		}
+	case "nft":
+		if c.NFT.Timesteps < 1 || c.NFT.Timesteps > c.RolloutSteps-1 {
+			return fmt.Errorf("config: nft.timesteps must be in [1, rollout_steps-1 = %d] (got %d)", c.RolloutSteps-1, c.NFT.Timesteps)
+		}
+		if !(c.NFT.Beta > 0) || !(c.NFT.AdvClip > 0) {
+			return fmt.Errorf("config: nft.beta and nft.adv_clip must be > 0 (got %g, %g)", c.NFT.Beta, c.NFT.AdvClip)
+		}
+		if err := checkDecay("nft.old", c.NFT.OldMaxDecay, c.NFT.OldRamp); err != nil {
+			return err
+		}
+	case "flowgrpo":
+		if _, err := parseSDE(c.GRPO.SDE); err != nil {
+			return err
+		}
+		if k := (GRPOConfig{TimestepFraction: c.GRPO.TimestepFraction}).TrainSteps(c.RolloutSteps); k < 1 || k > c.RolloutSteps {
+			return fmt.Errorf("config: flowgrpo.timestep_fraction %g trains %d of %d rollout steps", c.GRPO.TimestepFraction, k, c.RolloutSteps)
+		}
+		if !(c.GRPO.Noise > 0) || !(c.GRPO.ClipRange > 0) {
+			return fmt.Errorf("config: flowgrpo.noise and flowgrpo.clip_range must be > 0 (got %g, %g)", c.GRPO.Noise, c.GRPO.ClipRange)
+		}
+	}
+	return nil
+}
+
+func checkDecay(key string, maxDecay, ramp float64) error {
+	if maxDecay < 0 || maxDecay >= 1 || ramp < 0 {
+		return fmt.Errorf("config: %s_max_decay must be in [0,1) and %s_ramp ≥ 0 (got %g, %g)", key, key, maxDecay, ramp)
+	}
+	return nil
+}
+
+// rampDecay is the lagged-policy schedule min(maxDecay, ramp·step) (spec §7.3).
+func rampDecay(maxDecay, ramp float64, step int) float32 {
+	return float32(min(maxDecay, ramp*float64(step)))
+}
+
+var timeTypeNames = map[string]diffusion.AWMTimeType{
+	"discrete_wo_init":   diffusion.AWMDiscreteWoInit,
+	"discrete":           diffusion.AWMDiscrete,
+	"discrete_with_init": diffusion.AWMDiscreteWithInit,
+}
+
+func parseTimeType(s string) (diffusion.AWMTimeType, error) {
+	if t, ok := timeTypeNames[s]; ok {
+		return t, nil
+	}
+	return 0, fmt.Errorf("config: unknown awm.time_type %q (valid: discrete_wo_init, discrete, discrete_with_init)", s)
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

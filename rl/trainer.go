@@ -1,0 +1,321 @@
+package rl
+
+// The fine-tuning loop: per step, P training prompts × G rollouts (scored while the next group
+// samples), group-relative advantages, the algorithm's loss accumulated over micro-batches, one
+// clipped AdamW step on the policy's LoRA adapter and the lagged-adapter updates; held-out
+// evaluation at step 0, every EvalEvery steps and at the end; checkpoints of the whole state.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/flowtune/flowtune/diffusion"
+	"github.com/flowtune/flowtune/diffusion/world"
+	"github.com/flowtune/flowtune/internal/atomicfile"
+	"github.com/flowtune/flowtune/nn"
+	"github.com/flowtune/flowtune/rl/reward"
+	"github.com/flowtune/flowtune/tensor"
+)
+
+// Trainer runs one fine-tuning job and writes its run directory:
+//
+//	config.yaml             the resolved config
+//	metrics.jsonl           one JSON object per step ("kind":"train") and per evaluation ("kind":"eval")
+//	summary.json            base and final held-out rewards with their noise, wall time
+//	reward_curve.png        held-out and training reward against the step
+//	samples_base.png        evaluation samples of the base model (fixed seeds) …
+//	samples_final.png       … and of the fine-tuned one, same prompts and seeds
+//	samples_prompts.txt     the prompts of the sample grids' columns
+//	adapters.safetensors    the trained LoRA adapter
+//	checkpoint.safetensors  the whole training state (for Resume)
+type Trainer struct {
+	Cfg      Config
+	Model    *diffusion.Model // the base model; the trainer adds the adapters
+	World    *world.World
+	Tok      *world.Tokenizer
+	OutDir   string
+	Log      zerolog.Logger
+	BaseName string // how summary.json and the adapter file name the base model
+	// Resume continues from OutDir's checkpoint instead of starting afresh.
+	Resume bool
+	// ExtraRewards are rewards usable by name besides the registered ones (synthetic rewards
+	// in tests).
+	ExtraRewards map[string]reward.Reward
+
+	afterStep func(step int)      // test hook, after a step's records and checkpoint
+	lossFault func(step int) bool // test hook: true turns the step's loss into NaN
+}
+
+// Files of the run directory.
+const (
+	ConfigFile     = "config.yaml"
+	MetricsFile    = "metrics.jsonl"
+	SummaryFile    = "summary.json"
+	CurveFile      = "reward_curve.png"
+	AdaptersFile   = "adapters.safetensors"
+	CheckpointFile = "checkpoint.safetensors"
+)
+
+// ErrInterrupted is returned (wrapped) when the context is cancelled: the state was saved and
+// the run can be resumed.
+var ErrInterrupted = errors.New("interrupted")
+
+// Run trains until Cfg.Steps steps are done, or ctx is cancelled (then it saves a checkpoint
+// and returns an error wrapping ErrInterrupted). A non-finite loss or gradient stops the run
+// with an error and leaves the last checkpoint as it was.
+func (t *Trainer) Run(ctx context.Context) (*Summary, error) {
+	r, err := t.setup()
+	if err != nil {
+		return nil, err
+	}
+	cfg := t.Cfg
+	if !r.hasEval(0) {
+		if err := r.evalAndRecord(0, "samples_base.png"); err != nil {
+			return nil, err
+		}
+	}
+	for r.st.Step < cfg.Steps {
+		if ctx.Err() != nil {
+			if err := r.saveCheckpoint(); err != nil {
+				return nil, err
+			}
+			t.Log.Warn().Int("step", r.st.Step).Str("resume", "-resume "+t.OutDir).Msg("interrupted: checkpoint saved")
+			return r.summary(false), fmt.Errorf("%w at step %d of %d; checkpoint saved in %s", ErrInterrupted, r.st.Step, cfg.Steps, t.OutDir)
+		}
+		if err := r.trainStep(); err != nil {
+			return nil, err
+		}
+		step := r.st.Step
+		if step == cfg.Steps || cfg.EvalEvery > 0 && step%cfg.EvalEvery == 0 {
+			grid := ""
+			if step == cfg.Steps {
+				grid = "samples_final.png"
+			}
+			if err := r.evalAndRecord(step, grid); err != nil {
+				return nil, err
+			}
+		}
+		if step == cfg.Steps || cfg.CheckpointEvery > 0 && step%cfg.CheckpointEvery == 0 {
+			if err := r.saveCheckpoint(); err != nil {
+				return nil, err
+			}
+		}
+		if t.afterStep != nil {
+			t.afterStep(step)
+		}
+	}
+	if err := r.saveAdapters(); err != nil {
+		return nil, err
+	}
+	s := r.summary(true)
+	if err := r.writeSummary(s); err != nil {
+		return nil, err
+	}
+	t.Log.Info().Int("steps", r.st.Step).Float64("wall_s", s.WallSeconds).Str("dir", t.OutDir).Msg("done")
+	return s, nil
+}
+
+// run is the live state of one Run.
+type run struct {
+	t       *Trainer
+	cfg     Config
+	algo    algorithm
+	pol     *Policies
+	opt     *nn.AdamW
+	rewards []namedReward
+	task    *world.Task
+	uncond  diffusion.Cond
+	eval    *evalSet
+
+	st         checkpointState
+	rolloutRNG *tensor.RNG
+	trainRNG   *tensor.RNG
+	cursor     *cursor
+
+	started   time.Time // of this process's part of the run
+	stepTimes []float64 // seconds per training step in this process
+	evalTime  float64   // seconds of the last evaluation
+}
+
+type namedReward struct {
+	name   string
+	weight float64
+	r      reward.Reward
+}
+
+// setup validates the config, prepares the adapters and the optimizer, and either starts a
+// fresh run directory or restores the checkpoint of an existing one.
+func (t *Trainer) setup() (*run, error) {
+	cfg := t.Cfg
+	if err := cfg.validate(t.ExtraRewards); err != nil {
+		return nil, err
+	}
+	if t.Model == nil || t.World == nil || t.Tok == nil {
+		return nil, errors.New("rl.Trainer: Model, World and Tok must be set")
+	}
+	if err := os.MkdirAll(t.OutDir, 0o755); err != nil {
+		return nil, fmt.Errorf("run directory: %w", err)
+	}
+	r := &run{t: t, cfg: cfg, started: time.Now(), uncond: diffusion.UncondCond(t.Tok)}
+	var err error
+	if r.task, err = t.World.Task(cfg.Task); err != nil {
+		return nil, err
+	}
+	rws, _ := cfg.Rewards()
+	for _, rw := range rws {
+		rr, ok := t.ExtraRewards[rw.Name]
+		if !ok {
+			rr, _ = reward.ByName(rw.Name)
+		}
+		r.rewards = append(r.rewards, namedReward{rw.Name, rw.Weight, rr})
+	}
+	if r.eval, err = newEvalSet(r); err != nil {
+		return nil, err
+	}
+
+	m := t.Model
+	if nn.HasAdapter(m, PolicyAdapter) {
+		return nil, errors.New("rl.Trainer: the model already has a policy adapter (pass the bare base model)")
+	}
+	nn.SetRequiresGrad(nn.NamedParams(m), false)
+	nn.AddAdapter(m, PolicyAdapter, cfg.LoRARank, float32(cfg.LoRAAlpha), tensor.NewRNG(cfg.Seed+4<<32), isAttention)
+	r.algo = newAlgorithm(r)
+	r.pol = NewPolicies(m)
+	r.opt = nn.NewAdamW(nn.AdapterParams(m, PolicyAdapter), nn.AdamWConfig{LR: float32(cfg.LR), Beta1: 0.9, Beta2: 0.999,
+		Eps: 1e-8, WeightDecay: float32(cfg.WeightDecay), MaxGradNorm: cfg.GradClip})
+
+	r.st = checkpointState{Version: checkpointVersion, Algo: cfg.Algo,
+		RolloutRNG: *tensor.NewRNG(cfg.Seed + 1<<32), TrainRNG: *tensor.NewRNG(cfg.Seed + 2<<32)}
+	if t.Resume {
+		if err := r.loadCheckpoint(); err != nil {
+			return nil, err
+		}
+	} else if _, err := os.Stat(filepath.Join(t.OutDir, CheckpointFile)); err == nil {
+		return nil, fmt.Errorf("run directory %s already holds a checkpoint: resume it or choose another directory", t.OutDir)
+	}
+	r.rolloutRNG, r.trainRNG = &r.st.RolloutRNG, &r.st.TrainRNG
+	r.cursor = newCursor(cfg.Seed+3<<32, len(r.task.Train), &r.st.Cursor)
+
+	y, err := cfg.YAML()
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteBytes(filepath.Join(t.OutDir, ConfigFile), y); err != nil {
+		return nil, err
+	}
+	if err := r.writeMetrics(); err != nil {
+		return nil, err
+	}
+	t.Log.Info().Str("algo", cfg.Algo).Str("task", cfg.Task).Str("reward", rewardList(r.rewards)).
+		Int("steps", cfg.Steps).Int("from_step", r.st.Step).Int("prompts", cfg.Prompts).Int("group", cfg.Group).
+		Int("lora_params", nn.Count(nn.AdapterParams(m, PolicyAdapter))).Str("dir", t.OutDir).Msg("fine-tuning")
+	return r, nil
+}
+
+// isAttention selects the q/k/v/out projections of both streams for LoRA (spec §2.6).
+func isAttention(path string) bool { return strings.Contains(path, ".attn.") }
+
+func rewardList(rs []namedReward) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = fmt.Sprintf("%s=%g", r.name, r.weight)
+	}
+	return strings.Join(parts, ",")
+}
+
+// trainStep runs one RL step and records it.
+func (r *run) trainStep() error {
+	cfg := r.cfg
+	step := r.st.Step // completed steps; this is step+1
+	t0 := time.Now()
+	prompts := r.cursor.next(cfg.Prompts, r.task.Train)
+	b, tm, err := r.rollout(prompts)
+	if err != nil {
+		return fmt.Errorf("step %d: %w", step+1, err)
+	}
+
+	t1 := time.Now()
+	weights := map[string]float64{}
+	for _, rw := range r.rewards {
+		weights[rw.name] = rw.weight
+	}
+	total, err := WeightedRewards(b.scores, weights)
+	if err != nil {
+		return err
+	}
+	keys := make([]string, len(total))
+	for i := range keys {
+		keys[i] = fmt.Sprint(i / cfg.Group) // one group per drawn prompt
+	}
+	adv, ast, err := Advantages(total, keys, cfg.advantageConfig())
+	if err != nil {
+		return fmt.Errorf("step %d: %w", step+1, err)
+	}
+	b.adv = adv
+	tm.advantage = time.Since(t1).Seconds()
+
+	t2 := time.Now()
+	nn.ZeroGrads(r.pol.Net)
+	terms, err := r.algo.train(b)
+	if err == nil && r.t.lossFault != nil && r.t.lossFault(step+1) {
+		terms["loss"] = math.NaN()
+	}
+	if err == nil && !finite(terms["loss"]) {
+		err = fmt.Errorf("loss is %v", terms["loss"])
+	}
+	var gnorm float64
+	if err == nil {
+		gnorm = nn.GradNorm(r.opt.Params())
+		if !finite(gnorm) {
+			err = fmt.Errorf("gradient norm is %v", gnorm)
+		}
+	}
+	if err != nil {
+		last := "none was written"
+		if st, e := os.Stat(filepath.Join(r.t.OutDir, CheckpointFile)); e == nil {
+			last = fmt.Sprintf("%s (written %s) is kept", CheckpointFile, st.ModTime().Format(time.TimeOnly))
+		}
+		return fmt.Errorf("step %d: %w; stopping without updating the weights; the last good checkpoint %s in %s (try a lower lr)",
+			step+1, err, last, r.t.OutDir)
+	}
+	r.opt.Step()
+	nn.ZeroGrads(r.pol.Net)
+	r.algo.afterStep(step + 1)
+	tm.train = time.Since(t2).Seconds()
+	tm.step = time.Since(t0).Seconds()
+	r.stepTimes = append(r.stepTimes, tm.step)
+	r.st.Step = step + 1
+
+	rec := trainRecord{Kind: "train", Step: step + 1, Reward: map[string]float64{}, RewardTotal: ast.RewardMean,
+		RewardStd: ast.RewardStd, Loss: terms["loss"], KL: terms["kl"], Terms: terms, ZeroSpread: ast.ZeroSpreadFrac,
+		ClippedFrac: ast.ClippedFrac, GradNorm: gnorm, Prompts: prompts, Time: tm.record()}
+	for name, s := range b.scores {
+		rec.Reward[name] = mean(s)
+	}
+	if err := r.appendRecord(rec); err != nil {
+		return err
+	}
+	r.logStep(rec, tm)
+	return nil
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+func mean(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
