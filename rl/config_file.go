@@ -87,7 +87,7 @@ func (c *Config) decodeYAML(name string, data []byte) error {
 }
 
 // checkKeys walks a mapping node against the struct type t and reports the first key that t
-// has no field for, with the valid keys of that level.
+// has no field for, with the valid keys of that level, or the first value of the wrong form.
 func checkKeys(name string, n *yaml.Node, t reflect.Type, prefix string) error {
 	if n.Kind != yaml.MappingNode {
 		what := "the top level"
@@ -112,6 +112,14 @@ func checkKeys(name string, n *yaml.Node, t reflect.Type, prefix string) error {
 			if err := checkKeys(name, v, f.Type, prefix+k.Value+"."); err != nil {
 				return err
 			}
+			continue
+		}
+		// Check the value's form here too, so that the message names the key.
+		if v.Kind != yaml.ScalarNode {
+			return fmt.Errorf("config %s: line %d: %s must be a single value", name, v.Line, prefix+k.Value)
+		}
+		if err := setValue(reflect.New(f.Type).Elem(), v.Value); err != nil {
+			return fmt.Errorf("config %s: line %d: %s: %v", name, v.Line, prefix+k.Value, err)
 		}
 	}
 	return nil
