@@ -67,6 +67,7 @@ func (r *run) saveCheckpoint() error {
 	if err := nn.SaveTensors(path, r.stateTensors(), map[string]string{metaState: string(meta), metaConfig: string(y)}); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
+	r.savedStep = r.st.Step
 	return nil
 }
 
@@ -93,7 +94,7 @@ func (r *run) loadCheckpoint() error {
 		return fmt.Errorf("resume: %w (was the config changed? lora_rank and the algorithm must stay)", err)
 	}
 	r.opt.SetSteps(st.AdamSteps)
-	r.st = st
+	r.st, r.savedStep = st, st.Step
 	r.t.Log.Info().Int("step", st.Step).Str("checkpoint", path).Msg("resumed")
 	return nil
 }

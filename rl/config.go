@@ -19,7 +19,7 @@ import (
 var Algorithms = []string{"awm", "ram", "flowgrpo", "nft"}
 
 // DefaultAlgo is the algorithm a run uses when none is named: the one that raised the held-out
-// reward most within the default budget (see README.md).
+// compose reward most within the default budget in our measurements.
 const DefaultAlgo = "ram"
 
 // Config is a fine-tuning run. Keys are the yaml tags; flags use the same names with '-' for

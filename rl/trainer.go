@@ -88,7 +88,11 @@ func (t *Trainer) Run(ctx context.Context) (*Summary, error) {
 				return nil, err
 			}
 			t.Log.Warn().Int("step", r.st.Step).Str("resume", "-resume "+t.OutDir).Msg("interrupted: checkpoint saved")
-			return r.summary(false), fmt.Errorf("%w at step %d of %d; checkpoint saved in %s", ErrInterrupted, r.st.Step, cfg.Steps, t.OutDir)
+			s := r.summary(false)
+			if err := r.writeSummary(s); err != nil {
+				return nil, err
+			}
+			return s, fmt.Errorf("%w at step %d of %d; checkpoint saved in %s", ErrInterrupted, r.st.Step, cfg.Steps, t.OutDir)
 		}
 		if err := r.trainStep(); err != nil {
 			return nil, err
@@ -140,6 +144,8 @@ type run struct {
 	trainRNG   *tensor.RNG
 	cursor     *cursor
 
+	savedStep int       // step of the checkpoint on disk, −1 for none
+
 	started   time.Time // of this process's part of the run
 	stepTimes []float64 // seconds per training step in this process
 	evalTime  float64   // seconds of the last evaluation
@@ -164,7 +170,7 @@ func (t *Trainer) setup() (*run, error) {
 	if err := os.MkdirAll(t.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("run directory: %w", err)
 	}
-	r := &run{t: t, cfg: cfg, started: time.Now(), uncond: diffusion.UncondCond(t.Tok)}
+	r := &run{t: t, cfg: cfg, started: time.Now(), uncond: diffusion.UncondCond(t.Tok), savedStep: -1}
 	var err error
 	if r.task, err = t.World.Task(cfg.Task); err != nil {
 		return nil, err
@@ -197,6 +203,9 @@ func (t *Trainer) setup() (*run, error) {
 	if t.Resume {
 		if err := r.loadCheckpoint(); err != nil {
 			return nil, err
+		}
+		if r.st.Step > cfg.Steps {
+			return nil, fmt.Errorf("resume: the checkpoint is at step %d, beyond the configured %d steps (raise steps)", r.st.Step, cfg.Steps)
 		}
 	} else if _, err := os.Stat(filepath.Join(t.OutDir, CheckpointFile)); err == nil {
 		return nil, fmt.Errorf("run directory %s already holds a checkpoint: resume it or choose another directory", t.OutDir)
@@ -279,12 +288,11 @@ func (r *run) trainStep() error {
 		}
 	}
 	if err != nil {
-		last := "none was written"
-		if st, e := os.Stat(filepath.Join(r.t.OutDir, CheckpointFile)); e == nil {
-			last = fmt.Sprintf("%s (written %s) is kept", CheckpointFile, st.ModTime().Format(time.TimeOnly))
+		kept := "no checkpoint has been written yet"
+		if r.savedStep >= 0 {
+			kept = fmt.Sprintf("the last good checkpoint (step %d) is kept in %s", r.savedStep, filepath.Join(r.t.OutDir, CheckpointFile))
 		}
-		return fmt.Errorf("step %d: %w; stopping without updating the weights; the last good checkpoint %s in %s (try a lower lr)",
-			step+1, err, last, r.t.OutDir)
+		return fmt.Errorf("step %d: %w; stopped without updating the weights; %s (a lower lr may help)", step+1, err, kept)
 	}
 	r.opt.Step()
 	nn.ZeroGrads(r.pol.Net)

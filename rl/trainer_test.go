@@ -108,7 +108,7 @@ func TestNaNLossStopsAndKeepsCheckpoint(t *testing.T) {
 	tr := newTinyTrainer(t, cfg, dir)
 	tr.lossFault = func(step int) bool { return step == 3 }
 	_, err := tr.Run(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "NaN") || !strings.Contains(err.Error(), "checkpoint") || !strings.Contains(err.Error(), "step 3") {
+	if err == nil || !strings.Contains(err.Error(), "NaN") || !strings.Contains(err.Error(), "checkpoint (step 2) is kept") || !strings.Contains(err.Error(), "step 3") {
 		t.Fatalf("error %v does not report the NaN loss at step 3 and the kept checkpoint", err)
 	}
 	if st := readState(t, dir); st.Step != 2 {
