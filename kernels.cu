@@ -9,7 +9,10 @@
 // Conventions
 //   - Every kernel has a header: what it computes, the shapes, what a block and a thread own,
 //     its preconditions, the Go CPU twin it must match (package tensor, cpu_*.go), and its last
-//     measured figure on an H100 (cmd/kernelbench; "—" where nothing was measured yet).
+//     measured figure on an H100 (cmd/kernelbench; "—" where nothing was measured yet).  So far
+//     every figure is "—": the kernels were written without access to a GPU and checked on the
+//     CPU emulator of cuda/emu (the same source compiled as host C++ under FT_HOST_EMU, run
+//     through the real Go launchers by the conformance suite), not timed.
 //   - Storages hold fewer than 2^31 elements (the Go side enforces it at Alloc), so element
 //     indices are int; a product that could pass 2^31 before the bounds check is done in
 //     long long.
@@ -31,9 +34,14 @@
 //  10. diffusion, RL    fused Euler–Maruyama step (+backward), weighted velocity loss
 //  11. embedding        row gather, deterministic scatter-add
 
-#include <cuda_bf16.h>
+#ifdef FT_HOST_EMU
+// cuda/emu compiles this file as host C++ and runs the kernels on the CPU (a fiber per thread);
+// its header stands in for the CUDA built-ins and for the PTX wrappers below.
+#include "cuda_emu.h"
+#else
 #include <mma.h>
 #include <stdint.h>
+#endif
 
 // ============================================================================================
 // 1. Helpers
@@ -85,6 +93,10 @@ __device__ __forceinline__ uint16_t f32_to_bf16(float f) {
   return (uint16_t)(u >> 16);
 }
 
+// Dynamic shared memory of a kernel (sized at launch).
+#ifndef FT_HOST_EMU
+#define DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
   return (uint32_t)__cvta_generic_to_shared(p);
 }
@@ -125,6 +137,7 @@ __device__ __forceinline__ void mma_bf16_16816(float d[4], const uint32_t a[4], 
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
+#endif  // FT_HOST_EMU
 
 // ============================================================================================
 // 2. Memory
@@ -676,7 +689,7 @@ __device__ __forceinline__ void attn_fwd_body(float* out, float* lse, const floa
                                               const float* k, const float* v, const float* mask,
                                               int H, int Lq, int Lk, int Dh, float scale) {
   constexpr int PD = D + 4, DC = D / 16;
-  extern __shared__ float4 att_smem4[];
+  DYNAMIC_SHARED(float4, att_smem4);
   float* Qt = reinterpret_cast<float*>(att_smem4);  // [D][68]  queries, transposed
   float* Kt = Qt + D * ATT_PK;                        // [D][68]  keys, transposed
   float* Vs = Kt + D * ATT_PK;                        // [64][D+4]
@@ -800,7 +813,7 @@ __device__ __forceinline__ void attn_bwd_dkdv_body(float* dk, float* dv, const f
                                                    const float* delta, const float* mask, int H,
                                                    int Lq, int Lk, int Dh, float scale) {
   constexpr int PD = D + 4, DC = D / 16;
-  extern __shared__ float4 att_smem4[];
+  DYNAMIC_SHARED(float4, att_smem4);
   float* Kt = reinterpret_cast<float*>(att_smem4);  // [D][68]
   float* Vt = Kt + D * ATT_PK;                        // [D][68]
   float* Qs = Vt + D * ATT_PK;                        // [64][D+4]
@@ -914,7 +927,7 @@ __device__ __forceinline__ void attn_bwd_dq_body(float* dq, const float* dout, c
                                                  const float* mask, int H, int Lq, int Lk,
                                                  int Dh, float scale) {
   constexpr int PD = D + 4, DC = D / 16;
-  extern __shared__ float4 att_smem4[];
+  DYNAMIC_SHARED(float4, att_smem4);
   float* Kt = reinterpret_cast<float*>(att_smem4);  // [D][68]
   float* Vt = Kt + D * ATT_PK;                        // [D][68]
   float* Qs = Vt + D * ATT_PK;                        // [64][D+4]
@@ -1173,7 +1186,7 @@ __device__ __forceinline__ void gemm_tf32_body(float* C, const float* A, const f
   constexpr int A_ELEMS = TA ? BK * LDA : BM * LDA;
   constexpr int B_ELEMS = TB ? BN * LDB : BK * LDB;
   constexpr int STAGE = A_ELEMS + B_ELEMS;
-  extern __shared__ float4 gemm_smem4[];
+  DYNAMIC_SHARED(float4, gemm_smem4);
   float* sm = reinterpret_cast<float*>(gemm_smem4);
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int wm = warp >> 2, wn = warp & 3;
@@ -1305,7 +1318,7 @@ __device__ __forceinline__ void gemm_bf16_body(float* C, const uint16_t* A, cons
   constexpr int A_ELEMS = TA ? BK * LDA : BM * LDA;
   constexpr int B_ELEMS = TB ? BN * LDB : BK * LDB;
   constexpr int STAGE = A_ELEMS + B_ELEMS;
-  extern __shared__ uint4 gemm_smem16[];
+  DYNAMIC_SHARED(uint4, gemm_smem16);
   uint16_t* sm = reinterpret_cast<uint16_t*>(gemm_smem16);
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int wm = warp >> 2, wn = warp & 3;
