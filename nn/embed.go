@@ -145,15 +145,39 @@ type PatchEmbed struct {
 }
 
 // NewPatchEmbed makes the embedding for C×H×W latents and patch size p: Xavier projection,
-// zero bias, positions N(0, 0.02²).
+// zero bias, positions from the 2-D sin-cos table.
 func NewPatchEmbed(b tensor.Backend, c, h, w, p, dim int, rng *tensor.RNG) *PatchEmbed {
 	if p <= 0 || h%p != 0 || w%p != 0 {
 		panic(fmt.Sprintf("nn.NewPatchEmbed: %d×%d latents, patch %d", h, w, p))
 	}
 	e := &PatchEmbed{Proj: NewLinearXavier(b, c*p*p, dim, rng), Pos: newParam(b, (h/p)*(w/p), dim),
 		Patch: p, Channels: c, H: h, W: w}
-	InitNormal(e.Pos, rng, 0.02)
+	e.Pos.SetData(SinCos2D(h/p, w/p, dim))
 	return e
+}
+
+// SinCos2D is DiT's / SD3's fixed 2-D position table for a gh×gw token grid, [gh·gw, dim]
+// row-major over the grid: the first half of each row encodes the column, the second half the
+// row, each as [sin(pos·ω_i), cos(pos·ω_i)] with ω_i = 10000^(−i/(dim/4)), i < dim/4.
+// Position tables start from it (they stay trainable): unit-scale, distinct and smooth in
+// space, so attention can tell neighbours apart from the first step.
+func SinCos2D(gh, gw, dim int) []float32 {
+	if dim%4 != 0 {
+		panic(fmt.Sprintf("nn.SinCos2D: dim %d is not a multiple of 4", dim))
+	}
+	q := dim / 4
+	out := make([]float32, gh*gw*dim)
+	for r := 0; r < gh; r++ {
+		for c := 0; c < gw; c++ {
+			row := out[(r*gw+c)*dim:]
+			for i := 0; i < q; i++ {
+				omega := math.Pow(10000, -float64(i)/float64(q))
+				row[i], row[q+i] = float32(math.Sin(float64(c)*omega)), float32(math.Cos(float64(c)*omega))
+				row[2*q+i], row[3*q+i] = float32(math.Sin(float64(r)*omega)), float32(math.Cos(float64(r)*omega))
+			}
+		}
+	}
+	return out
 }
 
 // Forward maps x [B, C, H, W] to [B, N, D].

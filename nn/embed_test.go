@@ -109,3 +109,23 @@ func TestPatchEmbed(t *testing.T) {
 		t.Errorf("names %v", n)
 	}
 }
+
+// The 2-D sin-cos table: column code in the first half, row code in the second, against the
+// formula evaluated by hand at two grid cells.
+func TestSinCos2D(t *testing.T) {
+	const gh, gw, dim = 3, 5, 8 // q = 2 frequencies: ω = 1 and 10000^(-1/2) = 0.01
+	tab := SinCos2D(gh, gw, dim)
+	cell := func(r, c int) []float32 { return tab[(r*gw+c)*dim : (r*gw+c+1)*dim] }
+	want := func(r, c float64) []float64 {
+		return []float64{math.Sin(c), math.Sin(c * 0.01), math.Cos(c), math.Cos(c * 0.01),
+			math.Sin(r), math.Sin(r * 0.01), math.Cos(r), math.Cos(r * 0.01)}
+	}
+	for _, rc := range [][2]int{{0, 0}, {2, 3}, {1, 4}} {
+		got, w := cell(rc[0], rc[1]), want(float64(rc[0]), float64(rc[1]))
+		for i := range w {
+			if math.Abs(float64(got[i])-w[i]) > 1e-6 {
+				t.Fatalf("cell %v element %d: got %g want %g", rc, i, got[i], w[i])
+			}
+		}
+	}
+}
