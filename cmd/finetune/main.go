@@ -1,0 +1,193 @@
+// Command finetune post-trains flowtune's base model with reinforcement learning on one of the
+// built-in world's tasks and writes a run directory (see rl.Trainer).
+//
+//	go run ./cmd/finetune                                  # the built-in default run (≈10 min on 2 cores)
+//	go run ./cmd/finetune -algo awm -task text -steps 100
+//	go run ./cmd/finetune -reward compose=1,pref=0.5 -lr 5e-4 -out runs/mix
+//	go run ./cmd/finetune -config runs/mix/config.yaml -seed 2
+//	go run ./cmd/finetune -resume runs/mix -steps 200     # continue (and extend) a run
+//
+// Every config key is also a flag (yaml key with '-' for '_', e.g. -eval-every, -ram.multiplier).
+// With -config the file is read first and only the flags given explicitly override it. Ctrl-C
+// saves a checkpoint and exits with status 130; -resume continues from it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/flowtune/flowtune/cuda"
+	"github.com/flowtune/flowtune/diffusion"
+	"github.com/flowtune/flowtune/diffusion/base"
+	"github.com/flowtune/flowtune/diffusion/world"
+	"github.com/flowtune/flowtune/rl"
+	"github.com/flowtune/flowtune/tensor"
+)
+
+// Exit statuses.
+const (
+	exitOK          = 0
+	exitError       = 1
+	exitUsage       = 2
+	exitInterrupted = 130
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second Ctrl-C kills the process at once
+	}()
+	os.Exit(run(ctx, os.Args[1:], os.Stderr))
+}
+
+// options are the flags that are not config keys.
+type options struct {
+	config, out, resume, device, model string
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("finetune", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.StringVar(&o.config, "config", "", "YAML config file (flags given explicitly override it)")
+	fs.StringVar(&o.out, "out", "", "run directory (default runs/<algo>-<timestamp>)")
+	fs.StringVar(&o.resume, "resume", "", "continue the run in this directory from its last checkpoint")
+	fs.StringVar(&o.device, "device", "cpu", "compute device: cpu or cuda")
+	fs.StringVar(&o.model, "model", "", "base model checkpoint (.safetensors); empty: the shipped base model")
+	own := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) { own[f.Name] = true })
+	defaults := rl.DefaultConfig("")
+	defaults.RegisterFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: finetune [flags]\n\nRL post-training of the base model on the built-in world; "+
+			"with no flags it runs the default (%s on compose).\n\nflags:\n", rl.DefaultAlgo)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "finetune: unexpected arguments %q (flags only; see -h)\n", fs.Args())
+		return exitUsage
+	}
+	overrides := map[string]string{}
+	fs.Visit(func(f *flag.Flag) {
+		if !own[f.Name] {
+			overrides[f.Name] = f.Value.String()
+		}
+	})
+
+	err := finetune(ctx, o, overrides, stderr)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, rl.ErrInterrupted):
+		fmt.Fprintln(stderr, "finetune:", err)
+		return exitInterrupted
+	default:
+		fmt.Fprintln(stderr, "finetune:", err)
+		return exitError
+	}
+}
+
+func finetune(ctx context.Context, o options, overrides map[string]string, stderr io.Writer) error {
+	if o.resume != "" {
+		if o.config != "" {
+			return errors.New("-resume reads the run's own config.yaml; give flags to change it instead of -config")
+		}
+		if o.out != "" && filepath.Clean(o.out) != filepath.Clean(o.resume) {
+			return errors.New("-resume continues in its own directory; drop -out")
+		}
+		o.config, o.out = filepath.Join(o.resume, rl.ConfigFile), o.resume
+		if _, err := os.Stat(filepath.Join(o.resume, rl.CheckpointFile)); err != nil {
+			return fmt.Errorf("-resume %s: no checkpoint to continue from (%v)", o.resume, err)
+		}
+	}
+	cfg, err := rl.ResolveConfig(o.config, overrides)
+	if err != nil {
+		return err
+	}
+	if o.out == "" {
+		o.out = filepath.Join("runs", cfg.Algo+"-"+time.Now().Format("20060102-150405"))
+	}
+
+	backend, err := openDevice(o.device)
+	if err != nil {
+		return err
+	}
+	w, err := world.New(world.DefaultConfig())
+	if err != nil {
+		return err
+	}
+	tok := world.NewTokenizer(0)
+	m, name, err := loadBase(backend, o.model)
+	if err != nil {
+		return err
+	}
+	if m.Cfg.Vocab != tok.VocabSize() || m.Cfg.TextLen != tok.MaxLen || m.Cfg.Size != w.Size() {
+		return fmt.Errorf("base model %s (vocab %d, text length %d, %d px) does not fit the world (vocab %d, text length %d, %d px)",
+			name, m.Cfg.Vocab, m.Cfg.TextLen, m.Cfg.Size, tok.VocabSize(), tok.MaxLen, w.Size())
+	}
+
+	log := zerolog.New(zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly}).With().Timestamp().Logger()
+	log.Info().Str("device", o.device).Str("base", name).Int("base_params", diffusion.CountParamsOf(m)).Msg("setup")
+	t := &rl.Trainer{Cfg: cfg, Model: m, World: w, Tok: tok, OutDir: o.out, Log: log, BaseName: name, Resume: o.resume != ""}
+	s, err := t.Run(ctx)
+	if err != nil {
+		return err
+	}
+	printSummary(stderr, s, o.out)
+	return nil
+}
+
+func openDevice(name string) (tensor.Backend, error) {
+	switch name {
+	case "cpu":
+		return tensor.CPU(), nil
+	case "cuda":
+		b, err := cuda.New()
+		if err != nil {
+			return nil, fmt.Errorf("-device cuda: %w", err)
+		}
+		return b, nil
+	}
+	return nil, fmt.Errorf("unknown -device %q (valid: cpu, cuda)", name)
+}
+
+// loadBase loads the checkpoint at path, or the shipped model when path is empty.
+func loadBase(b tensor.Backend, path string) (*diffusion.Model, string, error) {
+	if path == "" {
+		m, err := base.Load(b)
+		return m, base.Name, err
+	}
+	m, _, err := diffusion.LoadModel(b, path)
+	return m, path, err
+}
+
+func printSummary(w io.Writer, s *rl.Summary, dir string) {
+	fmt.Fprintf(w, "\n%s on %s: %d steps in %.0f s; held-out reward over %d images (base → final, ±1 stderr of the paired change):\n",
+		s.Algo, s.Task, s.Steps, s.WallSeconds, s.EvalImages)
+	names := make([]string, 0, len(s.Rewards))
+	for n := range s.Rewards {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		r := s.Rewards[n]
+		fmt.Fprintf(w, "  %-15s %.4f → %.4f  (%+.4f ± %.4f, z = %.1f)\n", n, r.BaseEval, r.FinalEval, r.Delta, r.DeltaStderr, r.DeltaZ)
+	}
+	fmt.Fprintf(w, "run directory: %s (%s)\n", dir, strings.Join([]string{rl.SummaryFile, rl.MetricsFile, rl.CurveFile, rl.AdaptersFile}, ", "))
+}
