@@ -144,7 +144,7 @@ type run struct {
 	trainRNG   *tensor.RNG
 	cursor     *cursor
 
-	savedStep int       // step of the checkpoint on disk, −1 for none
+	savedStep int // step of the checkpoint on disk, −1 for none
 
 	started   time.Time // of this process's part of the run
 	stepTimes []float64 // seconds per training step in this process
