@@ -176,8 +176,11 @@ func attnCase(backward bool, L int) kcase {
 	}
 }
 
-// stream is a memory-bound case: check on n=100352 elements (98 rows of 1024), time on 64M (16M with -quick).
-func stream(name string, bytesPerElem float64, tol float64, op func(be tensor.Backend, n int, in []tensor.Storage) []tensor.Storage, inputs int) kcase {
+// stream is a memory-bound case: check on n=100352 elements (98 rows of 1024), time on 64M
+// (16M with -quick). setup receives the inputs (fixed normals), allocates what the op writes and
+// returns the op (which must not allocate: allocation zero-fills) and its outputs.
+func stream(name string, bytesPerElem float64, tol float64, inputs int,
+	setup func(be tensor.Backend, n int, in []tensor.Storage) (run func(), outs []tensor.Storage)) kcase {
 	return kcase{
 		name: name, tol: tol,
 		check: func(be tensor.Backend, gpu bool) []float32 {
@@ -186,7 +189,9 @@ func stream(name string, bytesPerElem float64, tol float64, op func(be tensor.Ba
 			for i := range in {
 				in[i] = put(be, data(uint64(10+i), n))
 			}
-			return get(be, op(be, n, in)...)
+			run, outs := setup(be, n, in)
+			run()
+			return get(be, outs...)
 		},
 		bench: func(g *cuda.Backend, quick bool) (func(), float64, float64, string) {
 			n := 1 << 26
@@ -197,7 +202,8 @@ func stream(name string, bytesPerElem float64, tol float64, op func(be tensor.Ba
 			for i := range in {
 				in[i] = random(g, n, uint64(i))
 			}
-			return func() { op(g, n, in) }, 0, bytesPerElem * float64(n), shapeOf(n)
+			run, _ := setup(g, n, in)
+			return run, 0, bytesPerElem * float64(n), shapeOf(n)
 		},
 	}
 }
@@ -217,71 +223,63 @@ func cases() []kcase {
 		cs = append(cs, attnCase(false, L), attnCase(true, L))
 	}
 	f32 := func(be tensor.Backend, n int) tensor.Storage { return be.Alloc(n, tensor.Float32) }
-	sde := tensor.SDEArgs{Kind: tensor.SDEFlow, Sigma: 0.8, SigmaNext: 0.7, ST: 0.7}
+	sde := tensor.SDEArgs{Kind: tensor.SDEFlow, Batch: 16, Sigma: 0.8, SigmaNext: 0.7, ST: 0.7}
 	adam := tensor.AdamWArgs{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01, Step: 3, GradScale: 0.5}
 	const rowLen = 1024
+	outs := func(s ...tensor.Storage) []tensor.Storage { return s }
 	cs = append(cs,
-		stream("axpby (Euler ODE)", 12, 1e-6, func(be tensor.Backend, n int, in []tensor.Storage) []tensor.Storage {
+		stream("axpby (Euler ODE)", 12, 1e-6, 2, func(be tensor.Backend, n int, in []tensor.Storage) (func(), []tensor.Storage) {
 			y := f32(be, n)
-			be.Axpby(y, 1, in[0], -0.1, in[1])
-			return []tensor.Storage{y}
-		}, 2),
-		stream("adamw", 28, 1e-6, func(be tensor.Backend, n int, in []tensor.Storage) []tensor.Storage {
-			be.AdamW(in[0], in[1], in[2], in[3], adam)
-			return []tensor.Storage{in[0], in[2]}
-		}, 4),
-		stream("sde_step (Euler–Maruyama)", 16, 1e-5, func(be tensor.Backend, n int, in []tensor.Storage) []tensor.Storage {
+			return func() { be.Axpby(y, 1, in[0], -0.1, in[1]) }, outs(y)
+		}),
+		stream("adamw", 28, 1e-6, 4, func(be tensor.Backend, n int, in []tensor.Storage) (func(), []tensor.Storage) {
+			be.Unary(tensor.OpSquare, in[3], in[3], 0) // the second moment is never negative
+			return func() { be.AdamW(in[0], in[1], in[2], in[3], adam) }, outs(in[0], in[2], in[3])
+		}),
+		stream("sde_step (Euler–Maruyama)", 16, 1e-5, 3, func(be tensor.Backend, n int, in []tensor.Storage) (func(), []tensor.Storage) {
 			a := sde
-			a.Batch, a.Dim = 16, n/16
-			xn, lp := be.Alloc(a.Batch*a.Dim, tensor.Float32), f32(be, a.Batch)
-			be.SDEStep(xn, lp, in[0], in[1], in[2], a)
-			return []tensor.Storage{xn, lp}
-		}, 3),
-		stream("sde_step_backward", 20, 1e-5, func(be tensor.Backend, n int, in []tensor.Storage) []tensor.Storage {
+			a.Dim = n / a.Batch
+			xn, lp := f32(be, n), f32(be, a.Batch)
+			return func() { be.SDEStep(xn, lp, in[0], in[1], in[2], a) }, outs(xn, lp)
+		}),
+		stream("sde_step_backward", 16, 1e-5, 3, func(be tensor.Backend, n int, in []tensor.Storage) (func(), []tensor.Storage) {
 			a := sde
-			a.Batch, a.Dim = 16, n/16
-			dv, dl := be.Alloc(a.Batch*a.Dim, tensor.Float32), f32(be, a.Batch)
+			a.Dim = n / a.Batch
+			dv, dl := f32(be, n), f32(be, a.Batch)
 			be.Fill(dl, 0.3)
-			be.SDEStepBackward(dv, dl, in[0], in[1], in[2], a)
-			return []tensor.Storage{dv}
-		}, 3),
-		stream("sqerr (velocity loss)", 8, 1e-5, func(be tensor.Backend, n int, in []tensor.Storage) []tensor.Storage {
+			return func() { be.SDEStepBackward(dv, dl, in[0], in[1], in[2], a) }, outs(dv)
+		}),
+		stream("sqerr (velocity loss)", 8, 1e-5, 2, func(be tensor.Backend, n int, in []tensor.Storage) (func(), []tensor.Storage) {
 			e := f32(be, 16)
-			be.SqErr(e, in[0], in[1], 16, n/16)
-			return []tensor.Storage{e}
-		}, 2),
-		stream("softmax", 8, 1e-5, func(be tensor.Backend, n int, in []tensor.Storage) []tensor.Storage {
-			y := f32(be, n/rowLen*rowLen)
-			be.Softmax(y, in[0], n/rowLen, rowLen)
-			return []tensor.Storage{y}
-		}, 1),
-		stream("layernorm", 8, 1e-5, func(be tensor.Backend, n int, in []tensor.Storage) []tensor.Storage {
+			return func() { be.SqErr(e, in[0], in[1], 16, n/16) }, outs(e)
+		}),
+		stream("softmax", 8, 1e-5, 1, func(be tensor.Backend, n int, in []tensor.Storage) (func(), []tensor.Storage) {
+			y := f32(be, n)
+			return func() { be.Softmax(y, in[0], n/rowLen, rowLen) }, outs(y)
+		}),
+		stream("layernorm", 8, 1e-5, 1, func(be tensor.Backend, n int, in []tensor.Storage) (func(), []tensor.Storage) {
 			rows := n / rowLen
-			y, m, r := f32(be, rows*rowLen), f32(be, rows), f32(be, rows)
-			be.LayerNorm(y, m, r, in[0], nil, nil, rows, rowLen, 1e-6)
-			return []tensor.Storage{y, m, r}
-		}, 1),
-		stream("rmsnorm_backward", 12, 1e-4, func(be tensor.Backend, n int, in []tensor.Storage) []tensor.Storage {
+			y, m, r := f32(be, n), f32(be, rows), f32(be, rows)
+			return func() { be.LayerNorm(y, m, r, in[0], nil, nil, rows, rowLen, 1e-6) }, outs(y, m, r)
+		}),
+		stream("rmsnorm_backward", 12, 1e-4, 2, func(be tensor.Backend, n int, in []tensor.Storage) (func(), []tensor.Storage) {
 			rows := n / rowLen
-			y, r, dx := f32(be, rows*rowLen), f32(be, rows), f32(be, rows*rowLen)
+			y, r, dx := f32(be, n), f32(be, rows), f32(be, n)
 			be.RMSNorm(y, r, in[0], nil, rows, rowLen, 1e-6)
-			be.RMSNormBackward(dx, nil, in[1], in[0], r, nil, rows, rowLen)
-			return []tensor.Storage{dx}
-		}, 2),
-		stream("sum_squares (grad norm)", 4, 1e-6, func(be tensor.Backend, n int, in []tensor.Storage) []tensor.Storage {
+			return func() { be.RMSNormBackward(dx, nil, in[1], in[0], r, nil, rows, rowLen) }, outs(dx)
+		}),
+		stream("sum_squares (grad norm)", 4, 1e-6, 1, func(be tensor.Backend, n int, in []tensor.Storage) (func(), []tensor.Storage) {
 			s := f32(be, 1)
-			be.Fill(s, float32(be.SumSquares(in[0])))
-			return []tensor.Storage{s}
-		}, 1),
-		stream("rand_normal (Philox)", 4, 1e-6, func(be tensor.Backend, n int, in []tensor.Storage) []tensor.Storage {
-			be.RandNormal(in[0], 7, 1<<33)
-			return []tensor.Storage{in[0]}
-		}, 1),
-		stream("sum (column sums)", 4, 1e-5, func(be tensor.Backend, n int, in []tensor.Storage) []tensor.Storage {
+			var v float64
+			return func() { v = be.SumSquares(in[0]); be.Fill(s, float32(v)) }, outs(s)
+		}),
+		stream("rand_normal (Philox)", 4, 1e-6, 1, func(be tensor.Backend, n int, in []tensor.Storage) (func(), []tensor.Storage) {
+			return func() { be.RandNormal(in[0], 7, 1<<33) }, outs(in[0])
+		}),
+		stream("sum (column sums)", 4, 1e-5, 1, func(be tensor.Backend, n int, in []tensor.Storage) (func(), []tensor.Storage) {
 			s := f32(be, rowLen)
-			be.Sum(s, in[0], 1, n/rowLen, rowLen)
-			return []tensor.Storage{s}
-		}, 1),
+			return func() { be.Sum(s, in[0], 1, n/rowLen, rowLen) }, outs(s)
+		}),
 	)
 	return cs
 }

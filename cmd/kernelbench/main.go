@@ -126,10 +126,16 @@ func runCheck(g *cuda.Backend, c kcase) (string, error) {
 	}
 	scale, worst, wi := 0.0, 0.0, 0
 	for _, w := range want {
-		scale = math.Max(scale, math.Abs(float64(w)))
+		if a := math.Abs(float64(w)); !math.IsNaN(a) && !math.IsInf(a, 0) {
+			scale = math.Max(scale, a)
+		}
 	}
 	for i := range got {
-		e := math.Abs(float64(got[i]) - float64(want[i]))
+		g, w := float64(got[i]), float64(want[i])
+		if g == w || (math.IsNaN(g) && math.IsNaN(w)) {
+			continue
+		}
+		e := math.Abs(g - w)
 		if math.IsNaN(e) {
 			e = math.Inf(1)
 		}
@@ -138,7 +144,7 @@ func runCheck(g *cuda.Backend, c kcase) (string, error) {
 		}
 	}
 	rel := worst / math.Max(scale, 1e-30)
-	if rel > c.tol {
+	if !(rel <= c.tol) {
 		return "", fmt.Errorf("rel err %.2g > %.0g at [%d]: gpu %v cpu %v", rel, c.tol, wi, got[wi], want[wi])
 	}
 	return fmt.Sprintf("ok (rel err %.1g)", rel), nil
