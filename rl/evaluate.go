@@ -8,6 +8,7 @@ package rl
 import (
 	"fmt"
 	"image"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,6 +97,7 @@ func (r *run) evalAndRecord(step int, gridName string) error {
 			rec.SeedMeans[rw.name] = append(rec.SeedMeans[rw.name], mean(s[seed*n:(seed+1)*n]))
 		}
 	}
+	rec.Diversity = diversity(imgs, n)
 	r.evalTime = time.Since(start).Seconds()
 	rec.Time = map[string]float64{"eval": r.evalTime}
 	if err := r.appendRecord(rec); err != nil {
@@ -105,7 +107,7 @@ func (r *run) evalAndRecord(step int, gridName string) error {
 	for _, rw := range r.rewards {
 		ev = ev.Float64(rw.name, round4(rec.Reward[rw.name])).Float64(rw.name+"_stderr", round4(rec.Stderr[rw.name]))
 	}
-	ev.Str("t_eval", secs(r.evalTime)).Msg("held-out eval")
+	ev.Float64("diversity", round4(rec.Diversity)).Str("t_eval", secs(r.evalTime)).Msg("held-out eval")
 
 	if err := r.plotCurve(); err != nil {
 		return err
@@ -128,4 +130,45 @@ func (r *run) evalAndRecord(step int, gridName string) error {
 		}
 	}
 	return nil
+}
+
+// diversity is the collapse check of an evaluation: for each of the n prompts, the mean
+// root-mean-square pixel distance (channels in [0, 1]) between its images under different
+// noise seeds, averaged over the prompts. imgs is seed-major (image s·n + j is prompt j under
+// seed s). A policy that collapses onto one image per prompt drives it towards 0; it is
+// reported relative to the base model's value. With a single seed it is 0.
+func diversity(imgs []*image.RGBA, n int) float64 {
+	if n == 0 || len(imgs) < 2*n {
+		return 0
+	}
+	seeds := len(imgs) / n
+	total := 0.0
+	for j := 0; j < n; j++ {
+		sum, pairs := 0.0, 0
+		for a := 0; a < seeds; a++ {
+			for b := a + 1; b < seeds; b++ {
+				sum += rmsDistance(imgs[a*n+j], imgs[b*n+j])
+				pairs++
+			}
+		}
+		total += sum / float64(pairs)
+	}
+	return total / float64(n)
+}
+
+// rmsDistance is the root-mean-square difference of the RGB channels of two equally sized
+// images, with channels scaled to [0, 1].
+func rmsDistance(a, b *image.RGBA) float64 {
+	ss, cnt := 0.0, 0
+	for i := 0; i+3 < len(a.Pix) && i+3 < len(b.Pix); i += 4 {
+		for c := 0; c < 3; c++ {
+			d := (float64(a.Pix[i+c]) - float64(b.Pix[i+c])) / 255
+			ss += d * d
+			cnt++
+		}
+	}
+	if cnt == 0 {
+		return 0
+	}
+	return math.Sqrt(ss / float64(cnt))
 }

@@ -42,6 +42,7 @@ type evalRecord struct {
 	Stderr    map[string]float64   `json:"stderr"`     // std / √n over the images
 	SeedMeans map[string][]float64 `json:"seed_means"` // the mean of each seed's images
 	PerImage  map[string][]float64 `json:"per_image"`  // seed-major: image s·prompts + j
+	Diversity float64              `json:"diversity"`  // mean pairwise distance across seeds (see diversity)
 	Time      map[string]float64   `json:"time"`
 }
 

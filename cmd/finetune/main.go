@@ -6,10 +6,16 @@
 //	go run ./cmd/finetune -reward compose=1,pref=0.5 -lr 5e-4 -out runs/mix
 //	go run ./cmd/finetune -config runs/mix/config.yaml -seed 2
 //	go run ./cmd/finetune -resume runs/mix -steps 200     # continue (and extend) a run
+//	go run ./cmd/finetune -compare awm,ram,flowgrpo -seeds 3 -out runs/compare   # head to head (≈1 h)
 //
 // Every config key is also a flag (yaml key with '-' for '_', e.g. -eval-every, -ram.multiplier).
 // With -config the file is read first and only the flags given explicitly override it. Ctrl-C
 // saves a checkpoint and exits with status 130; -resume continues from it.
+//
+// -compare trains each listed algorithm (Flow-GRPO among them) with -seeds seeds on the same
+// budget and writes compare.md, compare.json and compare_curves.png beside one run directory per
+// algorithm and seed (see rl.Comparison); config flags apply to every run, and running the same
+// command again continues an interrupted comparison.
 package main
 
 import (
@@ -56,6 +62,8 @@ func main() {
 // options are the flags that are not config keys.
 type options struct {
 	config, out, resume, device, model string
+	compare                            string
+	seeds                              int
 }
 
 func run(ctx context.Context, args []string, stderr io.Writer) int {
@@ -67,6 +75,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.StringVar(&o.resume, "resume", "", "continue the run in this directory from its last checkpoint")
 	fs.StringVar(&o.device, "device", "cpu", "compute device: cpu or cuda")
 	fs.StringVar(&o.model, "model", "", "base model checkpoint (.safetensors); empty: the shipped base model")
+	fs.StringVar(&o.compare, "compare", "", "compare these algorithms head to head, e.g. awm,ram,flowgrpo (Flow-GRPO is the baseline)")
+	fs.IntVar(&o.seeds, "seeds", 3, "with -compare: seeds per algorithm (seed, seed+1, …)")
 	own := map[string]bool{}
 	fs.VisitAll(func(f *flag.Flag) { own[f.Name] = true })
 	defaults := rl.DefaultConfig("")
@@ -104,6 +114,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 }
 
 func finetune(ctx context.Context, o options, overrides map[string]string, stderr io.Writer) error {
+	if o.compare != "" {
+		return compare(ctx, o, overrides, stderr)
+	}
 	if o.resume != "" {
 		if o.config != "" {
 			return errors.New("-resume reads the run's own config.yaml; give flags to change it instead of -config")
@@ -128,21 +141,12 @@ func finetune(ctx context.Context, o options, overrides map[string]string, stder
 	if err != nil {
 		return err
 	}
-	w, err := world.New(world.DefaultConfig())
+	w, tok, m, name, err := setupWorld(backend, o.model)
 	if err != nil {
 		return err
-	}
-	tok := world.NewTokenizer(0)
-	m, name, err := loadBase(backend, o.model)
-	if err != nil {
-		return err
-	}
-	if m.Cfg.Vocab != tok.VocabSize() || m.Cfg.TextLen != tok.MaxLen || m.Cfg.Size != w.Size() {
-		return fmt.Errorf("base model %s (vocab %d, text length %d, %d px) does not fit the world (vocab %d, text length %d, %d px)",
-			name, m.Cfg.Vocab, m.Cfg.TextLen, m.Cfg.Size, tok.VocabSize(), tok.MaxLen, w.Size())
 	}
 
-	log := zerolog.New(zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly}).With().Timestamp().Logger()
+	log := newLogger(stderr)
 	log.Info().Str("device", o.device).Str("base", name).Int("base_params", diffusion.CountParamsOf(m)).Msg("setup")
 	t := &rl.Trainer{Cfg: cfg, Model: m, World: w, Tok: tok, OutDir: o.out, Log: log, BaseName: name, Resume: o.resume != ""}
 	s, err := t.Run(ctx)
@@ -151,6 +155,58 @@ func finetune(ctx context.Context, o options, overrides map[string]string, stder
 	}
 	printSummary(stderr, s, o.out)
 	return nil
+}
+
+// compare runs the head-to-head comparison of -compare.
+func compare(ctx context.Context, o options, overrides map[string]string, stderr io.Writer) error {
+	if o.resume != "" {
+		return errors.New("-compare continues an interrupted comparison by itself: run the same command (same -out) again instead of -resume")
+	}
+	if o.out == "" {
+		o.out = filepath.Join("runs", "compare-"+time.Now().Format("20060102-150405"))
+	}
+	backend, err := openDevice(o.device)
+	if err != nil {
+		return err
+	}
+	w, tok, _, _, err := setupWorld(backend, o.model)
+	if err != nil {
+		return err
+	}
+	c := &rl.Comparison{Algos: strings.Split(o.compare, ","), Seeds: o.seeds, ConfigPath: o.config, Overrides: overrides,
+		OutDir: o.out, World: w, Tok: tok, Log: newLogger(stderr), Device: o.device,
+		NewModel: func() (*diffusion.Model, string, error) { return loadBase(backend, o.model) }}
+	for i := range c.Algos {
+		c.Algos[i] = strings.TrimSpace(c.Algos[i])
+	}
+	rep, err := c.Run(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "\n%s\nwritten to %s (%s, %s, %s)\n", rep.Markdown(), o.out, rl.CompareTableFile, rl.CompareJSONFile, rl.CompareCurveFile)
+	return nil
+}
+
+// setupWorld builds the built-in world, its tokenizer and the base model, and checks they fit.
+func setupWorld(b tensor.Backend, model string) (*world.World, *world.Tokenizer, *diffusion.Model, string, error) {
+	w, err := world.New(world.DefaultConfig())
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	tok := world.NewTokenizer(0)
+	m, name, err := loadBase(b, model)
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	if m.Cfg.Vocab != tok.VocabSize() || m.Cfg.TextLen != tok.MaxLen || m.Cfg.Size != w.Size() {
+		return nil, nil, nil, "", fmt.Errorf("base model %s (vocab %d, text length %d, %d px) does not fit the world (vocab %d, text length %d, %d px)",
+			name, m.Cfg.Vocab, m.Cfg.TextLen, m.Cfg.Size, tok.VocabSize(), tok.MaxLen, w.Size())
+	}
+	return w, tok, m, name, nil
+}
+
+func newLogger(w io.Writer) zerolog.Logger {
+	return zerolog.New(zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}).With().Timestamp().Logger()
 }
 
 func openDevice(name string) (tensor.Backend, error) {
