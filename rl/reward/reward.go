@@ -7,6 +7,10 @@
 //	ocr             Flow-GRPO's OCR reward: 1 − normalised edit distance to the sign's text
 //	jpeg            DDPO's JPEG compressibility: −(size in kB at quality 95)
 //	pref            a dense, prompt-free image-quality score standing in for PickScore
+//
+// Any reward can also live in another process: Handler serves one over HTTP in Flow-Factory's
+// remote-reward protocol (cmd/rewardserver), and Remote is the client that scores against such a
+// server.
 package reward
 
 import (
@@ -24,6 +28,15 @@ import (
 type Reward interface {
 	Name() string
 	Score(prompt string, img image.Image) (float64, error)
+}
+
+// BatchReward is a Reward that scores many images in one call more cheaply than one at a time
+// (a remote server: one request instead of one per image). ScoreAll uses ScoreBatch when a
+// reward has it.
+type BatchReward interface {
+	Reward
+	// ScoreBatch returns one score per image, scores[i] for imgs[i] under prompts[i].
+	ScoreBatch(prompts []string, imgs []image.Image) ([]float64, error)
 }
 
 var registry = []Reward{
@@ -59,12 +72,26 @@ func checkSize(name string, img image.Image) error {
 	return nil
 }
 
-// ScoreAll scores imgs[i] for prompts[i] with r, spreading the images over GOMAXPROCS
-// goroutines (the rewards keep no state, so this is safe). Every image is scored; the first
-// error (by index) is returned with its index.
+// ScoreAll scores imgs[i] for prompts[i] with r. A BatchReward gets all the images in one
+// ScoreBatch call. Any other reward is called image by image, spread over GOMAXPROCS goroutines
+// (the rewards keep no state, so this is safe); every image is scored and the first error (by
+// index) is returned with its index.
 func ScoreAll(r Reward, prompts []string, imgs []image.Image) ([]float64, error) {
 	if len(prompts) != len(imgs) {
 		return nil, fmt.Errorf("reward %s: %d prompts for %d images", r.Name(), len(prompts), len(imgs))
+	}
+	if br, ok := r.(BatchReward); ok {
+		if len(imgs) == 0 {
+			return []float64{}, nil
+		}
+		s, err := br.ScoreBatch(prompts, imgs)
+		if err != nil {
+			return nil, err
+		}
+		if len(s) != len(imgs) {
+			return nil, fmt.Errorf("reward %s: %d scores for %d images", r.Name(), len(s), len(imgs))
+		}
+		return s, nil
 	}
 	out := make([]float64, len(imgs))
 	errs := make([]error, len(imgs))
