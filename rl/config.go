@@ -27,7 +27,10 @@ const DefaultAlgo = "ram"
 type Config struct {
 	Algo   string `yaml:"algo" help:"RL algorithm: awm, ram, flowgrpo or nft"`
 	Task   string `yaml:"task" help:"prompt set: compose, text or pref"`
-	Reward string `yaml:"reward" help:"rewards to maximise as name[=weight],... (empty: the task's own reward)"`
+	Reward string `yaml:"reward" help:"rewards to maximise as name[=weight],... or, served over HTTP, name@URL[=weight] (empty: the task's own reward)"`
+	// Remote rewards (name@URL entries of Reward).
+	RewardTimeout float64 `yaml:"reward_timeout" help:"seconds one request to a remote reward server may take"`
+	RewardRetries int     `yaml:"reward_retries" help:"attempts per remote reward request, the first included (1: no retry); network errors, timeouts, 5xx and 429 are retried with exponential backoff"`
 
 	Steps        int     `yaml:"steps" help:"optimizer steps (one per batch of rollouts)"`
 	Prompts      int     `yaml:"prompts" help:"prompts per step, drawn from the task's training split"`
@@ -109,7 +112,7 @@ func DefaultConfig(algo string) Config {
 	}
 	awm, ram, nft, grpo := DefaultAWMConfig(), DefaultRAMConfig(), DefaultNFTConfig(), DefaultGRPOConfig()
 	c := Config{
-		Algo: algo, Task: "compose",
+		Algo: algo, Task: "compose", RewardTimeout: 60, RewardRetries: 3,
 		Steps: 48, Prompts: 4, Group: 8, RolloutSteps: 10, CFG: 1, MicroBatch: 16,
 		LR: 1e-3, WeightDecay: 1e-4, GradClip: 1, LoRARank: 16, LoRAAlpha: 32,
 		EvalEvery: 12, EvalPrompts: 32, EvalSeeds: 2, EvalSteps: 10, EvalCFG: 1, EvalSeed: 20240601,
@@ -133,10 +136,18 @@ var taskRewards = map[string]string{"compose": "compose", "text": "ocr", "pref":
 type RewardWeight struct {
 	Name   string
 	Weight float64
+	URL    string // the reward server's URL for a remote reward (name@URL), else ""
 }
 
-// Rewards resolves the reward spec: the configured "name[=weight],..." list, or the task's own
-// reward. Unknown names are errors listing the valid ones.
+// rewardSyntax is the reward spec's syntax, for error messages.
+const rewardSyntax = "name[=weight] or name@http://host:port[=weight], comma-separated"
+
+// Rewards resolves the reward spec: the configured list, or the task's own reward. An entry is
+// a registered reward, name[=weight], or a reward computed by a server, name@URL[=weight]
+// (e.g. compose@http://127.0.0.1:8700=0.5): the name is what logs and metrics call it, and the
+// text after the last '=' is the weight only if it is a finite number, so a URL whose query ends
+// in "=<number>" needs an explicit weight after it. URLs cannot contain commas. Unknown names
+// are reported by validate.
 func (c Config) Rewards() ([]RewardWeight, error) {
 	spec := strings.TrimSpace(c.Reward)
 	if spec == "" {
@@ -149,27 +160,49 @@ func (c Config) Rewards() ([]RewardWeight, error) {
 	var out []RewardWeight
 	seen := map[string]bool{}
 	for _, part := range strings.Split(spec, ",") {
-		part = strings.TrimSpace(part)
-		name, w, hasW := strings.Cut(part, "=")
-		name = strings.TrimSpace(name)
-		rw := RewardWeight{Name: name, Weight: 1}
-		if hasW {
-			v, err := strconv.ParseFloat(strings.TrimSpace(w), 64)
-			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-				return nil, fmt.Errorf("config: reward %q: weight %q is not a finite number", name, w)
-			}
-			rw.Weight = v
+		rw, err := parseRewardEntry(strings.TrimSpace(part))
+		if err != nil {
+			return nil, err
 		}
-		if name == "" {
-			return nil, fmt.Errorf("config: empty reward name in %q (want name[=weight],...; valid names: %s)", spec, strings.Join(reward.Names(), ", "))
+		if rw.Name == "" {
+			return nil, fmt.Errorf("config: empty reward name in %q (want %s; valid names: %s)", spec, rewardSyntax, strings.Join(reward.Names(), ", "))
 		}
-		if seen[name] {
-			return nil, fmt.Errorf("config: reward %q is listed twice in %q", name, spec)
+		if seen[rw.Name] {
+			return nil, fmt.Errorf("config: reward %q is listed twice in %q", rw.Name, spec)
 		}
-		seen[name] = true
+		seen[rw.Name] = true
 		out = append(out, rw)
 	}
 	return out, nil
+}
+
+// parseRewardEntry reads one entry of the reward spec.
+func parseRewardEntry(part string) (RewardWeight, error) {
+	if name, rest, remote := strings.Cut(part, "@"); remote {
+		rw := RewardWeight{Name: strings.TrimSpace(name), Weight: 1, URL: strings.TrimSpace(rest)}
+		if i := strings.LastIndex(rest, "="); i >= 0 {
+			if v, err := strconv.ParseFloat(strings.TrimSpace(rest[i+1:]), 64); err == nil && finite(v) {
+				rw.URL, rw.Weight = strings.TrimSpace(rest[:i]), v
+			}
+		}
+		if rw.Name == "" {
+			return rw, fmt.Errorf("config: reward entry %q has no name before '@' (want %s)", part, rewardSyntax)
+		}
+		if _, err := reward.ParseServerURL(rw.URL); err != nil {
+			return rw, fmt.Errorf("config: reward entry %q: %v (want %s, e.g. compose@http://127.0.0.1:8700=0.5)", part, err, rewardSyntax)
+		}
+		return rw, nil
+	}
+	name, w, hasW := strings.Cut(part, "=")
+	rw := RewardWeight{Name: strings.TrimSpace(name), Weight: 1}
+	if hasW {
+		v, err := strconv.ParseFloat(strings.TrimSpace(w), 64)
+		if err != nil || !finite(v) {
+			return rw, fmt.Errorf("config: reward %q: weight %q is not a finite number", rw.Name, w)
+		}
+		rw.Weight = v
+	}
+	return rw, nil
 }
 
 func (c Config) taskError() error {
@@ -192,7 +225,7 @@ func (c Config) validate(extra map[string]reward.Reward) error {
 		return err
 	}
 	for _, rw := range rws {
-		if _, ok := extra[rw.Name]; ok {
+		if _, ok := extra[rw.Name]; ok || rw.URL != "" {
 			continue
 		}
 		if _, err := reward.ByName(rw.Name); err != nil {
@@ -223,6 +256,10 @@ func (c Config) validate(extra map[string]reward.Reward) error {
 		return fmt.Errorf("config: lora_alpha must be > 0 (got %g)", c.LoRAAlpha)
 	case !(c.CFG > 0) || !(c.EvalCFG > 0):
 		return fmt.Errorf("config: cfg and eval_cfg must be > 0 (got %g, %g)", c.CFG, c.EvalCFG)
+	case !(c.RewardTimeout > 0) || math.IsInf(c.RewardTimeout, 0):
+		return fmt.Errorf("config: reward_timeout must be a positive number of seconds (got %g)", c.RewardTimeout)
+	case c.RewardRetries < 1:
+		return fmt.Errorf("config: reward_retries must be ≥ 1, the first attempt included (got %d)", c.RewardRetries)
 	}
 	switch c.Algo {
 	case "awm":

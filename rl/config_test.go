@@ -101,7 +101,8 @@ func TestFlagsOverrideOnlyWhenSet(t *testing.T) {
 
 func TestConfigYAMLRoundTrip(t *testing.T) {
 	c := DefaultConfig("nft")
-	c.Reward, c.Seed, c.NFT.Beta, c.LR, c.Task = "pref=0.5,jpeg=0.01", 1<<40+3, 0.1, 1.0/3, "pref"
+	c.Reward, c.Seed, c.NFT.Beta, c.LR, c.Task = "pref=0.5,jpeg=0.01,aesthetic@http://10.0.0.7:8700/v1?m=a=2", 1<<40+3, 0.1, 1.0/3, "pref"
+	c.RewardTimeout, c.RewardRetries = 2.5, 7
 	y, err := c.YAML()
 	if err != nil {
 		t.Fatal(err)
@@ -127,6 +128,13 @@ func TestValidateNamesTheChoices(t *testing.T) {
 		{"reward", "pref,pref", []string{"twice"}},
 		{"group", "1", []string{"group"}},
 		{"lr", "0", []string{"lr"}},
+		{"reward_timeout", "0", []string{"reward_timeout", "seconds"}},
+		{"reward-retries", "0", []string{"reward_retries", "first attempt included"}},
+		{"reward", "compose@localhost:8700", []string{`"compose@localhost:8700"`, "http://", "name@http://host:port[=weight]"}},
+		{"reward", "compose@http://:8700=2", []string{"no host", "name@http://host:port[=weight]"}},
+		{"reward", "@http://h:1", []string{"no name before '@'"}},
+		{"reward", "compose@http://h:1=x", []string{`"compose@http://h:1=x"`, "name@http://host:port[=weight]"}},
+		{"reward", "compose@http://a:1,compose", []string{"twice"}},
 	}
 	for _, c := range cases {
 		_, err := ResolveConfig("", map[string]string{c.key: c.value})
@@ -149,7 +157,7 @@ func TestRewardSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []RewardWeight{{"compose", 1}, {"pref", 0.5}, {"jpeg", 1}}
+	want := []RewardWeight{{Name: "compose", Weight: 1}, {Name: "pref", Weight: 0.5}, {Name: "jpeg", Weight: 1}}
 	if len(rws) != len(want) {
 		t.Fatalf("got %v", rws)
 	}
@@ -162,8 +170,56 @@ func TestRewardSpec(t *testing.T) {
 		c := DefaultConfig("")
 		c.Task = task
 		rws, err := c.Rewards()
-		if err != nil || len(rws) != 1 || rws[0] != (RewardWeight{name, 1}) {
+		if err != nil || len(rws) != 1 || rws[0] != (RewardWeight{Name: name, Weight: 1}) {
 			t.Fatalf("task %s: default reward %v (%v), want %s", task, rws, err, name)
 		}
+	}
+}
+
+// Remote entries: name@URL with an optional weight after the last '=' (only when that is a
+// finite number), next to registered ones; any name is accepted for a remote reward.
+func TestRemoteRewardSpec(t *testing.T) {
+	cases := []struct {
+		spec string
+		want []RewardWeight
+	}{
+		{"a@http://h:1=2,pref=0.5", []RewardWeight{{Name: "a", Weight: 2, URL: "http://h:1"}, {Name: "pref", Weight: 0.5}}},
+		{"a@http://h:1", []RewardWeight{{Name: "a", Weight: 1, URL: "http://h:1"}}},
+		{" compose @ https://rm.example/score?model=big , pref", []RewardWeight{
+			{Name: "compose", Weight: 1, URL: "https://rm.example/score?model=big"}, {Name: "pref", Weight: 1}}},
+		{"pickscore@http://h:1/x?k=v=0.25", []RewardWeight{{Name: "pickscore", Weight: 0.25, URL: "http://h:1/x?k=v"}}},
+		{"a@http://h:1/x?k=3=1", []RewardWeight{{Name: "a", Weight: 1, URL: "http://h:1/x?k=3"}}},
+		{"a@http://h:1=-1e-3", []RewardWeight{{Name: "a", Weight: -1e-3, URL: "http://h:1"}}},
+	}
+	for _, c := range cases {
+		cfg := DefaultConfig("")
+		cfg.Reward = c.spec
+		got, err := cfg.Rewards()
+		if err != nil {
+			t.Fatalf("%q: %v", c.spec, err)
+		}
+		if len(got) != len(c.want) {
+			t.Fatalf("%q: got %+v, want %+v", c.spec, got, c.want)
+		}
+		for i := range got {
+			if got[i] != c.want[i] {
+				t.Fatalf("%q: got %+v, want %+v", c.spec, got, c.want)
+			}
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("%q does not validate: %v", c.spec, err)
+		}
+	}
+	for _, bad := range []string{"a@ftp://h:1", "a@http://", "a@h:1=2", "a@http://h:1=NaN", "a@http://h:1=inf"} {
+		cfg := DefaultConfig("")
+		cfg.Reward = bad
+		wantErr(t, cfg.Validate(), bad, "name@http://host:port[=weight]")
+	}
+	cfg, err := ResolveConfig("", map[string]string{"reward": "compose@http://127.0.0.1:8700=1,pref=0.5", "reward-timeout": "0.5", "reward-retries": "1"})
+	if err != nil || cfg.RewardTimeout != 0.5 || cfg.RewardRetries != 1 {
+		t.Fatalf("remote flags: %v %+v", err, cfg)
+	}
+	if d := DefaultConfig(""); d.RewardTimeout != 60 || d.RewardRetries != 3 {
+		t.Fatalf("defaults: reward_timeout %g, reward_retries %d; want 60 and 3", d.RewardTimeout, d.RewardRetries)
 	}
 }

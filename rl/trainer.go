@@ -50,8 +50,9 @@ type Trainer struct {
 	// in tests).
 	ExtraRewards map[string]reward.Reward
 
-	afterStep func(step int)      // test hook, after a step's records and checkpoint
-	lossFault func(step int) bool // test hook: true turns the step's loss into NaN
+	afterStep     func(step int)       // test hook, after a step's records and checkpoint
+	remoteOptions reward.RemoteOptions // test hook: base options of remote rewards (backoff); the config sets timeout and attempts
+	lossFault     func(step int) bool  // test hook: true turns the step's loss into NaN
 }
 
 // Files of the run directory.
@@ -67,6 +68,19 @@ const (
 // ErrInterrupted is returned (wrapped) when the context is cancelled: the state was saved and
 // the run can be resumed.
 var ErrInterrupted = errors.New("interrupted")
+
+// ErrReward is returned (wrapped) when a reward cannot be computed: a remote reward's server
+// cannot be reached at the start, or scoring fails (after the client's retries) during a step or
+// an evaluation. In the latter cases the run saved a checkpoint it can be resumed from.
+var ErrReward = errors.New("reward failed")
+
+// rewardError marks err as a reward failure (errors.Is(e, ErrReward)) without changing its text.
+type rewardError struct{ err error }
+
+func (e *rewardError) Error() string   { return e.err.Error() }
+func (e *rewardError) Unwrap() []error { return []error{ErrReward, e.err} }
+
+func rewardFailure(err error) error { return &rewardError{err} }
 
 // Run trains until Cfg.Steps steps are done, or ctx is cancelled (then it saves a checkpoint
 // and returns an error wrapping ErrInterrupted). A non-finite loss or gradient stops the run
@@ -154,6 +168,7 @@ type run struct {
 type namedReward struct {
 	name   string
 	weight float64
+	url    string // server of a remote reward, else ""
 	r      reward.Reward
 }
 
@@ -177,11 +192,21 @@ func (t *Trainer) setup() (*run, error) {
 	}
 	rws, _ := cfg.Rewards()
 	for _, rw := range rws {
-		rr, ok := t.ExtraRewards[rw.Name]
-		if !ok {
+		var rr reward.Reward
+		if rw.URL != "" {
+			o := t.remoteOptions
+			o.Timeout = time.Duration(cfg.RewardTimeout * float64(time.Second))
+			o.Attempts = cfg.RewardRetries
+			o.Log = &t.Log
+			if rr, err = reward.NewRemote(rw.Name, rw.URL, o); err != nil {
+				return nil, rewardFailure(err)
+			}
+		} else if extra, ok := t.ExtraRewards[rw.Name]; ok {
+			rr = extra
+		} else {
 			rr, _ = reward.ByName(rw.Name)
 		}
-		r.rewards = append(r.rewards, namedReward{rw.Name, rw.Weight, rr})
+		r.rewards = append(r.rewards, namedReward{rw.Name, rw.Weight, rw.URL, rr})
 	}
 	if r.eval, err = newEvalSet(r); err != nil {
 		return nil, err
@@ -236,6 +261,9 @@ func rewardList(rs []namedReward) string {
 	parts := make([]string, len(rs))
 	for i, r := range rs {
 		parts[i] = fmt.Sprintf("%s=%g", r.name, r.weight)
+		if r.url != "" {
+			parts[i] = fmt.Sprintf("%s@%s=%g", r.name, r.url, r.weight)
+		}
 	}
 	return strings.Join(parts, ",")
 }
