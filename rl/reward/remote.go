@@ -172,7 +172,7 @@ func ParseServerURL(rawURL string) (*url.URL, error) {
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return nil, fmt.Errorf("server URL %q must start with http:// or https://", rawURL)
 	}
-	if u.Host == "" {
+	if u.Hostname() == "" {
 		return nil, fmt.Errorf("server URL %q has no host", rawURL)
 	}
 	return u, nil
