@@ -90,7 +90,7 @@ func (r *run) evalAndRecord(step int, gridName string) error {
 	for _, rw := range r.rewards {
 		s, err := reward.ScoreAll(rw.r, prompts, asImages(imgs))
 		if err != nil {
-			return fmt.Errorf("evaluation at step %d: reward %s: %w", step, rw.name, err)
+			return fmt.Errorf("evaluation at step %d: %w", step, rw.scoreFailure(err, ""))
 		}
 		rec.Reward[rw.name], rec.Stderr[rw.name], rec.PerImage[rw.name] = mean(s), stderr(s), s
 		for seed := 0; seed < r.cfg.EvalSeeds; seed++ {

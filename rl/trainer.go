@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,17 +85,18 @@ func rewardFailure(err error) error { return &rewardError{err} }
 
 // Run trains until Cfg.Steps steps are done, or ctx is cancelled (then it saves a checkpoint
 // and returns an error wrapping ErrInterrupted). A non-finite loss or gradient stops the run
-// with an error and leaves the last checkpoint as it was.
+// with an error and leaves the last checkpoint as it was. A reward that cannot be computed (a
+// remote reward's server down after the retries) stops the run with an error wrapping
+// ErrReward after saving a checkpoint: of the state before the failed step, or after the step
+// whose evaluation failed; resuming repeats exactly what the uninterrupted run would have done.
 func (t *Trainer) Run(ctx context.Context) (*Summary, error) {
 	r, err := t.setup()
 	if err != nil {
 		return nil, err
 	}
 	cfg := t.Cfg
-	if !r.hasEval(0) {
-		if err := r.evalAndRecord(0, "samples_base.png"); err != nil {
-			return nil, err
-		}
+	if err := r.pendingEval(); err != nil {
+		return r.stop(err)
 	}
 	for r.st.Step < cfg.Steps {
 		if ctx.Err() != nil {
@@ -108,17 +110,17 @@ func (t *Trainer) Run(ctx context.Context) (*Summary, error) {
 			}
 			return s, fmt.Errorf("%w at step %d of %d; checkpoint saved in %s", ErrInterrupted, r.st.Step, cfg.Steps, t.OutDir)
 		}
+		start := r.stepStart()
 		if err := r.trainStep(); err != nil {
-			return nil, err
+			if errors.Is(err, ErrReward) {
+				r.rewind(start)
+			}
+			return r.stop(err)
 		}
 		step := r.st.Step
-		if step == cfg.Steps || cfg.EvalEvery > 0 && step%cfg.EvalEvery == 0 {
-			grid := ""
-			if step == cfg.Steps {
-				grid = "samples_final.png"
-			}
-			if err := r.evalAndRecord(step, grid); err != nil {
-				return nil, err
+		if r.evalDue(step) {
+			if err := r.evalAndRecord(step, r.gridName(step)); err != nil {
+				return r.stop(err)
 			}
 		}
 		if step == cfg.Steps || cfg.CheckpointEvery > 0 && step%cfg.CheckpointEvery == 0 {
@@ -139,6 +141,98 @@ func (t *Trainer) Run(ctx context.Context) (*Summary, error) {
 	}
 	t.Log.Info().Int("steps", r.st.Step).Float64("wall_s", s.WallSeconds).Str("dir", t.OutDir).Msg("done")
 	return s, nil
+}
+
+// evalDue reports whether the held-out evaluation runs after step (0: the base model).
+func (r *run) evalDue(step int) bool {
+	return step == 0 || step == r.cfg.Steps || r.cfg.EvalEvery > 0 && step%r.cfg.EvalEvery == 0
+}
+
+// gridName is the sample grid an evaluation at step saves, if any.
+func (r *run) gridName(step int) string {
+	switch step {
+	case 0:
+		return "samples_base.png"
+	case r.cfg.Steps:
+		return "samples_final.png"
+	}
+	return ""
+}
+
+// pendingEval runs the evaluation of the step the run starts from, when it is due and its record
+// is missing: the base model's at step 0, or one whose reward failed before a resume. The
+// checkpoint is then saved again so that it holds the record.
+func (r *run) pendingEval() error {
+	step := r.st.Step
+	if !r.evalDue(step) || r.hasEval(step) {
+		return nil
+	}
+	if err := r.evalAndRecord(step, r.gridName(step)); err != nil {
+		return err
+	}
+	if step > 0 {
+		return r.saveCheckpoint()
+	}
+	return nil
+}
+
+// stepState is what a training step changes before its rewards are known: the data cursor and
+// the noise streams (the training stream is drawn only after the rewards, but is kept all the
+// same), and the records.
+type stepState struct {
+	cursor               cursorState
+	rolloutRNG, trainRNG tensor.RNG
+	records              int
+}
+
+func (r *run) stepStart() stepState {
+	return stepState{cursor: r.st.Cursor, rolloutRNG: r.st.RolloutRNG, trainRNG: r.st.TrainRNG, records: len(r.st.Metrics)}
+}
+
+// rewind puts the state back to the start of a step that failed before updating the weights.
+// r.rolloutRNG, r.trainRNG and the cursor point into r.st, so they follow.
+func (r *run) rewind(s stepState) {
+	r.st.Cursor, r.st.RolloutRNG, r.st.TrainRNG = s.cursor, s.rolloutRNG, s.trainRNG
+	r.st.Metrics = r.st.Metrics[:s.records]
+}
+
+// stop ends Run with err. A reward failure first saves a checkpoint of the current state (the
+// caller has made it consistent) and the partial summary, and says how to continue.
+func (r *run) stop(err error) (*Summary, error) {
+	if !errors.Is(err, ErrReward) {
+		return nil, err
+	}
+	dir := r.t.OutDir
+	if serr := r.saveCheckpoint(); serr != nil {
+		return nil, fmt.Errorf("%w; saving a checkpoint failed too: %v", err, serr)
+	}
+	s := r.summary(false)
+	if serr := r.writeSummary(s); serr != nil {
+		return nil, fmt.Errorf("%w; the checkpoint at step %d was saved, but not the summary: %v", err, r.st.Step, serr)
+	}
+	fix := "fix the reward"
+	var re *reward.RemoteError
+	if errors.As(err, &re) {
+		fix = "start the server again"
+		if re.Status != 0 && re.Status < 500 && re.Status != http.StatusTooManyRequests {
+			fix = "fix the server (it rejected the request)"
+		}
+	}
+	r.t.Log.Error().Err(err).Int("step", r.st.Step).Str("resume", "-resume "+dir).Msg("reward failed: checkpoint saved")
+	return s, fmt.Errorf("%w; the checkpoint at step %d was saved — %s and continue with -resume %s", err, r.st.Step, fix, dir)
+}
+
+// scoreFailure marks a scoring error of rw as a reward failure; where says what was scored
+// ("" for nothing to add). A remote reward's errors already name the reward and its server.
+func (rw namedReward) scoreFailure(err error, where string) error {
+	var re *reward.RemoteError
+	if errors.As(err, &re) {
+		return rewardFailure(err)
+	}
+	if where != "" {
+		where = " " + where
+	}
+	return rewardFailure(fmt.Errorf("reward %s%s: %w", rw.name, where, err))
 }
 
 // run is the live state of one Run.

@@ -7,6 +7,7 @@ package rl
 import (
 	"fmt"
 	"image"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -57,6 +58,7 @@ func (r *run) rollout(prompts []string) (*stepBatch, phaseTimes, error) {
 		imgs  []image.Image
 	}
 	jobs := make(chan job, len(prompts)) // never blocks the sampler, even if the scorer fails
+	var scoreFailed atomic.Bool          // the step is lost: stop sampling
 	var eg errgroup.Group
 	eg.Go(func() error {
 		for j := range jobs {
@@ -68,7 +70,8 @@ func (r *run) rollout(prompts []string) (*stepBatch, phaseTimes, error) {
 			for _, rw := range r.rewards {
 				s, err := reward.ScoreAll(rw.r, ps, j.imgs)
 				if err != nil {
-					return fmt.Errorf("reward %s on %q: %w", rw.name, prompts[j.group], err)
+					scoreFailed.Store(true)
+					return rw.scoreFailure(err, fmt.Sprintf("on %q", prompts[j.group]))
 				}
 				copy(b.scores[rw.name][j.group*G:], s)
 			}
@@ -83,6 +86,9 @@ func (r *run) rollout(prompts []string) (*stepBatch, phaseTimes, error) {
 	sampler := diffusion.Guided{Model: r.pol.Sampler(r.algo.rolloutAdapter()), Uncond: r.uncond, Scale: float32(cfg.CFG)}
 	var sampleErr error
 	for g, p := range prompts {
+		if scoreFailed.Load() {
+			break
+		}
 		c, err := diffusion.EncodePrompts(r.t.Tok, []string{p})
 		if err != nil {
 			sampleErr = err
