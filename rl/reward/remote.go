@@ -269,7 +269,8 @@ type computeRequest struct {
 	ConditionVideos any      `json:"condition_videos"`
 }
 
-// EncodePNG is how images travel: PNG, then standard base64.
+// EncodePNG is how images travel: PNG, then standard base64. Opaque images (generated ones are)
+// arrive exactly; translucent ones pass through PNG's non-premultiplied alpha.
 func EncodePNG(img image.Image) (string, error) {
 	var buf bytes.Buffer
 	enc := png.Encoder{CompressionLevel: png.BestSpeed}

@@ -47,7 +47,7 @@ func Handler(r Reward, log zerolog.Logger) http.Handler {
 			ev = log.Warn().Int("status", status).Str("error", err.Error())
 			writeJSON(w, status, map[string]string{"error": err.Error()})
 		}
-		ev.Str("reward", r.Name()).Int("images", n).Float64("seconds", time.Since(start).Seconds()).
+		ev.Str("reward", r.Name()).Int("images", n).Float64("seconds", math.Round(time.Since(start).Seconds()*1e4)/1e4).
 			Str("from", req.RemoteAddr).Msg("compute")
 	})
 	return mux
