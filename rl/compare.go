@@ -47,10 +47,11 @@ const ReferenceAlgo = "flowgrpo"
 const DefaultReach = 0.95
 
 // CompareDefaults are the config values a comparison uses unless the config file or flags set
-// them: the default fine-tuning run made shorter and evaluated more often, so that three seeds
-// of three algorithms finish within an hour on two CPU cores and each curve has enough points
-// to place its reach step.
+// them: the built-in composability task, and the default fine-tuning run made shorter and
+// evaluated more often, so that three seeds of three algorithms finish within an hour on two CPU
+// cores and each curve has enough points to place its reach step.
 var CompareDefaults = map[string]string{
+	"task":         "compose",
 	"steps":        "32",
 	"eval_every":   "4",
 	"eval_prompts": "32",

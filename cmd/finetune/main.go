@@ -1,8 +1,8 @@
 // Command finetune post-trains flowtune's base model with reinforcement learning on one of the
 // built-in world's tasks and writes a run directory (see rl.Trainer).
 //
-//	go run ./cmd/finetune                                  # the built-in default run (≈10 min on 2 cores)
-//	go run ./cmd/finetune -algo awm -task text -steps 100
+//	go run ./cmd/finetune                                  # the built-in default: RAM on pref (a few minutes on 2 cores)
+//	go run ./cmd/finetune -algo awm -task compose -steps 100
 //	go run ./cmd/finetune -reward compose=1,pref=0.5 -lr 5e-4 -out runs/mix
 //	go run ./cmd/finetune -config runs/mix/config.yaml -seed 2
 //	go run ./cmd/finetune -resume runs/mix -steps 200     # continue (and extend) a run
@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	defaults.RegisterFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: finetune [flags]\n\nRL post-training of the base model on the built-in world; "+
-			"with no flags it runs the default (%s on compose).\n\nflags:\n", rl.DefaultAlgo)
+			"with no flags it runs the default (%s on %s).\n\nflags:\n", rl.DefaultAlgo, rl.DefaultTask)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
