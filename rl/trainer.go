@@ -50,6 +50,13 @@ type Trainer struct {
 	// ExtraRewards are rewards usable by name besides the registered ones (synthetic rewards
 	// in tests).
 	ExtraRewards map[string]reward.Reward
+	// Phase, when set, is called as each phase of a step begins (rollout, advantage, train,
+	// eval) and the function it returns as the phase ends: cmd/finetune passes cuda.Range so
+	// that nsys shows the phases as NVTX ranges.
+	Phase func(name string) (end func())
+	// BeforeStep, when set, is called with the number of each step before it runs, and with
+	// Cfg.Steps+1 when training ends (cmd/finetune's -profile-steps brackets steps with it).
+	BeforeStep func(step int)
 
 	afterStep     func(step int)       // test hook, after a step's records and checkpoint
 	remoteOptions reward.RemoteOptions // test hook: base options of remote rewards (backoff); the config sets timeout and attempts
@@ -111,6 +118,9 @@ func (t *Trainer) Run(ctx context.Context) (*Summary, error) {
 			return s, fmt.Errorf("%w at step %d of %d; checkpoint saved in %s", ErrInterrupted, r.st.Step, cfg.Steps, t.OutDir)
 		}
 		start := r.stepStart()
+		if t.BeforeStep != nil {
+			t.BeforeStep(r.st.Step + 1)
+		}
 		if err := r.trainStep(); err != nil {
 			if errors.Is(err, ErrReward) {
 				r.rewind(start)
@@ -119,7 +129,10 @@ func (t *Trainer) Run(ctx context.Context) (*Summary, error) {
 		}
 		step := r.st.Step
 		if r.evalDue(step) {
-			if err := r.evalAndRecord(step, r.gridName(step)); err != nil {
+			end := r.phase("eval")
+			err := r.evalAndRecord(step, r.gridName(step))
+			end()
+			if err != nil {
 				return r.stop(err)
 			}
 		}
@@ -131,6 +144,9 @@ func (t *Trainer) Run(ctx context.Context) (*Summary, error) {
 		if t.afterStep != nil {
 			t.afterStep(step)
 		}
+	}
+	if t.BeforeStep != nil {
+		t.BeforeStep(cfg.Steps + 1)
 	}
 	if err := r.saveAdapters(); err != nil {
 		return nil, err
@@ -368,12 +384,15 @@ func (r *run) trainStep() error {
 	step := r.st.Step // completed steps; this is step+1
 	t0 := time.Now()
 	prompts := r.cursor.next(cfg.Prompts, r.task.Train)
+	end := r.phase("rollout")
 	b, tm, err := r.rollout(prompts)
+	end()
 	if err != nil {
 		return fmt.Errorf("step %d: %w", step+1, err)
 	}
 
 	t1 := time.Now()
+	end = r.phase("advantage")
 	weights := map[string]float64{}
 	for _, rw := range r.rewards {
 		weights[rw.name] = rw.weight
@@ -391,9 +410,12 @@ func (r *run) trainStep() error {
 		return fmt.Errorf("step %d: %w", step+1, err)
 	}
 	b.adv = adv
+	end()
 	tm.advantage = time.Since(t1).Seconds()
 
 	t2 := time.Now()
+	end = r.phase("train")
+	defer func() { end() }()
 	nn.ZeroGrads(r.pol.Net)
 	terms, err := r.algo.train(b)
 	if err == nil && r.t.lossFault != nil && r.t.lossFault(step+1) {
@@ -448,4 +470,12 @@ func mean(v []float64) float64 {
 		s += x
 	}
 	return s / float64(len(v))
+}
+
+// phase opens the Trainer's Phase range for name (a no-op without one).
+func (r *run) phase(name string) (end func()) {
+	if r.t.Phase == nil {
+		return func() {}
+	}
+	return r.t.Phase(name)
 }

@@ -28,6 +28,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -64,6 +65,7 @@ type options struct {
 	config, out, resume, device, model string
 	compare                            string
 	seeds                              int
+	profileSteps                       string
 }
 
 func run(ctx context.Context, args []string, stderr io.Writer) int {
@@ -77,6 +79,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.StringVar(&o.model, "model", "", "base model checkpoint (.safetensors); empty: the shipped base model")
 	fs.StringVar(&o.compare, "compare", "", "compare these algorithms head to head, e.g. awm,ram,flowgrpo (Flow-GRPO is the baseline)")
 	fs.IntVar(&o.seeds, "seeds", 3, "with -compare: seeds per algorithm (seed, seed+1, …)")
+	fs.StringVar(&o.profileSteps, "profile-steps", "", "with -device cuda: capture only steps FROM:TO under nsys --capture-range=cudaProfilerApi")
 	own := map[string]bool{}
 	fs.VisitAll(func(f *flag.Flag) { own[f.Name] = true })
 	defaults := rl.DefaultConfig("")
@@ -149,6 +152,18 @@ func finetune(ctx context.Context, o options, overrides map[string]string, stder
 	log := newLogger(stderr)
 	log.Info().Str("device", o.device).Str("base", name).Int("base_params", diffusion.CountParamsOf(m)).Msg("setup")
 	t := &rl.Trainer{Cfg: cfg, Model: m, World: w, Tok: tok, OutDir: o.out, Log: log, BaseName: name, Resume: o.resume != ""}
+	if o.device == "cuda" {
+		t.Phase = cuda.Range // NVTX ranges per phase (no-op without a profiler)
+	}
+	if o.profileSteps != "" {
+		from, to, err := parseSteps(o.profileSteps)
+		if err != nil {
+			return err
+		}
+		p := cuda.ProfileSteps(backend, from, to)
+		t.BeforeStep = p.Step
+		defer p.Stop()
+	}
 	s, err := t.Run(ctx)
 	if err != nil {
 		return err
@@ -185,6 +200,20 @@ func compare(ctx context.Context, o options, overrides map[string]string, stderr
 	}
 	fmt.Fprintf(stderr, "\n%s\nwritten to %s (%s, %s, %s)\n", rep.Markdown(), o.out, rl.CompareTableFile, rl.CompareJSONFile, rl.CompareCurveFile)
 	return nil
+}
+
+// parseSteps reads -profile-steps FROM:TO (or a single step).
+func parseSteps(v string) (int, int, error) {
+	a, b, ok := strings.Cut(v, ":")
+	if !ok {
+		b = a
+	}
+	from, err1 := strconv.Atoi(strings.TrimSpace(a))
+	to, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if err1 != nil || err2 != nil || from < 1 || to < from {
+		return 0, 0, fmt.Errorf("-profile-steps %q: want FROM:TO with 1 ≤ FROM ≤ TO (e.g. 3:5)", v)
+	}
+	return from, to, nil
 }
 
 // setupWorld builds the built-in world, its tokenizer and the base model, and checks they fit.

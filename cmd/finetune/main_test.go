@@ -129,3 +129,17 @@ func TestConfigFlagsInterruptAndResume(t *testing.T) {
 		t.Fatalf("-resume with -config: exit %d\n%s", code, out)
 	}
 }
+
+func TestParseProfileSteps(t *testing.T) {
+	for in, want := range map[string][2]int{"3:5": {3, 5}, "4": {4, 4}, " 2 : 2 ": {2, 2}} {
+		a, b, err := parseSteps(in)
+		if err != nil || a != want[0] || b != want[1] {
+			t.Errorf("parseSteps(%q) = %d, %d, %v; want %v", in, a, b, err, want)
+		}
+	}
+	for _, bad := range []string{"", "0:3", "5:3", "a:b", "3:"} {
+		if _, _, err := parseSteps(bad); err == nil || !strings.Contains(err.Error(), "FROM:TO") {
+			t.Errorf("parseSteps(%q) error %v, want one explaining FROM:TO", bad, err)
+		}
+	}
+}
