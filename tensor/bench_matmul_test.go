@@ -8,8 +8,8 @@ import (
 )
 
 // Matmul throughput of the CPU backend, in GFLOP/s (2·M·N·K per product). The shapes match
-// BenchmarkSgemm in tensor/internal/gemm and scripts/bench_matmul_ref.py, which measures
-// OpenBLAS (through NumPy) on the same shapes and thread count; scripts/bench_matmul.sh runs
+// BenchmarkSgemm in tensor/internal/gemm and tensor/bench_matmul_ref.py, which measures
+// OpenBLAS (through NumPy) on the same shapes and thread count; tensor/bench_matmul.sh runs
 // both and prints the ratio.
 
 // BenchmarkMatMul512 is the yardstick: one 512×512×512 product.

@@ -15,7 +15,7 @@ type benchShape struct {
 
 // BenchShapes are the products BenchmarkSgemm measures: the 512³ yardstick and the model's
 // typical layers (tokens×width times width×width or width×4·width, the MLP down projection,
-// attention-sized QKᵀ-like products). scripts/bench_matmul_ref.py measures the same list.
+// attention-sized QKᵀ-like products). tensor/bench_matmul_ref.py measures the same list.
 var benchShapes = []benchShape{
 	{name: "512x512x512", batch: 1, m: 512, k: 512, n: 512},
 	{name: "M4096_K256_N256", batch: 1, m: 4096, k: 256, n: 256},

@@ -4,7 +4,7 @@
 Prints, for the shapes kernelbench times: torch.matmul (bf16, tf32, fp32), scaled_dot_product_
 attention forward and backward (fp32 and bf16, head dim 64), fused AdamW, an axpby-like update,
 and the device-to-device copy bandwidth. Timing: CUDA events around batches of runs after a
-warm-up, median of five batches. Usage: python3 scripts/torch_ref.py [--quick]
+warm-up, median of five batches. Usage: python3 cuda/torch_ref.py [--quick]
 """
 import sys
 

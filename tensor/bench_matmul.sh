@@ -2,10 +2,10 @@
 # Measures CPU matmul throughput against OpenBLAS in one run, on the same shapes and threads:
 #   - tensor.CPU().MatMul      (BenchmarkMatMul512, BenchmarkMatMulModel in ./tensor)
 #   - gemm.Sgemm called direct (BenchmarkSgemm in ./tensor/internal/gemm)
-#   - NumPy/OpenBLAS sgemm     (scripts/bench_matmul_ref.py)
+#   - NumPy/OpenBLAS sgemm     (tensor/bench_matmul_ref.py)
 # and prints GFLOP/s with the ratio backend/OpenBLAS. Each figure is the best of COUNT rounds.
 #
-# Usage: scripts/bench_matmul.sh          (THREADS defaults to nproc, COUNT to 3)
+# Usage: tensor/bench_matmul.sh          (THREADS defaults to nproc, COUNT to 3)
 # Needs NumPy: apt-get install -y python3-numpy libopenblas0-pthread
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +30,7 @@ for round in $(seq "$count"); do
   echo "== round $round/$count: go (tensor.CPU().MatMul, gemm.Sgemm), numpy/OpenBLAS; $threads threads" >&2
   go test -run '^$' -bench 'MatMul' -cpu "$threads" ./tensor/ >>"$tmp/backend.txt"
   go test -run '^$' -bench 'Sgemm$' -cpu "$threads" ./tensor/internal/gemm/ >>"$tmp/gemm.txt"
-  "$py" scripts/bench_matmul_ref.py --threads "$threads" >>"$tmp/ref.txt"
+  "$py" tensor/bench_matmul_ref.py --threads "$threads" >>"$tmp/ref.txt"
 done
 grep -m1 '^cpu:' "$tmp/gemm.txt" >&2 || true
 grep -m1 '^#' "$tmp/ref.txt" >&2 || true
