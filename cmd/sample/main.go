@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"image"
+	"io"
 	"math"
 	"os"
 	"strings"
@@ -32,13 +33,14 @@ func (p *prompts) String() string     { return strings.Join(*p, "; ") }
 func (p *prompts) Set(s string) error { *p = append(*p, s); return nil }
 
 func main() {
-	if err := run(); err != nil {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "sample:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+func run(args []string, stdout io.Writer) error {
+	flag := flag.NewFlagSet("sample", flag.ContinueOnError)
 	var ps prompts
 	flag.Var(&ps, "prompt", "prompt to sample (repeat for more rows)")
 	model := flag.String("model", "", "model checkpoint (.safetensors); empty: the shipped base model")
@@ -52,7 +54,9 @@ func run() error {
 	scale := flag.Int("scale", 4, "upscaling of each image in the grid")
 	heldout := flag.String("heldout", "", "score the model on this task's held-out prompts (compose, text or pref) with every reward")
 	limit := flag.Int("prompts", 0, "with -heldout: use only this many held-out prompts (0: all)")
-	flag.Parse()
+	if err := flag.Parse(args); err != nil {
+		return err
+	}
 	if len(ps) == 0 && *heldout == "" {
 		return fmt.Errorf("no -prompt given (example: -prompt \"two red circles\", or -heldout compose to score the held-out prompts)")
 	}
@@ -79,7 +83,7 @@ func run() error {
 		o.SDE = &diffusion.SDEConfig{Kind: tensor.SDEFlow, Noise: *noise}
 	}
 	if *heldout != "" {
-		return scoreHeldOut(m, tok, *heldout, *limit, o, *out, *scale)
+		return scoreHeldOut(stdout, m, tok, *heldout, *limit, o, *out, *scale)
 	}
 	imgs, err := diffusion.SamplePrompts(m, tok, ps, o)
 	if err != nil {
@@ -88,14 +92,14 @@ func run() error {
 	if err := diffusion.SavePNG(*out, diffusion.Grid(imgs, *n, *scale)); err != nil {
 		return err
 	}
-	fmt.Printf("wrote %s: %d prompt(s) × %d image(s), %d steps, cfg %g, %s\n", *out, len(ps), *n, *steps, *cfg,
+	fmt.Fprintf(stdout, "wrote %s: %d prompt(s) × %d image(s), %d steps, cfg %g, %s\n", *out, len(ps), *n, *steps, *cfg,
 		map[bool]string{false: "ODE", true: fmt.Sprintf("SDE a=%g", *noise)}[*sde])
 	return nil
 }
 
 // scoreHeldOut samples every held-out prompt of task o.PerPrompt times and prints the mean
 // and standard error of each built-in reward.
-func scoreHeldOut(m *diffusion.Model, tok *world.Tokenizer, task string, limit int, o diffusion.SampleOptions, out string, scale int) error {
+func scoreHeldOut(stdout io.Writer, m *diffusion.Model, tok *world.Tokenizer, task string, limit int, o diffusion.SampleOptions, out string, scale int) error {
 	w, err := world.New(world.DefaultConfig())
 	if err != nil {
 		return err
@@ -127,21 +131,21 @@ func scoreHeldOut(m *diffusion.Model, tok *world.Tokenizer, task string, limit i
 			grid = got[:min(len(got), 8*o.PerPrompt)]
 		}
 	}
-	fmt.Printf("%s held-out: %d prompts × %d images, %d ODE steps, cfg %g\n", task, len(prompts), o.PerPrompt, o.Steps, o.CFG)
+	fmt.Fprintf(stdout, "%s held-out: %d prompts × %d images, %d ODE steps, cfg %g\n", task, len(prompts), o.PerPrompt, o.Steps, o.CFG)
 	for _, name := range reward.Names() {
 		r, _ := reward.ByName(name)
 		s, err := reward.ScoreAll(r, all, imgs)
 		if err != nil {
-			fmt.Printf("  %-15s n/a on this task (%v)\n", name, err)
+			fmt.Fprintf(stdout, "  %-15s n/a on this task (%v)\n", name, err)
 			continue
 		}
 		mu, se := meanStderr(s)
-		fmt.Printf("  %-15s %.4f ± %.4f\n", name, mu, se)
+		fmt.Fprintf(stdout, "  %-15s %.4f ± %.4f\n", name, mu, se)
 	}
 	if err := diffusion.SavePNG(out, diffusion.Grid(grid, o.PerPrompt, scale)); err != nil {
 		return err
 	}
-	fmt.Printf("wrote %s (first prompts, one row each)\n", out)
+	fmt.Fprintf(stdout, "wrote %s (first prompts, one row each)\n", out)
 	return nil
 }
 

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"image/png"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestBadInputIsExplained(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "no -prompt given"},
+		{[]string{"-prompt", "a red circle", "-heldout", "compose"}, "either -prompt or -heldout"},
+		{[]string{"-prompt", "a red circle", "-n", "0"}, "must be ≥ 1"},
+		{[]string{"-heldout", "geneval", "-steps", "1"}, `unknown task "geneval"`},
+		{[]string{"-prompt", "a purple circle", "-steps", "1"}, "purple"},
+		{[]string{"-prompt", "x", "-model", "/nonexistent/m.safetensors"}, "/nonexistent/m.safetensors"},
+	} {
+		err := run(append(tc.args, "-out", filepath.Join(t.TempDir(), "x.png")), &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want one containing %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// The grid has one row per prompt and -n columns of -scale× images; -heldout prints one line
+// per reward, with the OCR reward marked as not applying to composition prompts.
+func TestGridShapeAndHeldOutReport(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "g.png")
+	var buf bytes.Buffer
+	if err := run([]string{"-prompt", "two red circles", "-prompt", "a blue square", "-n", "3", "-steps", "2", "-scale", "2", "-out", out}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	checkPNG(t, out, 3, 2, 2)
+
+	buf.Reset()
+	out = filepath.Join(dir, "h.png")
+	if err := run([]string{"-heldout", "compose", "-prompts", "3", "-n", "2", "-steps", "2", "-scale", "1", "-out", out}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	checkPNG(t, out, 2, 3, 1)
+	text := buf.String()
+	for _, name := range []string{"compose", "compose_strict", "jpeg", "pref"} {
+		if !regexp.MustCompile(`(?m)^  ` + name + ` +-?[0-9.]+ ± [0-9.]+$`).MatchString(text) {
+			t.Errorf("no score line for %s in:\n%s", name, text)
+		}
+	}
+	if !strings.Contains(text, "ocr") || !strings.Contains(text, "n/a on this task") {
+		t.Errorf("ocr should be reported as not applying:\n%s", text)
+	}
+}
+
+func checkPNG(t *testing.T, path string, cols, rows, scale int) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, err := png.DecodeConfig(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cells are 32·scale pixels plus a separator of a few pixels.
+	if cfg.Width/cols < 32*scale || cfg.Width/cols > 32*scale+4 || cfg.Height/rows < 32*scale || cfg.Height/rows > 32*scale+4 {
+		t.Fatalf("%s is %d×%d, want %d columns × %d rows of %d px cells", path, cfg.Width, cfg.Height, cols, rows, 32*scale)
+	}
+}
