@@ -85,6 +85,7 @@ type CompareReport struct {
 	Threshold     float64       `json:"threshold"`
 	ThresholdRule string        `json:"threshold_rule"`
 	BaseEval      float64       `json:"base_eval"`
+	EvalStderr    float64       `json:"eval_stderr"` // one evaluation's std/√n over its images (base model)
 	BaseDiversity float64       `json:"base_diversity"`
 	Machine       string        `json:"machine"`
 	Device        string        `json:"device"`
@@ -293,6 +294,7 @@ func finished(dir string) (bool, error) {
 type runCurve struct {
 	steps     []int
 	reward    []float64
+	stderr    []float64
 	diversity []float64
 	trainSecs []float64 // training seconds up to each eval step
 	total     float64
@@ -320,6 +322,7 @@ func readRun(dir, rewardName string, extra map[string]reward.Reward) (*runCurve,
 			Kind      string             `json:"kind"`
 			Step      int                `json:"step"`
 			Reward    map[string]float64 `json:"reward"`
+			Stderr    map[string]float64 `json:"stderr"`
 			Diversity float64            `json:"diversity"`
 			Time      map[string]float64 `json:"time"`
 		}
@@ -336,6 +339,7 @@ func readRun(dir, rewardName string, extra map[string]reward.Reward) (*runCurve,
 			}
 			rc.steps = append(rc.steps, rec.Step)
 			rc.reward = append(rc.reward, v)
+			rc.stderr = append(rc.stderr, rec.Stderr[rewardName])
 			rc.diversity = append(rc.diversity, rec.Diversity)
 			rc.trainSecs = append(rc.trainSecs, secs)
 		}
@@ -365,7 +369,7 @@ func (c *Comparison) Report() (*CompareReport, error) {
 	rep := &CompareReport{Task: first.Task, Reward: rws[0].Name, Reach: reach, Complete: true, Device: c.Device,
 		Machine: fmt.Sprintf("%s/%s, %d CPU threads", runtime.GOOS, runtime.GOARCH, runtime.NumCPU())}
 	curves := map[string][]*runCurve{}
-	var baseRewards, baseDiv []float64
+	var baseRewards, baseDiv, baseSE []float64
 	for _, algo := range c.Algos {
 		for k := 0; k < c.Seeds; k++ {
 			dir := c.runDir(algo, k)
@@ -388,12 +392,13 @@ func (c *Comparison) Report() (*CompareReport, error) {
 			curves[algo] = append(curves[algo], rc)
 			baseRewards = append(baseRewards, rc.reward[0])
 			baseDiv = append(baseDiv, rc.diversity[0])
+			baseSE = append(baseSE, rc.stderr[0])
 		}
 	}
 	if len(curves[ReferenceAlgo]) == 0 {
 		return nil, fmt.Errorf("compare: no %s run in %s to measure against yet", ReferenceAlgo, c.OutDir)
 	}
-	rep.BaseEval, rep.BaseDiversity = mean(baseRewards), mean(baseDiv)
+	rep.BaseEval, rep.BaseDiversity, rep.EvalStderr = mean(baseRewards), mean(baseDiv), mean(baseSE)
 
 	for _, algo := range c.Algos {
 		rep.Algos = append(rep.Algos, c.summarise(algo, curves[algo], rep.BaseDiversity))
@@ -538,7 +543,9 @@ func (r *CompareReport) Markdown() string {
 		"group size and rollout budget for every algorithm: %d steps × %d prompts × %d images = %d rollouts of %d steps; seeds %v. "+
 		"%s, device %s.\n\n", r.Reward, r.Budget.EvalImages, r.Budget.Steps, r.Budget.Prompts, r.Budget.Group,
 		r.Budget.Rollouts, r.Budget.RolloutSteps, r.Seeds, r.Machine, r.Device)
-	fmt.Fprintf(&b, "Base model: %.4f. Reach threshold: %.4f = %s.\n\n", r.BaseEval, r.Threshold, r.ThresholdRule)
+	fmt.Fprintf(&b, "Base model: %.4f. Reach threshold: %.4f = %s. Evaluation noise: one evaluation's standard error "+
+		"is %.4f (std/√n over its images; the same prompts and noise at every evaluation make changes paired, but "+
+		"differences of a few standard errors between single evaluations are still noise).\n\n", r.BaseEval, r.Threshold, r.ThresholdRule, r.EvalStderr)
 	b.WriteString("| algorithm | peak (mean curve) | peak per seed (mean ± sd) | final | steps to reach | train s to reach | step ratio vs Flow-GRPO | time ratio vs Flow-GRPO | s/step | diversity at reach (÷ base) |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, a := range r.Algos {
@@ -587,6 +594,6 @@ func (r *CompareReport) chart() *image.RGBA {
 		ss = append(ss, series{name: fmt.Sprintf("reach threshold %.3f", r.Threshold), col: lighter(lighter(palette[len(palette)-1])),
 			x: []float64{0, xMax}, y: []float64{r.Threshold, r.Threshold}})
 	}
-	title := fmt.Sprintf("held-out %s on %s: mean ± sd over %d seeds", r.Reward, r.Task, len(r.Seeds))
+	title := fmt.Sprintf("held-out %s on %s: mean +/- 1 sd over %d seeds", r.Reward, r.Task, len(r.Seeds))
 	return drawChart(title, "step", r.Reward, ss, xMax)
 }

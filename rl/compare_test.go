@@ -74,6 +74,7 @@ func fakeRun(t *testing.T, dir string, cfg Config, evals, div []float64, every i
 			}
 		}
 		add(evalRecord{Kind: "eval", Step: step, Reward: map[string]float64{"brightness": v}, Diversity: div[i],
+			Stderr: map[string]float64{"brightness": 0.01 * float64(i+1)},
 			Time: map[string]float64{"eval": 100}})
 	}
 	if err := os.WriteFile(filepath.Join(dir, MetricsFile), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
@@ -125,6 +126,7 @@ func TestCompareReportFromKnownCurves(t *testing.T) {
 	}
 	near("base", rep.BaseEval, 0.5)
 	near("threshold", rep.Threshold, 0.88)
+	near("evaluation noise (the base evaluation's)", rep.EvalStderr, 0.01)
 	if !rep.Complete || len(rep.Seeds) != 2 || rep.Seeds[0]+1 != rep.Seeds[1] {
 		t.Fatalf("complete %v seeds %v", rep.Complete, rep.Seeds)
 	}
