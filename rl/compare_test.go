@@ -75,7 +75,7 @@ func fakeRun(t *testing.T, dir string, cfg Config, evals, div []float64, every i
 		}
 		add(evalRecord{Kind: "eval", Step: step, Reward: map[string]float64{"brightness": v}, Diversity: div[i],
 			Stderr: map[string]float64{"brightness": 0.01 * float64(i+1)},
-			Time: map[string]float64{"eval": 100}})
+			Time:   map[string]float64{"eval": 100}})
 	}
 	if err := os.WriteFile(filepath.Join(dir, MetricsFile), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
