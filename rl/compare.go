@@ -403,8 +403,8 @@ func (c *Comparison) Report() (*CompareReport, error) {
 	for _, algo := range c.Algos {
 		rep.Algos = append(rep.Algos, c.summarise(algo, curves[algo], rep.BaseDiversity))
 	}
-	ref := rep.Algos[slices.Index(c.Algos, ReferenceAlgo)]
-	gain := ref.Peak - rep.BaseEval
+	refIdx := slices.Index(c.Algos, ReferenceAlgo)
+	gain := rep.Algos[refIdx].Peak - rep.BaseEval
 	rep.Threshold = rep.BaseEval + reach*gain
 	rep.ThresholdRule = fmt.Sprintf("base + %g × (Flow-GRPO's peak − base) on the seed-mean held-out curve", reach)
 	for i := range rep.Algos {
@@ -425,7 +425,7 @@ func (c *Comparison) Report() (*CompareReport, error) {
 			a.DiversityAtReach = a.Diversity[slices.Index(a.EvalSteps, a.PeakStep)]
 		}
 	}
-	refAt := rep.Algos[slices.Index(c.Algos, ReferenceAlgo)]
+	refAt := rep.Algos[refIdx] // with its reach filled in
 	for i := range rep.Algos {
 		a := &rep.Algos[i]
 		if a.ReachStep > 0 && refAt.ReachStep > 0 {
