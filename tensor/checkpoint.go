@@ -53,3 +53,37 @@ func withGrad(f func()) {
 	defer noGrad.Store(saved)
 	f()
 }
+
+// TapeBytes is the device memory the tape holds for t: the bytes of every distinct storage
+// that t's graph references (op outputs and the inputs ops keep for their backward), except the
+// storages of the exclude tensors (model parameters, say). It is what a backward through t
+// keeps alive, the activation memory of a training step.
+func TapeBytes(t *Tensor, exclude ...*Tensor) int64 {
+	skip := map[Storage]bool{}
+	for _, e := range exclude {
+		if e != nil {
+			skip[e.data] = true
+		}
+	}
+	seen := map[*Tensor]bool{}
+	counted := map[Storage]bool{}
+	var total int64
+	var visit func(x *Tensor)
+	visit = func(x *Tensor) {
+		if x == nil || seen[x] {
+			return
+		}
+		seen[x] = true
+		if !skip[x.data] && !counted[x.data] {
+			counted[x.data] = true
+			total += int64(x.data.Len()) * int64(x.data.DType().Size())
+		}
+		if x.node != nil {
+			for _, in := range x.node.inputs {
+				visit(in)
+			}
+		}
+	}
+	visit(t)
+	return total
+}
