@@ -177,6 +177,9 @@ func LoadPEFT(path string, m nn.Module, name string) (int, error) {
 	type pair struct{ a, b string }
 	mods := map[string]*pair{}
 	for _, k := range f.Names() {
+		if strings.HasPrefix(k, "text_encoder") {
+			return 0, fmt.Errorf("sd3: %s: tensor %q is not a LoRA weight of the transformer: the file also adapts a text encoder, which flowtune does not run (prompt embeddings come precomputed)", file, k)
+		}
 		key := strings.TrimPrefix(k, loraPrefix)
 		var mod string
 		switch {
