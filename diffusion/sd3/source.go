@@ -331,3 +331,18 @@ func checkAgainst(path string, file, weights Config, where string) error {
 	}
 	return nil
 }
+
+// Detect reports the layout of the SD3 checkpoint at path (LayoutDiffusers or LayoutStability)
+// after reading only headers, or an error saying why path is not one. A command that accepts
+// either flowtune's own model files or SD3 checkpoints can route on it.
+func Detect(path string) (string, error) {
+	s, err := openSource(path)
+	if err != nil {
+		return "", err
+	}
+	defer s.close()
+	if _, err := s.inferConfig(); err != nil {
+		return "", err
+	}
+	return s.layout, nil
+}
