@@ -42,7 +42,7 @@ type checkpointState struct {
 func (r *run) stateTensors() map[string]*tensor.Tensor {
 	out := map[string]*tensor.Tensor{}
 	for _, name := range []string{rl.PolicyAdapter, rl.OldAdapter, rl.EMAAdapter} {
-		for _, p := range nn.AdapterParams(r.t.Model, name) {
+		for _, p := range nn.AdapterParams(r.net, name) {
 			out["adapter/"+p.Name] = p.P
 		}
 	}
@@ -103,7 +103,7 @@ func (r *run) loadCheckpoint() error {
 // saveAdapters writes the trained policy adapter as adapters.safetensors.
 func (r *run) saveAdapters() error {
 	ts := map[string]*tensor.Tensor{}
-	for _, p := range nn.AdapterParams(r.t.Model, rl.PolicyAdapter) {
+	for _, p := range nn.AdapterParams(r.net, rl.PolicyAdapter) {
 		ts[p.Name] = p.P
 	}
 	y, err := r.cfg.YAML()
@@ -113,5 +113,8 @@ func (r *run) saveAdapters() error {
 	meta := map[string]string{metaConfig: string(y), metaBase: r.t.BaseName,
 		"flowtune.lora_rank": fmt.Sprint(r.cfg.LoRARank), "flowtune.lora_alpha": fmt.Sprint(r.cfg.LoRAAlpha),
 		"flowtune.step": fmt.Sprint(r.st.Step)}
-	return nn.SaveTensors(filepath.Join(r.t.OutDir, AdaptersFile), ts, meta)
+	if err := nn.SaveTensors(filepath.Join(r.t.OutDir, AdaptersFile), ts, meta); err != nil {
+		return err
+	}
+	return r.pipe.SaveAdapter(r.t.OutDir)
 }

@@ -33,7 +33,7 @@ type algorithm interface {
 // newAlgorithm creates the algorithm's lagged adapters (as copies of the fresh policy) and
 // returns it.
 func newAlgorithm(r *run) algorithm {
-	m := r.t.Model
+	m := r.net
 	switch r.cfg.Algo {
 	case "awm":
 		if r.cfg.AWM.EMABeta != 0 {
@@ -106,7 +106,7 @@ func (a *awmAlgo) train(b *stepBatch) (map[string]float64, error) {
 func (a *awmAlgo) afterStep(s int) {
 	if a.r.pol.EMA != "" {
 		c := a.r.cfg.AWM
-		nn.UpdateAdapterEMA(a.r.t.Model, rl.EMAAdapter, rl.PolicyAdapter, rampDecay(c.EMAMaxDecay, c.EMARamp, s))
+		nn.UpdateAdapterEMA(a.r.net, rl.EMAAdapter, rl.PolicyAdapter, rampDecay(c.EMAMaxDecay, c.EMARamp, s))
 	}
 }
 
@@ -128,7 +128,7 @@ func (a *ramAlgo) train(b *stepBatch) (map[string]float64, error) {
 
 func (a *ramAlgo) afterStep(s int) {
 	c := a.r.cfg.RAM
-	nn.UpdateAdapterEMA(a.r.t.Model, rl.OldAdapter, rl.PolicyAdapter, rampDecay(c.OldMaxDecay, c.OldRamp, s))
+	nn.UpdateAdapterEMA(a.r.net, rl.OldAdapter, rl.PolicyAdapter, rampDecay(c.OldMaxDecay, c.OldRamp, s))
 }
 
 type nftAlgo struct {
@@ -157,7 +157,7 @@ func (a *nftAlgo) train(b *stepBatch) (map[string]float64, error) {
 
 func (a *nftAlgo) afterStep(s int) {
 	c := a.r.cfg.NFT
-	nn.UpdateAdapterEMA(a.r.t.Model, rl.OldAdapter, rl.PolicyAdapter, rampDecay(c.OldMaxDecay, c.OldRamp, s))
+	nn.UpdateAdapterEMA(a.r.net, rl.OldAdapter, rl.PolicyAdapter, rampDecay(c.OldMaxDecay, c.OldRamp, s))
 }
 
 type grpoAlgo struct {
