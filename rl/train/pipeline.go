@@ -43,7 +43,7 @@ type Pipeline interface {
 // PromptSet is the training and held-out prompts of a run; each prompt may carry metadata that
 // remote rewards receive with its images.
 type PromptSet struct {
-	Name          string // what the logs call it (a task, a file)
+	Name           string // what the logs call it (a task, a file)
 	Train, HeldOut []prompts.Prompt
 }
 
@@ -68,7 +68,7 @@ func (p WorldPipeline) Latent() [3]int {
 	return [3]int{p.Model.Cfg.Channels, p.Model.Cfg.Size, p.Model.Cfg.Size}
 }
 func (p WorldPipeline) Images(x *tensor.Tensor) []*image.RGBA { return diffusion.Images(x) }
-func (p WorldPipeline) SaveAdapter(string) error               { return nil }
+func (p WorldPipeline) SaveAdapter(string) error              { return nil }
 
 // pipeline returns the Trainer's pipeline: Pipeline, or the built-in model on its world.
 func (t *Trainer) pipeline() (Pipeline, error) {

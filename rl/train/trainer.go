@@ -47,8 +47,8 @@ type Trainer struct {
 	Model    *diffusion.Model
 	Tok      *world.Tokenizer
 	// The prompts: either Prompts (prompt files), or World and the config's task.
-	Prompts *PromptSet
-	World   *world.World
+	Prompts  *PromptSet
+	World    *world.World
 	OutDir   string
 	Log      zerolog.Logger
 	BaseName string // how summary.json and the adapter file name the base model

@@ -60,7 +60,7 @@ func (r *run) rollout(drawn []prompts.Prompt) (*stepBatch, phaseTimes, error) {
 		imgs  []image.Image
 	}
 	jobs := make(chan job, len(texts)) // never blocks the sampler, even if the scorer fails
-	var scoreFailed atomic.Bool          // the step is lost: stop sampling
+	var scoreFailed atomic.Bool        // the step is lost: stop sampling
 	var eg errgroup.Group
 	eg.Go(func() error {
 		for j := range jobs {
