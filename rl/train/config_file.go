@@ -23,11 +23,20 @@ import (
 // the flags set on the command line). The algorithm, which picks the defaults, is taken from
 // the overrides, else the file, else DefaultAlgo. The result is validated.
 func ResolveConfig(path string, overrides map[string]string) (Config, error) {
-	return resolveConfig(path, overrides, nil)
+	return resolveConfigFrom(DefaultConfig, path, overrides, nil)
+}
+
+// ResolveConfigFrom is ResolveConfig over other defaults (SD3Defaults for SD3-family models).
+func ResolveConfigFrom(defaults func(algo string) Config, path string, overrides map[string]string) (Config, error) {
+	return resolveConfigFrom(defaults, path, overrides, nil)
 }
 
 // resolveConfig is ResolveConfig with extra reward names accepted.
 func resolveConfig(path string, overrides map[string]string, extra map[string]reward.Reward) (Config, error) {
+	return resolveConfigFrom(DefaultConfig, path, overrides, extra)
+}
+
+func resolveConfigFrom(defaults func(string) Config, path string, overrides map[string]string, extra map[string]reward.Reward) (Config, error) {
 	var data []byte
 	algo := ""
 	if path != "" {
@@ -46,7 +55,7 @@ func resolveConfig(path string, overrides map[string]string, extra map[string]re
 	if v, ok := overrides["algo"]; ok {
 		algo = v
 	}
-	cfg := DefaultConfig(algo)
+	cfg := defaults(algo)
 	if path != "" {
 		if err := cfg.decodeYAML(path, data); err != nil {
 			return Config{}, err

@@ -306,6 +306,11 @@ func (t *Trainer) setup() (*run, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c, ok := pipe.(interface{ CheckPrompts([]string) error }); ok {
+		if err := c.CheckPrompts(append(promptTexts(set.Train), promptTexts(set.HeldOut)...)); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(t.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("run directory: %w", err)
 	}
