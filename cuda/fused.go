@@ -44,7 +44,7 @@ func (b *Backend) RandUniform(dst tensor.Storage, seed, offset uint64) {
 	}
 }
 
-// sdeCoef are the per-step constants of one Euler–Maruyama step (spec §2.1), in float64: the
+// sdeCoef are the per-step constants of one Euler–Maruyama step (docs/algorithms.md §2.1), in float64: the
 // mean is μ = cx·x + cv·v and logp = −w·mean_D (x'−μ)² + k. The same algebra as the CPU
 // backend's newSDECoef (cpu_fused.go).
 type sdeCoef struct{ cx, cv, std, w, k float64 }

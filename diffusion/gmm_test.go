@@ -248,7 +248,7 @@ func TestGMMTilt1D(t *testing.T) {
 		checkClose64(t, c.name+": mean and variance", []float64{c.tilt.Mean()[0], c.tilt.Cov()[0]}, []float64{mean, variance}, 1e-8, 1e-7)
 		t.Logf("%s: tilted weights %.4f means %.4f (grid mean %.6f var %.6f)", c.name, c.tilt.Weights, c.tilt.Means, mean, variance)
 	}
-	// The spec's form of the quadratic tilt weights, for invertible Q: w' ∝ w_k N(c; μ_k, Σ_k + βQ⁻¹).
+	// The form of the quadratic tilt weights in docs/algorithms.md §7.2, for invertible Q: w' ∝ w_k N(c; μ_k, Σ_k + βQ⁻¹).
 	q := g.TiltQuadratic([]float64{2}, []float64{1}, 0.5)
 	spec := make([]float64, 3)
 	var z float64

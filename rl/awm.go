@@ -1,6 +1,6 @@
 package rl
 
-// Advantage Weighted Matching (spec §4): the pretraining flow-matching loss on the clean
+// Advantage Weighted Matching (docs/algorithms.md §4): the pretraining flow-matching loss on the clean
 // endpoints of on-policy rollouts, turned into a log-likelihood proxy ℓ_θ and trained with a
 // PPO-style advantage-weighted objective, plus velocity-space KL terms to the reference model and
 // to an EMA of the policy.

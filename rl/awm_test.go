@@ -19,7 +19,7 @@ func awmSetup(t *testing.T, seed uint64) (*mlpModel, *Policies, []nn.Named, Batc
 	return m, p, params, smallBatch(seed+3, []float64{0.9, -0.4, 0.3, -1})
 }
 
-// Spec §6.4: on-policy AWM with uniform weighting, no clipping and velocity-KL weight β = 1/m has
+// docs/algorithms.md §6.4: on-policy AWM with uniform weighting, no clipping and velocity-KL weight β = 1/m has
 // the same gradient as RAM with v_old = sg(v_θ), up to the factor m:
 //
 //	∇L_RAM = (2/(N·D)) Σ (∇v)ᵀ[(v − v_ref) − mA(Y − v)]

@@ -68,7 +68,7 @@ type Config struct {
 	GRPO GRPOSection `yaml:"flowgrpo"`
 }
 
-// AWMSection is Advantage Weighted Matching's part of the config (spec §4).
+// AWMSection is Advantage Weighted Matching's part of the config (docs/algorithms.md §4).
 type AWMSection struct {
 	Weighting   string  `yaml:"weighting" help:"log-likelihood proxy: ghuber, Uniform, t, t**2, huber"`
 	GHuberP     float64 `yaml:"ghuber_p" help:"ghuber exponent"`
@@ -83,7 +83,7 @@ type AWMSection struct {
 	Fraction    float64 `yaml:"fraction" help:"share of the grid the strata cover"`
 }
 
-// RAMSection is Reinforce Adjoint Matching's part of the config (spec §6.4–6.5).
+// RAMSection is Reinforce Adjoint Matching's part of the config (docs/algorithms.md §6.4–6.5).
 type RAMSection struct {
 	Multiplier  float64 `yaml:"multiplier" help:"reward multiplier m"`
 	Targets     int     `yaml:"targets" help:"re-noisings per endpoint (K)"`
@@ -91,7 +91,7 @@ type RAMSection struct {
 	OldRamp     float64 `yaml:"old_ramp" help:"lagged-policy decay growth per step"`
 }
 
-// NFTSection is DiffusionNFT's part of the config (spec §5).
+// NFTSection is DiffusionNFT's part of the config (docs/algorithms.md §5).
 type NFTSection struct {
 	Beta        float64 `yaml:"beta" help:"guidance strength of the implicit policies"`
 	KLBeta      float64 `yaml:"kl_beta" help:"weight of the velocity KL to the base model"`
@@ -101,7 +101,7 @@ type NFTSection struct {
 	OldRamp     float64 `yaml:"old_ramp" help:"old-policy decay growth per step"`
 }
 
-// GRPOSection is Flow-GRPO's part of the config (spec §2).
+// GRPOSection is Flow-GRPO's part of the config (docs/algorithms.md §2).
 type GRPOSection struct {
 	ClipRange        float64 `yaml:"clip_range" help:"PPO ratio clip ε"`
 	AdvClip          float64 `yaml:"adv_clip" help:"advantage clip"`
@@ -321,7 +321,7 @@ func checkDecay(key string, maxDecay, ramp float64) error {
 	return nil
 }
 
-// rampDecay is the lagged-policy schedule min(maxDecay, ramp·step) (spec §7.3).
+// rampDecay is the lagged-policy schedule min(maxDecay, ramp·step) (docs/algorithms.md §7.3).
 func rampDecay(maxDecay, ramp float64, step int) float32 {
 	return float32(min(maxDecay, ramp*float64(step)))
 }

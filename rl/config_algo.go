@@ -40,7 +40,7 @@ func (c Config) grpoConfig(uncond diffusion.Cond) GRPOConfig {
 	return g
 }
 
-// advantageConfig is the normalisation each algorithm's reference uses (spec §2.3, §4.6, §6.5;
+// advantageConfig is the normalisation each algorithm's reference uses (docs/algorithms.md §2.3, §4.6, §6.5;
 // DiffusionNFT clips inside its loss, so it gets the unclipped group advantage).
 func (c Config) advantageConfig() AdvantageConfig {
 	switch c.Algo {

@@ -1,6 +1,6 @@
 package rl
 
-// Flow-GRPO (spec §2): PPO on the per-step Gaussian policy of the Flow-SDE sampler. Each stored
+// Flow-GRPO (docs/algorithms.md §2): PPO on the per-step Gaussian policy of the Flow-SDE sampler. Each stored
 // rollout step j is replayed with the current weights: the velocity is recomputed at
 // (x_j, σ_j), the log-probability of the stored x_{j+1} under it is compared with the sampling
 // policy's, and a clipped surrogate plus a KL to the reference step mean is minimised.

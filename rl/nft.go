@@ -1,6 +1,6 @@
 package rl
 
-// DiffusionNFT (spec §5): contrastive flow matching on the forward process. The advantage is
+// DiffusionNFT (docs/algorithms.md §5): contrastive flow matching on the forward process. The advantage is
 // mapped to an "optimality probability" r ∈ [0, 1]; an implicit positive policy
 // v⁺ = β v_θ + (1−β) v_old is pulled toward the clean endpoint with weight r and an implicit
 // negative policy v⁻ = (1+β) v_old − β v_θ with weight 1 − r, both in x0 space with an

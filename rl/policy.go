@@ -1,6 +1,6 @@
 // Package rl holds the reinforcement-learning side of flowtune: group-relative advantages and
 // the losses of Advantage Weighted Matching (AWM), Reinforce Adjoint Matching (RAM),
-// Flow-GRPO and DiffusionNFT for rectified-flow models (spec/algorithms.md §2, §4–§6).
+// Flow-GRPO and DiffusionNFT for rectified-flow models (docs/algorithms.md §2, §4–§6).
 //
 // Conventions: t = σ = 1 is noise and t = 0 is data; x_σ = (1−σ)·x0 + σ·ε; the network predicts
 // v = ε − x0. Every per-sample error is a mean over the sample's elements, never a sum. Every
@@ -64,7 +64,7 @@ func (p *Policies) Velocity(adapter string, x *tensor.Tensor, sigma []float32, c
 	return p.Net.Velocity(x, sigma, c)
 }
 
-// Guided is Velocity with classifier-free guidance v = v_u + w(v_c − v_u) (spec §1.5); w = 1 is
+// Guided is Velocity with classifier-free guidance v = v_u + w(v_c − v_u) (docs/algorithms.md §1.5); w = 1 is
 // the plain conditional velocity. With detachUncond (Flow-GRPO's training forward, §2.4) the
 // unconditional branch is computed without the tape, so v = w·v_c + (1−w)·sg(v_u); otherwise
 // both branches run as one 2B batch.

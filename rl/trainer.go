@@ -364,7 +364,7 @@ func (t *Trainer) setup() (*run, error) {
 	return r, nil
 }
 
-// isAttention selects the q/k/v/out projections of both streams for LoRA (spec §2.6).
+// isAttention selects the q/k/v/out projections of both streams for LoRA (docs/algorithms.md §2.6).
 func isAttention(path string) bool { return strings.Contains(path, ".attn.") }
 
 func rewardList(rs []namedReward) string {

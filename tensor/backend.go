@@ -139,7 +139,7 @@ type AttnArgs struct {
 	Scale            float32
 }
 
-// SDEKind picks the stochastic sampler of one Euler–Maruyama step (spec §2.1).
+// SDEKind picks the stochastic sampler of one Euler–Maruyama step (docs/algorithms.md §2.1).
 type SDEKind uint8
 
 const (
@@ -229,7 +229,7 @@ type Backend interface {
 	RandNormal(dst Storage, seed, offset uint64)
 	RandUniform(dst Storage, seed, offset uint64)
 
-	// Fused diffusion / RL ops (spec §2.1, §4.4, §6.4).
+	// Fused diffusion / RL ops (docs/algorithms.md §2.1, §4.4, §6.4).
 	//
 	// SDEStep: from x (current latent) and v (velocity) computes the Gaussian step mean μ and
 	// std; when z is non-nil it writes xNext = μ + std·z; then, with xNext as the observed sample,

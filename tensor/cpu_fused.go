@@ -79,7 +79,7 @@ func (cpuBackend) RandUniform(dst Storage, seed, offset uint64) {
 	})
 }
 
-// sdeCoef holds the per-step constants of one Euler–Maruyama step (spec §2.1), in float64.
+// sdeCoef holds the per-step constants of one Euler–Maruyama step (docs/algorithms.md §2.1), in float64.
 // For both kinds the mean is affine in x and v: μ = cx·x + cv·v, and the log-prob is
 // logp = mean_D[ −w·(x'−μ)² ] + k.
 type sdeCoef struct {
