@@ -269,3 +269,34 @@ func TestDrawsPartsAverage(t *testing.T) {
 		}
 	}
 }
+
+// The official AWM adds both KL terms inside one `if kl_beta > 0` (docs/algorithms.md §4.7): with
+// kl_beta = 0 the EMA-KL term is absent too, whatever ema_beta says, so the loss and gradient are
+// the policy term's alone.
+func TestAWMEMAKLOnlyWithKL(t *testing.T) {
+	m := newMLP(6, 16, false, nil, 60)
+	p, params := newLoRAPolicies(m, 4, 61)
+	nn.CopyAdapter(m, EMAAdapter, PolicyAdapter)
+	p.EMA = EMAAdapter
+	randomizeAdapter(m, PolicyAdapter, 0.3, 62)
+	randomizeAdapter(m, EMAAdapter, 0.2, 63)
+	b := smallBatch(64, []float64{1, -0.5, 0.25, -1})
+	d := DrawAWM(tensor.NewRNG(65), DefaultAWMConfig(), b.X0)
+
+	cfg := DefaultAWMConfig()
+	cfg.KLBeta, cfg.EMABeta = 0, 1
+	zeroGrads(params)
+	loss, st := AWMLoss(p, b, d, cfg)
+	loss.Backward()
+	got := grads(params)
+
+	cfg.EMABeta = 0
+	zeroGrads(params)
+	ref, rst := AWMLoss(p, b, d, cfg)
+	ref.Backward()
+	want := grads(params)
+	if st.EMAKL != 0 || st.Loss != rst.PG {
+		t.Errorf("kl_beta 0, ema_beta 1: EMA-KL %g, loss %g; want 0 and the policy term %g", st.EMAKL, st.Loss, rst.PG)
+	}
+	checkClose(t, "gradient with kl_beta 0", got, want, 0, 0)
+}

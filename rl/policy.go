@@ -64,24 +64,17 @@ func (p *Policies) Velocity(adapter string, x *tensor.Tensor, sigma []float32, c
 	return p.Net.Velocity(x, sigma, c)
 }
 
-// Guided is Velocity with classifier-free guidance v = v_u + w(v_c − v_u) (docs/algorithms.md §1.5); w = 1 is
-// the plain conditional velocity. With detachUncond (Flow-GRPO's training forward, §2.4) the
-// unconditional branch is computed without the tape, so v = w·v_c + (1−w)·sg(v_u); otherwise
-// both branches run as one 2B batch.
-func (p *Policies) Guided(adapter string, x *tensor.Tensor, sigma []float32, c, uncond diffusion.Cond, w float32, detachUncond bool) *tensor.Tensor {
+// Guided is Velocity with classifier-free guidance v = v_u + w(v_c − v_u) (docs/algorithms.md
+// §1.5), both branches as one 2B batch; w = 1 is the plain conditional velocity. When gradients
+// are enabled both branches are on the tape, as in Flow-GRPO's official training forward (§2.4).
+func (p *Policies) Guided(adapter string, x *tensor.Tensor, sigma []float32, c, uncond diffusion.Cond, w float32) *tensor.Tensor {
 	prev := nn.ActiveAdapter(p.Net)
 	nn.UseAdapter(p.Net, adapter)
 	defer nn.UseAdapter(p.Net, prev)
 	if w == 1 {
 		return p.Net.Velocity(x, sigma, c)
 	}
-	if !detachUncond || !tensor.GradEnabled() {
-		return diffusion.Guided{Model: p.Net, Uncond: uncond, Scale: w}.Velocity(x, sigma, c)
-	}
-	var vu *tensor.Tensor
-	tensor.NoGrad(func() { vu = p.Net.Velocity(x, sigma, uncond.Repeat(x.Dim(0))) })
-	vc := p.Net.Velocity(x, sigma, c)
-	return tensor.Add(tensor.MulScalar(vc, w), tensor.MulScalar(vu, 1-w))
+	return diffusion.Guided{Model: p.Net, Uncond: uncond, Scale: w}.Velocity(x, sigma, c)
 }
 
 // Theta is the current policy's velocity v_θ, taped.

@@ -6,7 +6,7 @@ package rl
 //	algorithm  rollouts                 loss per micro-batch             lagged adapter after step s
 //	awm        policy, ODE              AWMLoss at K grid levels          "ema" ← EMA, d = min(0.3, 0.001·s)
 //	ram        "old", ODE               RAMLoss at K levels t = √u        "old" ← EMA, d = min(0.9, 0.01·s)
-//	nft        "old", ODE               NFTLoss at K rollout-grid levels  "old" ← EMA, d = min(0.5, 0.001·s)
+//	nft        "old", ODE               NFTLoss at K random grid levels   "old" ← EMA, d = min(0.5, 0.001·s)
 //	flowgrpo   policy, SDE + log-probs  FlowGRPOLoss on each stored step  none (on-policy)
 
 import (
@@ -35,7 +35,7 @@ func newAlgorithm(r *run) algorithm {
 	m := r.t.Model
 	switch r.cfg.Algo {
 	case "awm":
-		if r.cfg.AWM.EMABeta != 0 {
+		if r.cfg.AWM.EMABeta != 0 && r.cfg.AWM.KLBeta > 0 { // the EMA-KL term needs kl_beta > 0 (§4.7)
 			nn.CopyAdapter(m, EMAAdapter, PolicyAdapter)
 		}
 		return &awmAlgo{r: r, cfg: r.cfg.awmConfig()}
@@ -139,16 +139,8 @@ func (a *nftAlgo) rolloutAdapter() string           { return OldAdapter }
 func (a *nftAlgo) sde() (diffusion.SDEConfig, bool) { return diffusion.SDEConfig{}, false }
 
 func (a *nftAlgo) train(b *stepBatch) (map[string]float64, error) {
-	grid := diffusion.SigmaGrid(a.cfg.GridSteps, a.cfg.Shift)
-	candidates := grid[:a.cfg.GridSteps-1] // the last step (σ → 0) is not trained
 	return a.r.trainEndpoints(b, func(mb Batch) (*tensor.Tensor, map[string]float64) {
-		// K of the levels, without replacement; all of them when K = GridSteps − 1 (the reference).
-		perm := permutationFrom(a.r.trainRNG, len(candidates))
-		levels := make([]float64, a.cfg.Timesteps)
-		for i := range levels {
-			levels[i] = candidates[perm[i]]
-		}
-		l, st := NFTLoss(a.r.pol, mb, SharedLevelDraws(a.r.trainRNG, levels, mb.X0), a.cfg)
+		l, st := NFTLoss(a.r.pol, mb, DrawNFT(a.r.trainRNG, a.cfg, mb.X0), a.cfg)
 		return l, map[string]float64{"loss": st.Loss, "policy": st.Policy, "kl": st.KL,
 			"pos_err": st.PosErr, "neg_err": st.NegErr}
 	})
@@ -167,18 +159,27 @@ type grpoAlgo struct {
 func (a *grpoAlgo) rolloutAdapter() string           { return PolicyAdapter }
 func (a *grpoAlgo) sde() (diffusion.SDEConfig, bool) { return a.cfg.SDE, true }
 
-// train replays every group's stored SDE steps (each group is one micro-batch); the losses are
-// scaled so that the gradient is the mean over groups and trained steps.
+// train replays every group's stored SDE steps (each group is one micro-batch) for the samples
+// with a non-zero advantage; each group's losses are weighted by its share of those samples, so
+// the gradient is the mean over the kept samples and trained steps (docs/algorithms.md §2.3).
 func (a *grpoAlgo) train(b *stepBatch) (map[string]float64, error) {
 	G := a.r.cfg.Group
-	P := len(b.sde)
-	terms := map[string]float64{}
+	kept := len(NonZero(b.adv))
+	terms := map[string]float64{"loss": 0, "kl": 0, "kept_frac": float64(kept) / float64(len(b.adv))}
+	if kept == 0 {
+		return terms, nil // every group's rewards were equal: nothing to learn from this step
+	}
 	for g, ro := range b.sde {
-		st := FlowGRPOAccumulate(a.r.pol, ro, b.conds[g], b.adv[g*G:(g+1)*G], a.cfg, P)
+		adv := b.adv[g*G : (g+1)*G]
+		n := len(NonZero(adv))
+		if n == 0 {
+			continue
+		}
+		w := float64(n) / float64(kept)
+		st := FlowGRPOAccumulate(a.r.pol, ro, b.conds[g], adv, a.cfg, w)
 		if !finite(st.Loss) {
 			return nil, fmt.Errorf("loss is %v in group %d", st.Loss, g)
 		}
-		w := 1 / float64(P)
 		for k, v := range map[string]float64{"loss": st.Loss, "pg": st.PG, "kl": st.KL, "ratio_mean": st.RatioMean,
 			"clip_frac": st.ClipFrac, "approx_kl": st.ApproxKL} {
 			terms[k] += w * v
