@@ -1,4 +1,4 @@
-package rl
+package train
 
 // Reading and writing the config as YAML, and setting single keys from strings (flags).
 // Unknown keys are errors that list the valid keys of their section.

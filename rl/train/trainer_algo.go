@@ -1,19 +1,20 @@
-package rl
+package train
 
 // The per-algorithm parts of a training step: which adapter samples the rollouts, how the loss
 // is accumulated over a step's rollouts, and how the lagged adapters follow the policy.
 //
-//	algorithm  rollouts                 loss per micro-batch             lagged adapter after step s
-//	awm        policy, ODE              AWMLoss at K grid levels          "ema" ← EMA, d = min(0.3, 0.001·s)
-//	ram        "old", ODE               RAMLoss at K levels t = √u        "old" ← EMA, d = min(0.9, 0.01·s)
-//	nft        "old", ODE               NFTLoss at K random grid levels   "old" ← EMA, d = min(0.5, 0.001·s)
-//	flowgrpo   policy, SDE + log-probs  FlowGRPOLoss on each stored step  none (on-policy)
+//	algorithm  rollouts                 loss per micro-batch                 lagged adapter after step s
+//	awm        policy, ODE              rl.AWMLoss at K grid levels          "ema" ← EMA, d = min(0.3, 0.001·s)
+//	ram        "old", ODE               rl.RAMLoss at K levels t = √u        "old" ← EMA, d = min(0.9, 0.01·s)
+//	nft        "old", ODE               rl.NFTLoss at K random grid levels   "old" ← EMA, d = min(0.5, 0.001·s)
+//	flowgrpo   policy, SDE + log-probs  rl.FlowGRPOLoss on each stored step  none (on-policy)
 
 import (
 	"fmt"
 
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/nn"
+	"github.com/flowtune/flowtune/rl"
 	"github.com/flowtune/flowtune/tensor"
 )
 
@@ -36,23 +37,23 @@ func newAlgorithm(r *run) algorithm {
 	switch r.cfg.Algo {
 	case "awm":
 		if r.cfg.AWM.EMABeta != 0 && r.cfg.AWM.KLBeta > 0 { // the EMA-KL term needs kl_beta > 0 (§4.7)
-			nn.CopyAdapter(m, EMAAdapter, PolicyAdapter)
+			nn.CopyAdapter(m, rl.EMAAdapter, rl.PolicyAdapter)
 		}
 		return &awmAlgo{r: r, cfg: r.cfg.awmConfig()}
 	case "ram":
-		nn.CopyAdapter(m, OldAdapter, PolicyAdapter)
+		nn.CopyAdapter(m, rl.OldAdapter, rl.PolicyAdapter)
 		return &ramAlgo{r: r, cfg: r.cfg.ramConfig()}
 	case "nft":
-		nn.CopyAdapter(m, OldAdapter, PolicyAdapter)
+		nn.CopyAdapter(m, rl.OldAdapter, rl.PolicyAdapter)
 		return &nftAlgo{r: r, cfg: r.cfg.nftConfig()}
 	case "flowgrpo":
 		return &grpoAlgo{r: r, cfg: r.cfg.grpoConfig(r.uncond)}
 	}
-	panic(fmt.Sprintf("rl: unknown algorithm %q", r.cfg.Algo)) // Validate rejects it first
+	panic(fmt.Sprintf("train: unknown algorithm %q", r.cfg.Algo)) // Validate rejects it first
 }
 
 // lossFn evaluates one micro-batch's loss and its logged terms.
-type lossFn func(b Batch) (*tensor.Tensor, map[string]float64)
+type lossFn func(b rl.Batch) (*tensor.Tensor, map[string]float64)
 
 // trainEndpoints accumulates the gradient of the mean loss over all P·G rollout endpoints,
 // MicroBatch endpoints at a time: each micro-batch's loss enters weighted by its share of the
@@ -67,7 +68,7 @@ func (r *run) trainEndpoints(b *stepBatch, loss lossFn) (map[string]float64, err
 		hi := min(lo+r.cfg.MicroBatch, N)
 		var xb *tensor.Tensor
 		tensor.NoGrad(func() { xb = tensor.Slice(x0, 0, lo, hi) })
-		l, t := loss(Batch{X0: xb, Cond: condRows(cond, lo, hi), Adv: b.adv[lo:hi]})
+		l, t := loss(rl.Batch{X0: xb, Cond: condRows(cond, lo, hi), Adv: b.adv[lo:hi]})
 		w := float64(hi-lo) / float64(N)
 		lv := float64(l.Item())
 		if !finite(lv) {
@@ -88,15 +89,15 @@ func condRows(c diffusion.Cond, lo, hi int) diffusion.Cond {
 
 type awmAlgo struct {
 	r   *run
-	cfg AWMConfig
+	cfg rl.AWMConfig
 }
 
-func (a *awmAlgo) rolloutAdapter() string           { return PolicyAdapter }
+func (a *awmAlgo) rolloutAdapter() string           { return rl.PolicyAdapter }
 func (a *awmAlgo) sde() (diffusion.SDEConfig, bool) { return diffusion.SDEConfig{}, false }
 
 func (a *awmAlgo) train(b *stepBatch) (map[string]float64, error) {
-	return a.r.trainEndpoints(b, func(mb Batch) (*tensor.Tensor, map[string]float64) {
-		l, st := AWMLoss(a.r.pol, mb, DrawAWM(a.r.trainRNG, a.cfg, mb.X0), a.cfg)
+	return a.r.trainEndpoints(b, func(mb rl.Batch) (*tensor.Tensor, map[string]float64) {
+		l, st := rl.AWMLoss(a.r.pol, mb, rl.DrawAWM(a.r.trainRNG, a.cfg, mb.X0), a.cfg)
 		return l, map[string]float64{"loss": st.Loss, "pg": st.PG, "kl": st.KL, "ema_kl": st.EMAKL,
 			"fm_err": st.FMErr, "ratio_mean": st.RatioMean, "clip_frac": st.ClipFrac}
 	})
@@ -105,21 +106,21 @@ func (a *awmAlgo) train(b *stepBatch) (map[string]float64, error) {
 func (a *awmAlgo) afterStep(s int) {
 	if a.r.pol.EMA != "" {
 		c := a.r.cfg.AWM
-		nn.UpdateAdapterEMA(a.r.t.Model, EMAAdapter, PolicyAdapter, rampDecay(c.EMAMaxDecay, c.EMARamp, s))
+		nn.UpdateAdapterEMA(a.r.t.Model, rl.EMAAdapter, rl.PolicyAdapter, rampDecay(c.EMAMaxDecay, c.EMARamp, s))
 	}
 }
 
 type ramAlgo struct {
 	r   *run
-	cfg RAMConfig
+	cfg rl.RAMConfig
 }
 
-func (a *ramAlgo) rolloutAdapter() string           { return OldAdapter }
+func (a *ramAlgo) rolloutAdapter() string           { return rl.OldAdapter }
 func (a *ramAlgo) sde() (diffusion.SDEConfig, bool) { return diffusion.SDEConfig{}, false }
 
 func (a *ramAlgo) train(b *stepBatch) (map[string]float64, error) {
-	return a.r.trainEndpoints(b, func(mb Batch) (*tensor.Tensor, map[string]float64) {
-		l, st := RAMLoss(a.r.pol, mb, DrawRAM(a.r.trainRNG, a.cfg.Targets, mb.X0), a.cfg)
+	return a.r.trainEndpoints(b, func(mb rl.Batch) (*tensor.Tensor, map[string]float64) {
+		l, st := rl.RAMLoss(a.r.pol, mb, rl.DrawRAM(a.r.trainRNG, a.cfg.Targets, mb.X0), a.cfg)
 		// RefGap, mean (v_θ − v_ref)², is the velocity-space KL the other methods log.
 		return l, map[string]float64{"loss": st.Loss, "kl": st.RefGap, "shift": st.Shift}
 	})
@@ -127,20 +128,20 @@ func (a *ramAlgo) train(b *stepBatch) (map[string]float64, error) {
 
 func (a *ramAlgo) afterStep(s int) {
 	c := a.r.cfg.RAM
-	nn.UpdateAdapterEMA(a.r.t.Model, OldAdapter, PolicyAdapter, rampDecay(c.OldMaxDecay, c.OldRamp, s))
+	nn.UpdateAdapterEMA(a.r.t.Model, rl.OldAdapter, rl.PolicyAdapter, rampDecay(c.OldMaxDecay, c.OldRamp, s))
 }
 
 type nftAlgo struct {
 	r   *run
-	cfg NFTConfig
+	cfg rl.NFTConfig
 }
 
-func (a *nftAlgo) rolloutAdapter() string           { return OldAdapter }
+func (a *nftAlgo) rolloutAdapter() string           { return rl.OldAdapter }
 func (a *nftAlgo) sde() (diffusion.SDEConfig, bool) { return diffusion.SDEConfig{}, false }
 
 func (a *nftAlgo) train(b *stepBatch) (map[string]float64, error) {
-	return a.r.trainEndpoints(b, func(mb Batch) (*tensor.Tensor, map[string]float64) {
-		l, st := NFTLoss(a.r.pol, mb, DrawNFT(a.r.trainRNG, a.cfg, mb.X0), a.cfg)
+	return a.r.trainEndpoints(b, func(mb rl.Batch) (*tensor.Tensor, map[string]float64) {
+		l, st := rl.NFTLoss(a.r.pol, mb, rl.DrawNFT(a.r.trainRNG, a.cfg, mb.X0), a.cfg)
 		return l, map[string]float64{"loss": st.Loss, "policy": st.Policy, "kl": st.KL,
 			"pos_err": st.PosErr, "neg_err": st.NegErr}
 	})
@@ -148,15 +149,15 @@ func (a *nftAlgo) train(b *stepBatch) (map[string]float64, error) {
 
 func (a *nftAlgo) afterStep(s int) {
 	c := a.r.cfg.NFT
-	nn.UpdateAdapterEMA(a.r.t.Model, OldAdapter, PolicyAdapter, rampDecay(c.OldMaxDecay, c.OldRamp, s))
+	nn.UpdateAdapterEMA(a.r.t.Model, rl.OldAdapter, rl.PolicyAdapter, rampDecay(c.OldMaxDecay, c.OldRamp, s))
 }
 
 type grpoAlgo struct {
 	r   *run
-	cfg GRPOConfig
+	cfg rl.GRPOConfig
 }
 
-func (a *grpoAlgo) rolloutAdapter() string           { return PolicyAdapter }
+func (a *grpoAlgo) rolloutAdapter() string           { return rl.PolicyAdapter }
 func (a *grpoAlgo) sde() (diffusion.SDEConfig, bool) { return a.cfg.SDE, true }
 
 // train replays every group's stored SDE steps (each group is one micro-batch) for the samples
@@ -164,19 +165,19 @@ func (a *grpoAlgo) sde() (diffusion.SDEConfig, bool) { return a.cfg.SDE, true }
 // the gradient is the mean over the kept samples and trained steps (docs/algorithms.md §2.3).
 func (a *grpoAlgo) train(b *stepBatch) (map[string]float64, error) {
 	G := a.r.cfg.Group
-	kept := len(NonZero(b.adv))
+	kept := len(rl.NonZero(b.adv))
 	terms := map[string]float64{"loss": 0, "kl": 0, "kept_frac": float64(kept) / float64(len(b.adv))}
 	if kept == 0 {
 		return terms, nil // every group's rewards were equal: nothing to learn from this step
 	}
 	for g, ro := range b.sde {
 		adv := b.adv[g*G : (g+1)*G]
-		n := len(NonZero(adv))
+		n := len(rl.NonZero(adv))
 		if n == 0 {
 			continue
 		}
 		w := float64(n) / float64(kept)
-		st := FlowGRPOAccumulate(a.r.pol, ro, b.conds[g], adv, a.cfg, w)
+		st := rl.FlowGRPOAccumulate(a.r.pol, ro, b.conds[g], adv, a.cfg, w)
 		if !finite(st.Loss) {
 			return nil, fmt.Errorf("loss is %v in group %d", st.Loss, g)
 		}

@@ -1,4 +1,4 @@
-package rl
+package train
 
 // The fine-tuning job's configuration: one struct that the YAML file, the command-line flags and
 // the checkpoint all describe with the same keys (the yaml tags), so a run is reproducible from
@@ -12,6 +12,7 @@ import (
 
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/diffusion/world"
+	"github.com/flowtune/flowtune/rl"
 	"github.com/flowtune/flowtune/rl/reward"
 )
 
@@ -117,7 +118,7 @@ func DefaultConfig(algo string) Config {
 	if algo == "" {
 		algo = DefaultAlgo
 	}
-	awm, ram, nft, grpo := DefaultAWMConfig(), DefaultRAMConfig(), DefaultNFTConfig(), DefaultGRPOConfig()
+	awm, ram, nft, grpo := rl.DefaultAWMConfig(), rl.DefaultRAMConfig(), rl.DefaultNFTConfig(), rl.DefaultGRPOConfig()
 	c := Config{
 		Algo: algo, Task: DefaultTask, RewardTimeout: 60, RewardRetries: 3,
 		Steps: 48, Prompts: 4, Group: 8, RolloutSteps: 10, CFG: 1, MicroBatch: 16,
@@ -270,7 +271,7 @@ func (c Config) validate(extra map[string]reward.Reward) error {
 	}
 	switch c.Algo {
 	case "awm":
-		if _, err := ParseWeighting(c.AWM.Weighting); err != nil {
+		if _, err := rl.ParseWeighting(c.AWM.Weighting); err != nil {
 			return fmt.Errorf("config: awm.weighting: %w", err)
 		}
 		if _, err := parseTimeType(c.AWM.TimeType); err != nil {
@@ -304,7 +305,7 @@ func (c Config) validate(extra map[string]reward.Reward) error {
 		if _, err := parseSDE(c.GRPO.SDE); err != nil {
 			return err
 		}
-		if k := (GRPOConfig{TimestepFraction: c.GRPO.TimestepFraction}).TrainSteps(c.RolloutSteps); k < 1 || k > c.RolloutSteps {
+		if k := (rl.GRPOConfig{TimestepFraction: c.GRPO.TimestepFraction}).TrainSteps(c.RolloutSteps); k < 1 || k > c.RolloutSteps {
 			return fmt.Errorf("config: flowgrpo.timestep_fraction %g trains %d of %d rollout steps", c.GRPO.TimestepFraction, k, c.RolloutSteps)
 		}
 		if !(c.GRPO.Noise > 0) || !(c.GRPO.ClipRange > 0) {
