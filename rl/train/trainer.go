@@ -439,7 +439,11 @@ func (r *run) trainStep() error {
 		}
 		return fmt.Errorf("step %d: %w; stopped without updating the weights; %s (a lower lr may help)", step+1, err, kept)
 	}
-	r.opt.Step()
+	// A Flow-GRPO step whose advantages are all zero trained nothing, and the reference takes no
+	// optimiser step then (docs/algorithms.md §2.3).
+	if kept, ok := terms["kept_frac"]; !ok || kept > 0 {
+		r.opt.Step()
+	}
 	nn.ZeroGrads(r.pol.Net)
 	r.algo.afterStep(step + 1)
 	tm.train = time.Since(t2).Seconds()
