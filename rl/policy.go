@@ -34,6 +34,9 @@ const (
 	PolicyAdapter = "policy" // the trained weights
 	OldAdapter    = "old"    // lagged / EMA behaviour policy (RAM's v_old, NFT's v_old)
 	EMAAdapter    = "ema"    // AWM's KL-EMA anchor
+	// EvalAdapter is an EMA of the policy that held-out evaluations sample with, as Flow-GRPO
+	// and AWM evaluate (docs/algorithms.md §2.6, §4.7, §7.3).
+	EvalAdapter = "eval_ema"
 )
 
 // Policies evaluates one model under its adapter sets. Each evaluation activates the set it

@@ -330,6 +330,9 @@ func (t *Trainer) setup() (*run, error) {
 	nn.SetRequiresGrad(nn.NamedParams(m), false)
 	nn.AddAdapter(m, rl.PolicyAdapter, cfg.LoRARank, float32(cfg.LoRAAlpha), tensor.NewRNG(cfg.Seed+4<<32), isAttention)
 	r.algo = newAlgorithm(r)
+	if cfg.EvalEMA > 0 {
+		nn.CopyAdapter(m, rl.EvalAdapter, rl.PolicyAdapter)
+	}
 	r.pol = rl.NewPolicies(m)
 	r.opt = nn.NewAdamW(nn.AdapterParams(m, rl.PolicyAdapter), nn.AdamWConfig{LR: float32(cfg.LR), Beta1: 0.9, Beta2: 0.999,
 		Eps: 1e-8, WeightDecay: float32(cfg.WeightDecay), MaxGradNorm: cfg.GradClip})
@@ -446,6 +449,7 @@ func (r *run) trainStep() error {
 	}
 	nn.ZeroGrads(r.pol.Net)
 	r.algo.afterStep(step + 1)
+	r.updateEvalEMA(step + 1)
 	tm.train = time.Since(t2).Seconds()
 	tm.step = time.Since(t0).Seconds()
 	r.stepTimes = append(r.stepTimes, tm.step)
