@@ -68,7 +68,7 @@ func sdeArgs(name string, a SDEArgs, x *Tensor, others ...*Tensor) SDEArgs {
 }
 
 // SDELogProb is log π(xNext | x) of one Euler–Maruyama step with velocity v, per sample ([B]);
-// x and xNext are constants, the gradient flows to v only (spec §2.1, §2.4). a.Batch and a.Dim
+// x and xNext are constants, the gradient flows to v only (docs/algorithms.md §2.1, §2.4). a.Batch and a.Dim
 // may be left 0: they are taken from the shapes.
 func SDELogProb(x, v, xNext *Tensor, a SDEArgs) *Tensor {
 	be := mustSameBackend("SDELogProb", x, v, xNext)

@@ -12,7 +12,7 @@ import (
 	"github.com/flowtune/flowtune/tensor"
 )
 
-// AWMSection is Advantage Weighted Matching's part of the config (spec §4).
+// AWMSection is Advantage Weighted Matching's part of the config (docs/algorithms.md §4).
 type AWMSection struct {
 	Weighting   Weighting `yaml:"weighting" help:"log-likelihood proxy: ghuber, Uniform, t, t**2, huber"`
 	GHuberP     float64   `yaml:"ghuber_p" help:"ghuber exponent"`
@@ -45,7 +45,7 @@ var awmSpec = &algoSpec{
 	},
 	advantages: rl.AWMAdvantages(),
 	build: func(r *run) algorithm {
-		if r.cfg.AWM.EMABeta != 0 {
+		if r.cfg.AWM.EMABeta != 0 && r.cfg.AWM.KLBeta > 0 { // the EMA-KL term needs kl_beta > 0 (§4.7)
 			nn.CopyAdapter(r.t.Model, rl.EMAAdapter, rl.PolicyAdapter)
 		}
 		return &awmAlgo{r: r, cfg: r.cfg.awmConfig()}

@@ -8,7 +8,7 @@ import (
 )
 
 // The fused diffusion ops (tensor.FusedDiffusion): one Euler–Maruyama step with its
-// log-probability (spec §2.1, both sampler kinds, with z given and with xNext given), its
+// log-probability (docs/algorithms.md §2.1, both sampler kinds, with z given and with xNext given), its
 // gradient with respect to v (against finite differences of the float64 log-prob), and the
 // per-sample squared error. Each check runs on the backend's own fused kernels when it has them
 // and on the composition from its primitives (tensor.Composed) always; FusedMatchesComposed
@@ -28,7 +28,7 @@ func fusedImpls(b tensor.Backend) []fusedImpl {
 	return append(out, fusedImpl{"composed", tensor.Composed(b)})
 }
 
-// sdeRef is the float64 definition of one step, written straight from spec §2.1.
+// sdeRef is the float64 definition of one step, written straight from docs/algorithms.md §2.1.
 type sdeRef struct {
 	kind            tensor.SDEKind
 	sigma, next, st float64
@@ -70,7 +70,7 @@ func (r sdeRef) weight() float64 {
 	return 1
 }
 
-// sdeSteps are steps of the 10-step SD3 grid (spec §1.3): the first (σ = 1, where the Flow
+// sdeSteps are steps of the 10-step SD3 grid (docs/algorithms.md §1.3): the first (σ = 1, where the Flow
 // noise scale uses σ̃ = σ₁), one in the middle and the last trained one.
 func sdeSteps() []tensor.SDEArgs {
 	var out []tensor.SDEArgs
