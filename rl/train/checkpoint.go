@@ -41,7 +41,7 @@ type checkpointState struct {
 // stateTensors are the live tensors a checkpoint stores, under their checkpoint names.
 func (r *run) stateTensors() map[string]*tensor.Tensor {
 	out := map[string]*tensor.Tensor{}
-	for _, name := range []string{rl.PolicyAdapter, rl.OldAdapter, rl.EMAAdapter} {
+	for _, name := range []string{rl.PolicyAdapter, rl.OldAdapter, rl.EMAAdapter, rl.EvalAdapter} {
 		for _, p := range nn.AdapterParams(r.net, name) {
 			out["adapter/"+p.Name] = p.P
 		}

@@ -346,6 +346,9 @@ func (t *Trainer) setup() (*run, error) {
 		return nil, err
 	}
 	r.algo = newAlgorithm(r)
+	if cfg.EvalEMA > 0 {
+		nn.CopyAdapter(m, rl.EvalAdapter, rl.PolicyAdapter)
+	}
 	r.pol = rl.NewPolicies(m)
 	r.opt = nn.NewAdamW(nn.AdapterParams(m, rl.PolicyAdapter), nn.AdamWConfig{LR: float32(cfg.LR), Beta1: 0.9, Beta2: 0.999,
 		Eps: 1e-8, WeightDecay: float32(cfg.WeightDecay), MaxGradNorm: cfg.GradClip})
@@ -381,7 +384,7 @@ func (t *Trainer) setup() (*run, error) {
 	return r, nil
 }
 
-// isAttention selects the q/k/v/out projections of both streams for LoRA (spec §2.6).
+// isAttention selects the q/k/v/out projections of both streams for LoRA (docs/algorithms.md §2.6).
 func isAttention(path string) bool { return strings.Contains(path, ".attn.") }
 
 func rewardList(rs []namedReward) string {
@@ -456,9 +459,14 @@ func (r *run) trainStep() error {
 		}
 		return fmt.Errorf("step %d: %w; stopped without updating the weights; %s (a lower lr may help)", step+1, err, kept)
 	}
-	r.opt.Step()
+	// A Flow-GRPO step whose advantages are all zero trained nothing, and the reference takes no
+	// optimiser step then (docs/algorithms.md §2.3).
+	if kept, ok := terms["kept_frac"]; !ok || kept > 0 {
+		r.opt.Step()
+	}
 	nn.ZeroGrads(r.pol.Net)
 	r.algo.afterStep(step + 1)
+	r.updateEvalEMA(step + 1)
 	tm.train = time.Since(t2).Seconds()
 	tm.step = time.Since(t0).Seconds()
 	r.stepTimes = append(r.stepTimes, tm.step)
