@@ -12,7 +12,7 @@ import (
 	"github.com/flowtune/flowtune/tensor"
 )
 
-// AWMSection is Advantage Weighted Matching's part of the config (spec §4).
+// AWMSection is Advantage Weighted Matching's part of the config (docs/algorithms.md §4).
 type AWMSection struct {
 	Weighting   Weighting `yaml:"weighting" help:"log-likelihood proxy: ghuber, Uniform, t, t**2, huber"`
 	GHuberP     float64   `yaml:"ghuber_p" help:"ghuber exponent"`

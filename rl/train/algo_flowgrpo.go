@@ -11,7 +11,7 @@ import (
 	"github.com/flowtune/flowtune/tensor"
 )
 
-// GRPOSection is Flow-GRPO's part of the config (spec §2).
+// GRPOSection is Flow-GRPO's part of the config (docs/algorithms.md §2).
 type GRPOSection struct {
 	ClipRange        float64 `yaml:"clip_range" help:"PPO ratio clip ε"`
 	AdvClip          float64 `yaml:"adv_clip" help:"advantage clip"`

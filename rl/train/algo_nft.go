@@ -12,7 +12,7 @@ import (
 	"github.com/flowtune/flowtune/tensor"
 )
 
-// NFTSection is DiffusionNFT's part of the config (spec §5).
+// NFTSection is DiffusionNFT's part of the config (docs/algorithms.md §5).
 type NFTSection struct {
 	Beta        float64 `yaml:"beta" help:"guidance strength of the implicit policies"`
 	KLBeta      float64 `yaml:"kl_beta" help:"weight of the velocity KL to the base model"`
