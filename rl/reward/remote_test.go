@@ -50,7 +50,7 @@ var (
 
 // scenes are world images, mildly degraded, with prompts: every other one its own caption, the
 // others the caption of another image, so that the rewards disagree between images.
-func scenes(t *testing.T) ([]string, []image.Image) {
+func scenes(t testing.TB) ([]string, []image.Image) {
 	t.Helper()
 	sceneOnce.Do(func() {
 		cfg := world.DefaultConfig()

@@ -22,7 +22,7 @@ import (
 
 // declaredPNG is a small PNG whose header declares w×h pixels of 16-bit RGBA, followed by a
 // short stream of zero rows: a decoder that trusts the header allocates w·h·8 bytes first.
-func declaredPNG(t *testing.T, w, h uint32) []byte {
+func declaredPNG(t testing.TB, w, h uint32) []byte {
 	t.Helper()
 	var out bytes.Buffer
 	out.WriteString("\x89PNG\r\n\x1a\n")
