@@ -15,7 +15,8 @@ const Redacted = "REDACTED"
 
 // RedactURL returns raw with its user information and the values of its credential-like query
 // parameters (token, key, secret, password, auth, signature, session, code and the like)
-// replaced by Redacted. Anything else is kept as written. A string that is not a URL loses
+// replaced by Redacted, and its fragment dropped. A URL with none of these is returned as
+// written. A string that is not a URL loses
 // everything between "//" and "@", and its query's values.
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
@@ -31,11 +32,14 @@ func RedactURL(raw string) string {
 		}
 		return s
 	}
+	q := redactQuery(u.RawQuery, false)
+	if u.User == nil && q == u.RawQuery && u.Fragment == "" {
+		return raw // nothing to hide: keep it exactly as written
+	}
 	if u.User != nil {
 		u.User = url.User(Redacted)
 	}
-	u.RawQuery = redactQuery(u.RawQuery, false)
-	u.Fragment, u.RawFragment = "", ""
+	u.RawQuery, u.Fragment, u.RawFragment = q, "", ""
 	return u.String()
 }
 

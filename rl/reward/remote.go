@@ -96,6 +96,9 @@ func NewRemote(name, rawURL string, o RemoteOptions) (*Remote, error) {
 		return nil, fmt.Errorf("remote reward at %s: empty name", shown)
 	}
 	u, err := ParseServerURL(rawURL)
+	if err == nil && isRedacted(u) {
+		err = errRedacted
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reward %s@%s: %w", name, shown, err)
 	}
@@ -125,8 +128,8 @@ func NewRemote(name, rawURL string, o RemoteOptions) (*Remote, error) {
 	return m, nil
 }
 
-// ParseServerURL parses a reward server's URL: it must be absolute, http or https, with a host,
-// and not carry credentials that RedactURL masked. Errors show the URL redacted.
+// ParseServerURL parses a reward server's URL: it must be absolute, http or https, with a host.
+// Errors show the URL redacted.
 func ParseServerURL(rawURL string) (*url.URL, error) {
 	shown := RedactURL(rawURL)
 	u, err := url.Parse(rawURL)
@@ -138,9 +141,6 @@ func ParseServerURL(rawURL string) (*url.URL, error) {
 	}
 	if u.Hostname() == "" {
 		return nil, fmt.Errorf("server URL %q has no host", shown)
-	}
-	if isRedacted(u) {
-		return nil, fmt.Errorf("server URL %q: %w", shown, errRedacted)
 	}
 	return u, nil
 }

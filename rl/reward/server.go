@@ -246,12 +246,15 @@ func writeError(w http.ResponseWriter, status int, err error) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	data, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // messages read "<token>", not "\u003ctoken\u003e"
+	if err := enc.Encode(v); err != nil {
 		status = http.StatusInternalServerError
-		data, _ = json.Marshal(map[string]string{"error": err.Error()})
+		buf.Reset()
+		enc.Encode(map[string]string{"error": err.Error()})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	w.Write(append(data, '\n'))
+	w.Write(buf.Bytes())
 }
