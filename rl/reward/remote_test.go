@@ -34,7 +34,7 @@ var (
 
 // scenes are world images, mildly degraded, with prompts: every other one its own caption, the
 // others the caption of another image, so that the rewards disagree between images.
-func scenes(t *testing.T) ([]string, []image.Image) {
+func scenes(t testing.TB) ([]string, []image.Image) {
 	t.Helper()
 	sceneOnce.Do(func() {
 		cfg := world.DefaultConfig()
@@ -357,7 +357,9 @@ func TestNewRemoteChecksHealth(t *testing.T) {
 func post(t *testing.T, h http.Handler, body string) (int, map[string]any) {
 	t.Helper()
 	w := httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/compute", strings.NewReader(body)))
+	req := httptest.NewRequest(http.MethodPost, "/compute", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	h.ServeHTTP(w, req)
 	var ans map[string]any
 	if err := json.Unmarshal(w.Body.Bytes(), &ans); err != nil {
 		t.Fatalf("answer to %.60s… is not JSON: %q", body, w.Body.String())
@@ -419,9 +421,7 @@ func TestHandlerValidatesRequests(t *testing.T) {
 	}
 
 	// The body limit.
-	defer func(v int64) { maxRequestBytes = v }(maxRequestBytes)
-	maxRequestBytes = 1 << 20
-	status, ans = post(t, h, fmt.Sprintf(`{"prompt": ["a"], "image": [%q]}`, strings.Repeat("A", 2<<20)))
+	status, ans = post(t, NewHandler(luma{}, zerolog.Nop(), ServerOptions{MaxBodyBytes: 1 << 20}), fmt.Sprintf(`{"prompt": ["a"], "image": [%q]}`, strings.Repeat("A", 2<<20)))
 	if msg, _ := ans["error"].(string); status != http.StatusRequestEntityTooLarge || !strings.Contains(msg, "limit of 1 MiB") {
 		t.Fatalf("oversized body: status %d, answer %v", status, ans)
 	}
