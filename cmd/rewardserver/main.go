@@ -35,16 +35,16 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rs/zerolog"
-
+	"github.com/flowtune/flowtune/internal/cli"
+	"github.com/flowtune/flowtune/internal/logx"
 	"github.com/flowtune/flowtune/rl/reward"
 )
 
 // Exit statuses.
 const (
-	exitOK    = 0
-	exitError = 1
-	exitUsage = 2
+	exitOK    = cli.ExitOK
+	exitError = cli.ExitError
+	exitUsage = cli.ExitUsage
 )
 
 // shutdownGrace is how long requests in flight may take to finish after Ctrl-C.
@@ -61,29 +61,30 @@ func main() {
 
 // run serves until ctx is done; ready, if not nil, gets the address once it listens.
 func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr string)) int {
+	return runIO(ctx, args, os.Stdout, stderr, ready)
+}
+
+// runIO is run with the stream that -h prints the usage on.
+func runIO(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(addr string)) int {
 	fs := flag.NewFlagSet("rewardserver", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	name := fs.String("reward", "compose", "reward to serve: "+strings.Join(reward.Names(), ", "))
 	addr := fs.String("addr", "127.0.0.1:8700", "address to listen on (host:port; port 0 picks a free one)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: rewardserver [-reward NAME] [-addr HOST:PORT]\n\n"+
+		fmt.Fprintf(fs.Output(), "usage: rewardserver [-reward NAME] [-addr HOST:PORT]\n\n"+
 			"Serves a built-in reward over HTTP (GET /health, POST /compute); use it from finetune with\n"+
 			"-reward NAME@http://HOST:PORT.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "rewardserver: unexpected arguments %q\n", fs.Args())
-		return exitUsage
+	if err := cli.Parse(fs, args, stdout); err != nil {
+		return cli.Report(stderr, "rewardserver", err)
 	}
 	r, err := reward.ByName(*name)
 	if err != nil {
 		fmt.Fprintf(stderr, "rewardserver: %v\n", err)
 		return exitUsage
 	}
-	log := zerolog.New(zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly}).With().Timestamp().Logger()
+	log := logx.New(stderr)
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
