@@ -7,7 +7,7 @@ import (
 	"github.com/flowtune/flowtune/tensor"
 )
 
-// AdamWConfig holds AdamW's hyperparameters. The spec's defaults (§7.3) are
+// AdamWConfig holds AdamW's hyperparameters. The defaults of docs/algorithms.md §7.3 are
 // DefaultAdamWConfig's.
 type AdamWConfig struct {
 	LR, Beta1, Beta2, Eps, WeightDecay float32

@@ -4,7 +4,7 @@ import "fmt"
 
 // Exponential moving averages of parameters: θ_ema ← d·θ_ema + (1−d)·θ, element-wise, in place,
 // through the backend's Axpby. The RL methods keep EMAs of LoRA weights as lagged "old"
-// policies and for evaluation (spec §7.3); pretraining keeps one of the whole model.
+// policies and for evaluation (docs/algorithms.md §7.3); pretraining keeps one of the whole model.
 
 // EMAUpdate moves every dst[i] towards src[i]: dst ← decay·dst + (1−decay)·src. The lists pair
 // by position and must agree in shape; decay 0 copies, decay 1 leaves dst as it is.

@@ -14,13 +14,14 @@ import (
 	"github.com/flowtune/flowtune/internal/cli"
 	"github.com/flowtune/flowtune/nn"
 	"github.com/flowtune/flowtune/rl"
+	"github.com/flowtune/flowtune/rl/train"
 	"github.com/flowtune/flowtune/tensor"
 )
 
 // source says what the loaded model is.
 type source struct {
-	base    string             // base model: a path or base.Name
-	adapter *rl.TrainedAdapter // nil: the base alone
+	base    string                // base model: a path or base.Name
+	adapter *train.TrainedAdapter // nil: the base alone
 }
 
 func (s source) describe() string {
@@ -37,9 +38,9 @@ func loadModel(b tensor.Backend, o options) (*diffusion.Model, source, error) {
 	var err error
 	switch {
 	case o.run != "":
-		src.adapter, err = rl.ReadRunAdapter(o.run)
+		src.adapter, err = train.ReadRunAdapter(o.run)
 	case o.adapters != "":
-		src.adapter, err = rl.ReadAdapter(o.adapters)
+		src.adapter, err = train.ReadAdapter(o.adapters)
 	}
 	if err != nil {
 		return nil, src, err
@@ -59,7 +60,7 @@ func loadModel(b tensor.Backend, o options) (*diffusion.Model, source, error) {
 	} else {
 		m, _, err = diffusion.LoadModel(b, src.base)
 		if err != nil {
-			if _, aerr := rl.ReadAdapter(src.base); aerr == nil {
+			if _, aerr := train.ReadAdapter(src.base); aerr == nil {
 				return nil, src, fmt.Errorf("%s is a fine-tuning run's adapter file, not a model: sample it with -adapters %s (or -run DIR for the run's latest), "+
 					"or make a model of it with -export", src.base, src.base)
 			}

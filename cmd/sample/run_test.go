@@ -15,7 +15,7 @@ import (
 	"github.com/flowtune/flowtune/diffusion/world"
 	"github.com/flowtune/flowtune/internal/cli"
 	"github.com/flowtune/flowtune/nn"
-	"github.com/flowtune/flowtune/rl"
+	"github.com/flowtune/flowtune/rl/train"
 	"github.com/flowtune/flowtune/tensor"
 )
 
@@ -50,13 +50,13 @@ func tinyRun(t *testing.T) (dir, model string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := rl.DefaultConfig("ram")
+	cfg := train.DefaultConfig("ram")
 	cfg.Task, cfg.Reward = "pref", "pref"
 	cfg.Steps, cfg.Prompts, cfg.Group, cfg.RolloutSteps, cfg.MicroBatch = 2, 1, 2, 2, 2
 	cfg.EvalEvery, cfg.EvalPrompts, cfg.EvalSeeds, cfg.EvalSteps = 0, 1, 1, 2
 	cfg.LR, cfg.LoRARank, cfg.LoRAAlpha, cfg.RAM.Targets = 0.05, 4, 8, 1
 	dir = filepath.Join(t.TempDir(), "run")
-	tr := &rl.Trainer{Cfg: cfg, Model: m, World: w, Tok: tok, OutDir: dir, Log: zerolog.Nop(), BaseName: model}
+	tr := &train.Trainer{Cfg: cfg, Model: m, World: w, Tok: tok, OutDir: dir, Log: zerolog.Nop(), BaseName: model}
 	if _, err := tr.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestRunAdapterAndMergedExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if src.base != model || filepath.Base(src.adapter.Path) != rl.AdaptersFile || src.adapter.Step != 2 {
+	if src.base != model || filepath.Base(src.adapter.Path) != train.AdaptersFile || src.adapter.Step != 2 {
 		t.Fatalf("-run resolved %s", src.describe())
 	}
 	base, _, err := diffusion.LoadModel(tensor.CPU(), model)
@@ -117,7 +117,7 @@ func TestRunAdapterAndMergedExport(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the merged export is not a loadable model: %v", err)
 	}
-	if meta["flowtune.merged_from"] != filepath.Join(dir, rl.AdaptersFile) || meta["flowtune.base_model"] != model {
+	if meta["flowtune.merged_from"] != filepath.Join(dir, train.AdaptersFile) || meta["flowtune.base_model"] != model {
 		t.Fatalf("merged model metadata %v", meta)
 	}
 	got := velocityOf(t, m)
@@ -136,26 +136,26 @@ func TestRunAdapterAndMergedExport(t *testing.T) {
 	if err := run([]string{"-run", dir, "-export", merged}, &out); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Fatalf("export over an existing file: %v", err)
 	}
-	err = run([]string{"-model", filepath.Join(dir, rl.AdaptersFile), "-prompt", "x", "-out", t.TempDir()}, &out)
+	err = run([]string{"-model", filepath.Join(dir, train.AdaptersFile), "-prompt", "x", "-out", t.TempDir()}, &out)
 	if err == nil || !strings.Contains(err.Error(), "-adapters") {
 		t.Fatalf("-model with an adapter file: %v, want a pointer to -adapters", err)
 	}
 	if err := run([]string{"-export", merged + "2"}, &out); cli.ExitCode(err) != cli.ExitUsage || !strings.Contains(err.Error(), "-run DIR or -adapters FILE") {
 		t.Fatalf("-export without an adapter: %v", err)
 	}
-	if err := run([]string{"-run", dir, "-adapters", filepath.Join(dir, rl.CheckpointFile), "-prompt", "x"}, &out); cli.ExitCode(err) != cli.ExitUsage {
+	if err := run([]string{"-run", dir, "-adapters", filepath.Join(dir, train.CheckpointFile), "-prompt", "x"}, &out); cli.ExitCode(err) != cli.ExitUsage {
 		t.Fatalf("-run with -adapters: %v", err)
 	}
 
 	// -adapters takes the checkpoint too; it holds the same policy at the end of the run.
-	fromCkpt, _, err := loadModel(tensor.CPU(), options{adapters: filepath.Join(dir, rl.CheckpointFile)})
+	fromCkpt, _, err := loadModel(tensor.CPU(), options{adapters: filepath.Join(dir, train.CheckpointFile)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d, _ := maxAbsDiff(velocityOf(t, fromCkpt), want); d != 0 {
 		t.Fatalf("the checkpoint's policy differs from adapters.safetensors by %g", d)
 	}
-	if err := run([]string{"-adapters", filepath.Join(dir, rl.CheckpointFile), "-prompt", "two red circles", "-n", "2", "-steps", "1", "-out", t.TempDir()}, &out); err != nil {
+	if err := run([]string{"-adapters", filepath.Join(dir, train.CheckpointFile), "-prompt", "two red circles", "-n", "2", "-steps", "1", "-out", t.TempDir()}, &out); err != nil {
 		t.Fatal(err)
 	}
 

@@ -1,4 +1,4 @@
-package rl
+package train
 
 // Reading a run's trained adapter back, for sampling from a fine-tuned model or exporting it
 // merged into the base weights (cmd/sample -run, -adapters, -export).
@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/flowtune/flowtune/nn"
+	"github.com/flowtune/flowtune/rl"
 )
 
 // TrainedAdapter is a run's policy adapter as a file holds it.
@@ -45,7 +46,7 @@ func ReadAdapter(path string) (*TrainedAdapter, error) {
 			"a merged model exported by sample -export is loaded with -model instead", path, metaConfig)
 	}
 	a.Alpha = cfg.LoRAAlpha
-	suffixA, suffixB := ".lora_A."+PolicyAdapter+".weight", ".lora_B."+PolicyAdapter+".weight"
+	suffixA, suffixB := ".lora_A."+rl.PolicyAdapter+".weight", ".lora_B."+rl.PolicyAdapter+".weight"
 	if st, ok := meta[metaState]; ok { // a checkpoint: the policy among all adapter sets and the optimizer state
 		var s checkpointState
 		if err := json.Unmarshal([]byte(st), &s); err != nil {
@@ -75,7 +76,7 @@ func ReadAdapter(path string) (*TrainedAdapter, error) {
 		}
 	}
 	if len(a.Tensors) == 0 {
-		return nil, fmt.Errorf("%s holds no %q adapter weights", path, PolicyAdapter)
+		return nil, fmt.Errorf("%s holds no %q adapter weights", path, rl.PolicyAdapter)
 	}
 	return a, nil
 }
@@ -106,9 +107,9 @@ func ReadRunAdapter(dir string) (*TrainedAdapter, error) {
 // Apply puts the adapter on m as the policy adapter and activates it. m must be the base model
 // the run trained (the shapes are checked, the values cannot be).
 func (a *TrainedAdapter) Apply(m nn.Module) error {
-	if _, err := nn.LoadAdapter(m, PolicyAdapter, a.Tensors, PolicyAdapter, float32(a.Alpha)); err != nil {
+	if _, err := nn.LoadAdapter(m, rl.PolicyAdapter, a.Tensors, rl.PolicyAdapter, float32(a.Alpha)); err != nil {
 		return fmt.Errorf("%s: %w", a.Path, err)
 	}
-	nn.UseAdapter(m, PolicyAdapter)
+	nn.UseAdapter(m, rl.PolicyAdapter)
 	return nil
 }

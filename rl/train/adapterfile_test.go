@@ -1,4 +1,4 @@
-package rl
+package train
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/diffusion/world"
 	"github.com/flowtune/flowtune/nn"
+	"github.com/flowtune/flowtune/rl"
 	"github.com/flowtune/flowtune/tensor"
 )
 
@@ -39,7 +40,7 @@ func TestRunAdapterReproducesThePolicy(t *testing.T) {
 	}
 	check := func(what string, want *diffusion.Model, a *TrainedAdapter) {
 		t.Helper()
-		nn.UseAdapter(want, PolicyAdapter)
+		nn.UseAdapter(want, rl.PolicyAdapter)
 		ref := velocity(want)
 		m := tinyModel(t, tok)
 		base := velocity(m)
