@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowtune/flowtune/rl/reward/rewardtest"
 )
 
 // startPythonServer runs tools/reward_server.py (its example reward: the mean of the R, G and B
@@ -68,7 +70,7 @@ func TestPythonRewardServer(t *testing.T) {
 	m := mustRemote(t, "brightness", url, fastRetries())
 	prompts, imgs := scenes(t)
 	prompts, imgs = prompts[:4], imgs[:4]
-	want, _ := ScoreAll(luma{}, prompts, imgs)
+	want, _ := ScoreAll(rewardtest.Brightness{}, prompts, imgs)
 	meta := []json.RawMessage{json.RawMessage(`{"tag":"counting"}`), nil, nil, nil}
 	for _, md := range [][]json.RawMessage{nil, meta} {
 		got, err := ScoreAllMetadata(m, prompts, md, imgs)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/diffusion/prompts"
-	"github.com/flowtune/flowtune/rl/reward"
 	"github.com/flowtune/flowtune/tensor"
 )
 
@@ -72,7 +71,7 @@ func (r *run) rollout(drawn []prompts.Prompt) (*stepBatch, phaseTimes, error) {
 			}
 			meta := metadataOf(group)
 			for _, rw := range r.rewards {
-				s, err := reward.ScoreAllMetadata(rw.r, ps, meta, j.imgs)
+				s, err := rw.score(ps, meta, j.imgs)
 				if err != nil {
 					scoreFailed.Store(true)
 					return rw.scoreFailure(err, fmt.Sprintf("on %q", texts[j.group]))
