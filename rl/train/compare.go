@@ -56,8 +56,8 @@ const DefaultReach = 0.95
 // 128 prompts × 6 seeds = 768 images (0.0093 on the base; ocr, sd 0.16, would need 2 seeds).
 // Evaluating costs about 94 CPU-ms per image (10 ODE steps and the reward), so every 8 steps
 // (5 evaluations per run) keeps three seeds of three algorithms within an hour on two idle
-// CPU cores: about 23 min of training (measured for this budget) and 27 min of evaluation
-// (estimated). Images of one prompt under different seeds are correlated, so the error counted
+// CPU cores: about 23 min of training (the old default's measured 26.7 min less its ~4 min of
+// evaluation) and 27 min of evaluation (estimated). Images of one prompt under different seeds are correlated, so the error counted
 // by prompt is larger (0.012); the gains are judged on the paired change over seeds instead
 // (compare_gain.go), where prompt difficulty cancels.
 var CompareDefaults = map[string]string{
