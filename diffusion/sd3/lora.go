@@ -103,6 +103,19 @@ func adapterFile(path string) string {
 // load_lora_weights(folder) reads) or a .safetensors file. Weights are float32; the write is
 // atomic. All layers of the adapter must share one rank and alpha.
 func SavePEFT(path string, m nn.Module, name string) error {
+	return SavePEFTWith(path, m, name, PEFTOptions{})
+}
+
+// PEFTOptions tune SavePEFTWith.
+type PEFTOptions struct {
+	// FoldScale multiplies each lora_B by alpha/r and records lora_alpha = r, so that a loader
+	// that ignores lora_adapter_metadata (older diffusers, which then assume alpha = r) computes
+	// the same layer. The function is unchanged; only the split between scale and B differs.
+	FoldScale bool
+}
+
+// SavePEFTWith is SavePEFT with options.
+func SavePEFTWith(path string, m nn.Module, name string, opt PEFTOptions) error {
 	file := adapterFile(path)
 	tensors := map[string]nn.HostTensor{}
 	var rank int
@@ -125,7 +138,13 @@ func SavePEFT(path string, m nn.Module, name string) error {
 			return
 		}
 		tensors[loraPrefix+p+".lora_A.weight"] = nn.HostTensor{Shape: a.A.Shape(), Data: a.A.Data()}
-		tensors[loraPrefix+p+".lora_B.weight"] = nn.HostTensor{Shape: a.B.Shape(), Data: a.B.Data()}
+		bData := a.B.Data()
+		if opt.FoldScale {
+			for i := range bData {
+				bData[i] *= a.Scale()
+			}
+		}
+		tensors[loraPrefix+p+".lora_B.weight"] = nn.HostTensor{Shape: a.B.Shape(), Data: bData}
 		targets = append(targets, p)
 	})
 	if err != nil {
@@ -133,6 +152,9 @@ func SavePEFT(path string, m nn.Module, name string) error {
 	}
 	if rank == 0 {
 		return fmt.Errorf("sd3: no layer has adapter %q to save", name)
+	}
+	if opt.FoldScale {
+		alpha = float32(rank)
 	}
 	cfg := peftConfig{R: rank, LoraAlpha: float64(alpha), TargetModules: targets, Bias: "none",
 		InitLoraWeight: "gaussian", RankPattern: map[string]int{}, AlphaPattern: map[string]any{}}

@@ -157,6 +157,24 @@ func TestPEFTRoundTrip(t *testing.T) {
 	}
 	nn.UseAdapter(fresh, "start")
 	checkClose(t, "reloaded adapter", fresh.Forward(fx.x, fx.timesteps, fx.context, fx.pooled).Data(), want, 1e-6)
+
+	// Folded scale: a file without the alpha (alpha = r) is the same function.
+	folded := filepath.Join(t.TempDir(), "folded.safetensors")
+	if err := SavePEFTWith(folded, m, "policy", PEFTOptions{FoldScale: true}); err != nil {
+		t.Fatal(err)
+	}
+	ts, _, err := nn.ReadSafetensors(folded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nn.WriteSafetensors(folded, ts, nil); err != nil { // drop the metadata
+		t.Fatal(err)
+	}
+	if _, err := LoadPEFT(folded, fresh, "folded"); err != nil {
+		t.Fatal(err)
+	}
+	nn.UseAdapter(fresh, "folded")
+	checkClose(t, "folded adapter without metadata", fresh.Forward(fx.x, fx.timesteps, fx.context, fx.pooled).Data(), want, 1e-5)
 }
 
 // TestPEFTErrors: adapter files that do not fit the model are refused, naming file and key.
