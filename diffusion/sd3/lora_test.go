@@ -101,10 +101,14 @@ func TestLoRAGradientsFiniteDifferences(t *testing.T) {
 		}
 	}
 
-	// Recomputation: the same gradients.
+	// Recomputation: the same gradients, also when the adapters are switched off between the
+	// forward and the backward (as rl.Policies does after each evaluation).
 	m.Recompute = true
 	nn.ZeroGrads(m)
-	loss().Backward()
+	l := loss()
+	nn.UseAdapter(m, "")
+	l.Backward()
+	nn.UseAdapter(m, "policy")
 	for _, p := range params {
 		a, r := grads[p.Name], p.P.Grad().Data()
 		for i := range a {
