@@ -11,6 +11,9 @@
 // The policies are one network with LoRA adapter sets (Policies): the reference model is the
 // base with adapters off, the trained policy, a lagged "old" copy and AWM's KL-EMA copy are
 // named adapters on the same base.
+//
+// The training loop, its configuration, evaluation, checkpoints and comparisons live in
+// package rl/train.
 package rl
 
 import (

@@ -2,7 +2,8 @@ package tensor
 
 import "fmt"
 
-// Fused losses and diffusion / RL ops, forwarded to their backend kernel pairs.
+// Fused losses and diffusion / RL ops, forwarded to the backend's FusedDiffusion kernel pairs
+// (or their composition from primitives, for a backend without them).
 
 // MSE is mean((a−b)²) over all elements, a 0-d tensor. a and b must have the same shape;
 // gradients flow to both.
@@ -35,10 +36,10 @@ func sampleSize(x *Tensor) int {
 func sqErr(name string, v, t *Tensor, batch, dim int) *Tensor {
 	be := mustSameBackend(name, v, t)
 	e := Zeros(be, batch)
-	be.SqErr(e.data, v.data, t.data, batch, dim)
+	Fused(be).SqErr(e.data, v.data, t.data, batch, dim)
 	return record(e, name, func(g *Tensor) []*Tensor {
 		dv := Zeros(be, v.shape...)
-		be.SqErrBackward(dv.data, g.data, v.data, t.data, batch, dim)
+		Fused(be).SqErrBackward(dv.data, g.data, v.data, t.data, batch, dim)
 		var dt *Tensor
 		if t.requiresGrad {
 			dt = Neg(dv) // ∂/∂t (v−t)² = −∂/∂v (v−t)²
@@ -73,10 +74,10 @@ func SDELogProb(x, v, xNext *Tensor, a SDEArgs) *Tensor {
 	be := mustSameBackend("SDELogProb", x, v, xNext)
 	a = sdeArgs("SDELogProb", a, x, v, xNext)
 	logp := Zeros(be, a.Batch)
-	be.SDEStep(xNext.data, logp.data, x.data, v.data, nil, a) // z nil: xNext is read, not written
+	Fused(be).SDEStep(xNext.data, logp.data, x.data, v.data, nil, a) // z nil: xNext is read, not written
 	return record(logp, "SDELogProb", func(g *Tensor) []*Tensor {
 		dv := Zeros(be, v.shape...)
-		be.SDEStepBackward(dv.data, g.data, x.data, v.data, xNext.data, a)
+		Fused(be).SDEStepBackward(dv.data, g.data, x.data, v.data, xNext.data, a)
 		return []*Tensor{dv}
 	}, v)
 }
@@ -88,6 +89,6 @@ func SDESample(x, v, z *Tensor, a SDEArgs) (xNext, logp *Tensor) {
 	a = sdeArgs("SDESample", a, x, v, z)
 	xNext = Zeros(be, x.shape...)
 	logp = Zeros(be, a.Batch)
-	be.SDEStep(xNext.data, logp.data, x.data, v.data, z.data, a)
+	Fused(be).SDEStep(xNext.data, logp.data, x.data, v.data, z.data, a)
 	return xNext, logp
 }

@@ -1,5 +1,5 @@
 // Command finetune post-trains flowtune's base model with reinforcement learning on one of the
-// built-in world's tasks and writes a run directory (see rl.Trainer).
+// built-in world's tasks and writes a run directory (see train.Trainer).
 //
 //	go run ./cmd/finetune                                  # the built-in default: RAM on pref (a few minutes on 2 cores)
 //	go run ./cmd/finetune -algo awm -task compose -steps 100
@@ -14,7 +14,7 @@
 //
 // -compare trains each listed algorithm (Flow-GRPO among them) with -seeds seeds on the same
 // budget and writes compare.md, compare.json and compare_curves.png beside one run directory per
-// algorithm and seed (see rl.Comparison); config flags apply to every run, and running the same
+// algorithm and seed (see train.Comparison); config flags apply to every run, and running the same
 // command again continues an interrupted comparison.
 package main
 
@@ -39,7 +39,7 @@ import (
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/diffusion/base"
 	"github.com/flowtune/flowtune/diffusion/world"
-	"github.com/flowtune/flowtune/rl"
+	"github.com/flowtune/flowtune/rl/train"
 	"github.com/flowtune/flowtune/tensor"
 )
 
@@ -82,11 +82,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.StringVar(&o.profileSteps, "profile-steps", "", "with -device cuda: capture only steps FROM:TO under nsys --capture-range=cudaProfilerApi")
 	own := map[string]bool{}
 	fs.VisitAll(func(f *flag.Flag) { own[f.Name] = true })
-	defaults := rl.DefaultConfig("")
+	defaults := train.DefaultConfig("")
 	defaults.RegisterFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: finetune [flags]\n\nRL post-training of the base model on the built-in world; "+
-			"with no flags it runs the default (%s on %s).\n\nflags:\n", rl.DefaultAlgo, rl.DefaultTask)
+			"with no flags it runs the default (%s on %s).\n\nflags:\n", train.DefaultAlgo, train.DefaultTask)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -107,7 +107,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, rl.ErrInterrupted):
+	case errors.Is(err, train.ErrInterrupted):
 		fmt.Fprintln(stderr, "finetune:", err)
 		return exitInterrupted
 	default:
@@ -127,12 +127,12 @@ func finetune(ctx context.Context, o options, overrides map[string]string, stder
 		if o.out != "" && filepath.Clean(o.out) != filepath.Clean(o.resume) {
 			return errors.New("-resume continues in its own directory; drop -out")
 		}
-		o.config, o.out = filepath.Join(o.resume, rl.ConfigFile), o.resume
-		if _, err := os.Stat(filepath.Join(o.resume, rl.CheckpointFile)); err != nil {
+		o.config, o.out = filepath.Join(o.resume, train.ConfigFile), o.resume
+		if _, err := os.Stat(filepath.Join(o.resume, train.CheckpointFile)); err != nil {
 			return fmt.Errorf("-resume %s: no checkpoint to continue from (%v)", o.resume, err)
 		}
 	}
-	cfg, err := rl.ResolveConfig(o.config, overrides)
+	cfg, err := train.ResolveConfig(o.config, overrides)
 	if err != nil {
 		return err
 	}
@@ -151,7 +151,7 @@ func finetune(ctx context.Context, o options, overrides map[string]string, stder
 
 	log := newLogger(stderr)
 	log.Info().Str("device", o.device).Str("base", name).Int("base_params", diffusion.CountParamsOf(m)).Msg("setup")
-	t := &rl.Trainer{Cfg: cfg, Model: m, World: w, Tok: tok, OutDir: o.out, Log: log, BaseName: name, Resume: o.resume != ""}
+	t := &train.Trainer{Cfg: cfg, Model: m, World: w, Tok: tok, OutDir: o.out, Log: log, BaseName: name, Resume: o.resume != ""}
 	if o.device == "cuda" {
 		t.Phase = cuda.Range // NVTX ranges per phase (no-op without a profiler)
 	}
@@ -188,7 +188,7 @@ func compare(ctx context.Context, o options, overrides map[string]string, stderr
 	if err != nil {
 		return err
 	}
-	c := &rl.Comparison{Algos: strings.Split(o.compare, ","), Seeds: o.seeds, ConfigPath: o.config, Overrides: overrides,
+	c := &train.Comparison{Algos: strings.Split(o.compare, ","), Seeds: o.seeds, ConfigPath: o.config, Overrides: overrides,
 		OutDir: o.out, World: w, Tok: tok, Log: newLogger(stderr), Device: o.device,
 		NewModel: func() (*diffusion.Model, string, error) { return loadBase(backend, o.model) }}
 	for i := range c.Algos {
@@ -198,7 +198,7 @@ func compare(ctx context.Context, o options, overrides map[string]string, stderr
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "\n%s\nwritten to %s (%s, %s, %s)\n", rep.Markdown(), o.out, rl.CompareTableFile, rl.CompareJSONFile, rl.CompareCurveFile)
+	fmt.Fprintf(stderr, "\n%s\nwritten to %s (%s, %s, %s)\n", rep.Markdown(), o.out, train.CompareTableFile, train.CompareJSONFile, train.CompareCurveFile)
 	return nil
 }
 
@@ -262,7 +262,7 @@ func loadBase(b tensor.Backend, path string) (*diffusion.Model, string, error) {
 	return m, path, err
 }
 
-func printSummary(w io.Writer, s *rl.Summary, dir string) {
+func printSummary(w io.Writer, s *train.Summary, dir string) {
 	fmt.Fprintf(w, "\n%s on %s: %d steps in %.0f s; held-out reward over %d images (base → final, ±1 stderr of the paired change):\n",
 		s.Algo, s.Task, s.Steps, s.WallSeconds, s.EvalImages)
 	names := make([]string, 0, len(s.Rewards))
@@ -274,5 +274,5 @@ func printSummary(w io.Writer, s *rl.Summary, dir string) {
 		r := s.Rewards[n]
 		fmt.Fprintf(w, "  %-15s %.4f → %.4f  (%+.4f ± %.4f, z = %.1f)\n", n, r.BaseEval, r.FinalEval, r.Delta, r.DeltaStderr, r.DeltaZ)
 	}
-	fmt.Fprintf(w, "run directory: %s (%s)\n", dir, strings.Join([]string{rl.SummaryFile, rl.MetricsFile, rl.CurveFile, rl.AdaptersFile}, ", "))
+	fmt.Fprintf(w, "run directory: %s (%s)\n", dir, strings.Join([]string{train.SummaryFile, train.MetricsFile, train.CurveFile, train.AdaptersFile}, ", "))
 }

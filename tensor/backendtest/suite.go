@@ -78,6 +78,7 @@ func RunWith(t *testing.T, b tensor.Backend, opt Options) {
 		{"Random", testRandom},
 		{"SDEStep", testSDEStep},
 		{"SqErr", testSqErr},
+		{"FusedMatchesComposed", testFusedMatchesComposed},
 	}
 	for i, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

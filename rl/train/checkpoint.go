@@ -1,4 +1,4 @@
-package rl
+package train
 
 // Checkpoints hold the whole training state in one safetensors file, written atomically: every
 // adapter set (policy and the lagged/EMA copies), the AdamW moments, and in the metadata the
@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/flowtune/flowtune/nn"
+	"github.com/flowtune/flowtune/rl"
 	"github.com/flowtune/flowtune/tensor"
 )
 
@@ -40,7 +41,7 @@ type checkpointState struct {
 // stateTensors are the live tensors a checkpoint stores, under their checkpoint names.
 func (r *run) stateTensors() map[string]*tensor.Tensor {
 	out := map[string]*tensor.Tensor{}
-	for _, name := range []string{PolicyAdapter, OldAdapter, EMAAdapter} {
+	for _, name := range []string{rl.PolicyAdapter, rl.OldAdapter, rl.EMAAdapter} {
 		for _, p := range nn.AdapterParams(r.t.Model, name) {
 			out["adapter/"+p.Name] = p.P
 		}
@@ -102,7 +103,7 @@ func (r *run) loadCheckpoint() error {
 // saveAdapters writes the trained policy adapter as adapters.safetensors.
 func (r *run) saveAdapters() error {
 	ts := map[string]*tensor.Tensor{}
-	for _, p := range nn.AdapterParams(r.t.Model, PolicyAdapter) {
+	for _, p := range nn.AdapterParams(r.t.Model, rl.PolicyAdapter) {
 		ts[p.Name] = p.P
 	}
 	y, err := r.cfg.YAML()

@@ -1,10 +1,11 @@
-package rl
+package train
 
 // Reading and writing the config as YAML, and setting single keys from strings (flags).
 // Unknown keys are errors that list the valid keys of their section.
 
 import (
 	"bytes"
+	"encoding"
 	"errors"
 	"fmt"
 	"os"
@@ -202,8 +203,13 @@ func (c *Config) Set(key, value string) error {
 	return fmt.Errorf("config: unknown key %q (valid keys: %s)", key, strings.Join(valid, ", "))
 }
 
+// setValue parses s into v, which must be addressable: a typed field (one that implements
+// encoding.TextUnmarshaler) parses itself, the rest by their kind.
 func setValue(v reflect.Value, s string) error {
 	s = strings.TrimSpace(s)
+	if u, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
+		return u.UnmarshalText([]byte(s))
+	}
 	switch v.Kind() {
 	case reflect.String:
 		v.SetString(s)
@@ -239,6 +245,11 @@ func setValue(v reflect.Value, s string) error {
 
 // String is the key's current value in the form Set reads.
 func (k ConfigKey) String() string {
+	if m, ok := k.Value.Interface().(encoding.TextMarshaler); ok {
+		if b, err := m.MarshalText(); err == nil {
+			return string(b)
+		}
+	}
 	switch k.Value.Kind() {
 	case reflect.Float64:
 		return strconv.FormatFloat(k.Value.Float(), 'g', -1, 64)

@@ -1,4 +1,4 @@
-package rl
+package train
 
 // The fine-tuning loop: per step, P training prompts × G rollouts (scored while the next group
 // samples), group-relative advantages, the algorithm's loss accumulated over micro-batches, one
@@ -22,6 +22,7 @@ import (
 	"github.com/flowtune/flowtune/diffusion/world"
 	"github.com/flowtune/flowtune/internal/atomicfile"
 	"github.com/flowtune/flowtune/nn"
+	"github.com/flowtune/flowtune/rl"
 	"github.com/flowtune/flowtune/rl/reward"
 	"github.com/flowtune/flowtune/tensor"
 )
@@ -256,7 +257,7 @@ type run struct {
 	t       *Trainer
 	cfg     Config
 	algo    algorithm
-	pol     *Policies
+	pol     *rl.Policies
 	opt     *nn.AdamW
 	rewards []namedReward
 	task    *world.Task
@@ -290,7 +291,7 @@ func (t *Trainer) setup() (*run, error) {
 		return nil, err
 	}
 	if t.Model == nil || t.World == nil || t.Tok == nil {
-		return nil, errors.New("rl.Trainer: Model, World and Tok must be set")
+		return nil, errors.New("train.Trainer: Model, World and Tok must be set")
 	}
 	if err := os.MkdirAll(t.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("run directory: %w", err)
@@ -323,14 +324,14 @@ func (t *Trainer) setup() (*run, error) {
 	}
 
 	m := t.Model
-	if nn.HasAdapter(m, PolicyAdapter) {
-		return nil, errors.New("rl.Trainer: the model already has a policy adapter (pass the bare base model)")
+	if nn.HasAdapter(m, rl.PolicyAdapter) {
+		return nil, errors.New("train.Trainer: the model already has a policy adapter (pass the bare base model)")
 	}
 	nn.SetRequiresGrad(nn.NamedParams(m), false)
-	nn.AddAdapter(m, PolicyAdapter, cfg.LoRARank, float32(cfg.LoRAAlpha), tensor.NewRNG(cfg.Seed+4<<32), isAttention)
+	nn.AddAdapter(m, rl.PolicyAdapter, cfg.LoRARank, float32(cfg.LoRAAlpha), tensor.NewRNG(cfg.Seed+4<<32), isAttention)
 	r.algo = newAlgorithm(r)
-	r.pol = NewPolicies(m)
-	r.opt = nn.NewAdamW(nn.AdapterParams(m, PolicyAdapter), nn.AdamWConfig{LR: float32(cfg.LR), Beta1: 0.9, Beta2: 0.999,
+	r.pol = rl.NewPolicies(m)
+	r.opt = nn.NewAdamW(nn.AdapterParams(m, rl.PolicyAdapter), nn.AdamWConfig{LR: float32(cfg.LR), Beta1: 0.9, Beta2: 0.999,
 		Eps: 1e-8, WeightDecay: float32(cfg.WeightDecay), MaxGradNorm: cfg.GradClip})
 
 	r.st = checkpointState{Version: checkpointVersion, Algo: cfg.Algo,
@@ -360,7 +361,7 @@ func (t *Trainer) setup() (*run, error) {
 	}
 	t.Log.Info().Str("algo", cfg.Algo).Str("task", cfg.Task).Str("reward", rewardList(r.rewards)).
 		Int("steps", cfg.Steps).Int("from_step", r.st.Step).Int("prompts", cfg.Prompts).Int("group", cfg.Group).
-		Int("lora_params", nn.Count(nn.AdapterParams(m, PolicyAdapter))).Str("dir", t.OutDir).Msg("fine-tuning")
+		Int("lora_params", nn.Count(nn.AdapterParams(m, rl.PolicyAdapter))).Str("dir", t.OutDir).Msg("fine-tuning")
 	return r, nil
 }
 
@@ -397,7 +398,7 @@ func (r *run) trainStep() error {
 	for _, rw := range r.rewards {
 		weights[rw.name] = rw.weight
 	}
-	total, err := WeightedRewards(b.scores, weights)
+	total, err := rl.WeightedRewards(b.scores, weights)
 	if err != nil {
 		return err
 	}
@@ -405,7 +406,7 @@ func (r *run) trainStep() error {
 	for i := range keys {
 		keys[i] = fmt.Sprint(i / cfg.Group) // one group per drawn prompt
 	}
-	adv, ast, err := Advantages(total, keys, cfg.advantageConfig())
+	adv, ast, err := rl.Advantages(total, keys, cfg.advantageConfig())
 	if err != nil {
 		return fmt.Errorf("step %d: %w", step+1, err)
 	}

@@ -1,4 +1,4 @@
-package rl
+package plot
 
 import (
 	"image/color"
@@ -36,7 +36,7 @@ func TestTicksAreRoundAndCoverTheRange(t *testing.T) {
 // centre in the series colour; the legend shows the colour too.
 func TestChartDrawsSeriesWhereTheDataAre(t *testing.T) {
 	red := color.RGBA{200, 0, 0, 255}
-	img := drawChart("t", "x", "y", []series{{name: "s", col: red, x: []float64{0, 10}, y: []float64{0, 1}}}, 10)
+	img := Chart("t", "x", "y", []Series{{Name: "s", Col: red, X: []float64{0, 10}, Y: []float64{0, 1}}}, 10)
 	// y range 0..1 padded by 5% on each side: the data centre (5, 0.5) is the box centre.
 	cx := (marginL + chartW - marginR) / 2
 	cy := (marginT + chartH - marginB) / 2

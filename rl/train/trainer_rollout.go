@@ -1,4 +1,4 @@
-package rl
+package train
 
 // Rollouts: G images per drawn prompt, sampled group by group; each finished group is scored on
 // another goroutine while the next one samples. The prompts come from a data cursor that walks

@@ -1,4 +1,4 @@
-package rl
+package train
 
 // Held-out evaluation: a fixed list of the task's held-out prompts, each sampled with a fixed
 // set of noise seeds by the deterministic Euler ODE under the policy adapter, scored with every
@@ -16,6 +16,7 @@ import (
 
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/internal/atomicfile"
+	"github.com/flowtune/flowtune/rl"
 	"github.com/flowtune/flowtune/rl/reward"
 	"github.com/flowtune/flowtune/tensor"
 )
@@ -60,7 +61,7 @@ func (e *evalSet) sample() []*image.RGBA {
 	m := e.r.t.Model
 	b := m.Patch.Proj.Weight.Backend()
 	grid := diffusion.SigmaGrid(cfg.EvalSteps, diffusion.SD3Shift)
-	sampler := diffusion.Guided{Model: e.r.pol.Sampler(PolicyAdapter), Uncond: e.r.uncond, Scale: float32(cfg.EvalCFG)}
+	sampler := diffusion.Guided{Model: e.r.pol.Sampler(rl.PolicyAdapter), Uncond: e.r.uncond, Scale: float32(cfg.EvalCFG)}
 	n := len(e.prompts)
 	var out []*image.RGBA
 	for s := 0; s < cfg.EvalSeeds; s++ {

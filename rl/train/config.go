@@ -1,4 +1,4 @@
-package rl
+package train
 
 // The fine-tuning job's configuration: one struct that the YAML file, the command-line flags and
 // the checkpoint all describe with the same keys (the yaml tags), so a run is reproducible from
@@ -10,13 +10,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/diffusion/world"
 	"github.com/flowtune/flowtune/rl/reward"
 )
-
-// Algorithms lists the trainable algorithms by their config names.
-var Algorithms = []string{"awm", "ram", "flowgrpo", "nft"}
 
 // DefaultAlgo is the algorithm a run uses when none is named. In the measured comparison on pref
 // (README.md) RAM and AWM are within seed noise of each other and both well ahead of Flow-GRPO
@@ -68,70 +64,21 @@ type Config struct {
 	GRPO GRPOSection `yaml:"flowgrpo"`
 }
 
-// AWMSection is Advantage Weighted Matching's part of the config (spec §4).
-type AWMSection struct {
-	Weighting   string  `yaml:"weighting" help:"log-likelihood proxy: ghuber, Uniform, t, t**2, huber"`
-	GHuberP     float64 `yaml:"ghuber_p" help:"ghuber exponent"`
-	ClipRange   float64 `yaml:"clip_range" help:"PPO ratio clip (1: inactive on-policy)"`
-	KLBeta      float64 `yaml:"kl_beta" help:"weight of the velocity KL to the base model"`
-	EMABeta     float64 `yaml:"ema_beta" help:"weight of the KL to the EMA of the policy (0: no EMA adapter)"`
-	EMAMaxDecay float64 `yaml:"ema_max_decay" help:"the KL-EMA decay is min(ema_max_decay, ema_ramp*step)"`
-	EMARamp     float64 `yaml:"ema_ramp" help:"KL-EMA decay growth per step"`
-	Timesteps   int     `yaml:"timesteps" help:"training noise levels per endpoint (K)"`
-	TimeType    string  `yaml:"time_type" help:"level strata: discrete_wo_init, discrete, discrete_with_init"`
-	GridSteps   int     `yaml:"grid_steps" help:"steps of the grid the levels are drawn from"`
-	Fraction    float64 `yaml:"fraction" help:"share of the grid the strata cover"`
-}
-
-// RAMSection is Reinforce Adjoint Matching's part of the config (spec §6.4–6.5).
-type RAMSection struct {
-	Multiplier  float64 `yaml:"multiplier" help:"reward multiplier m"`
-	Targets     int     `yaml:"targets" help:"re-noisings per endpoint (K)"`
-	OldMaxDecay float64 `yaml:"old_max_decay" help:"the lagged policy's EMA decay is min(old_max_decay, old_ramp*step)"`
-	OldRamp     float64 `yaml:"old_ramp" help:"lagged-policy decay growth per step"`
-}
-
-// NFTSection is DiffusionNFT's part of the config (spec §5).
-type NFTSection struct {
-	Beta        float64 `yaml:"beta" help:"guidance strength of the implicit policies"`
-	KLBeta      float64 `yaml:"kl_beta" help:"weight of the velocity KL to the base model"`
-	AdvClip     float64 `yaml:"adv_clip" help:"Z: advantages clipped to ±Z before r = A/(2Z) + 1/2"`
-	Timesteps   int     `yaml:"timesteps" help:"rollout-grid levels trained per micro-batch (drawn from the first rollout_steps-1)"`
-	OldMaxDecay float64 `yaml:"old_max_decay" help:"the old policy's EMA decay is min(old_max_decay, old_ramp*step)"`
-	OldRamp     float64 `yaml:"old_ramp" help:"old-policy decay growth per step"`
-}
-
-// GRPOSection is Flow-GRPO's part of the config (spec §2).
-type GRPOSection struct {
-	ClipRange        float64 `yaml:"clip_range" help:"PPO ratio clip ε"`
-	AdvClip          float64 `yaml:"adv_clip" help:"advantage clip"`
-	KLBeta           float64 `yaml:"kl_beta" help:"weight of the KL to the base model's step mean"`
-	TimestepFraction float64 `yaml:"timestep_fraction" help:"share of the rollout steps trained"`
-	SDE              string  `yaml:"sde" help:"rollout SDE: flow or cps"`
-	Noise            float64 `yaml:"noise" help:"SDE noise level a"`
-}
-
 // DefaultConfig is the built-in run for algo ("" is DefaultAlgo): sized so that the default
 // run finishes within about ten minutes on two CPU cores with the shipped base model.
 func DefaultConfig(algo string) Config {
 	if algo == "" {
 		algo = DefaultAlgo
 	}
-	awm, ram, nft, grpo := DefaultAWMConfig(), DefaultRAMConfig(), DefaultNFTConfig(), DefaultGRPOConfig()
 	c := Config{
 		Algo: algo, Task: DefaultTask, RewardTimeout: 60, RewardRetries: 3,
 		Steps: 48, Prompts: 4, Group: 8, RolloutSteps: 10, CFG: 1, MicroBatch: 16,
 		LR: 1e-3, WeightDecay: 1e-4, GradClip: 1, LoRARank: 16, LoRAAlpha: 32,
 		EvalEvery: 8, EvalPrompts: 64, EvalSeeds: 2, EvalSteps: 10, EvalCFG: 1, EvalSeed: 20240601,
 		CheckpointEvery: 8, Seed: 1,
-		AWM: AWMSection{Weighting: awm.Weighting.String(), GHuberP: awm.GHuberP, ClipRange: awm.ClipRange,
-			KLBeta: awm.KLBeta, EMABeta: awm.EMABeta, EMAMaxDecay: 0.3, EMARamp: 0.001,
-			Timesteps: 2, TimeType: awm.TimeType.String(), GridSteps: awm.GridSteps, Fraction: awm.Fraction},
-		RAM: RAMSection{Multiplier: ram.Multiplier, Targets: 2, OldMaxDecay: 0.9, OldRamp: 0.01},
-		NFT: NFTSection{Beta: nft.Beta, KLBeta: nft.KLBeta, AdvClip: nft.AdvClip, Timesteps: 2,
-			OldMaxDecay: 0.5, OldRamp: 0.001},
-		GRPO: GRPOSection{ClipRange: grpo.ClipRange, AdvClip: grpo.AdvClip, KLBeta: grpo.KLBeta,
-			TimestepFraction: grpo.TimestepFraction, SDE: "flow", Noise: grpo.SDE.Noise},
+	}
+	for _, a := range registry {
+		a.defaults(&c)
 	}
 	return c
 }
@@ -221,8 +168,9 @@ func (c Config) Validate() error { return c.validate(nil) }
 
 // validate is Validate with extra reward names accepted besides the registered ones.
 func (c Config) validate(extra map[string]reward.Reward) error {
-	if !contains(Algorithms, c.Algo) {
-		return fmt.Errorf("config: unknown algorithm %q (valid: %s)", c.Algo, strings.Join(Algorithms, ", "))
+	algo, err := lookupAlgo(c.Algo)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	if !contains(world.TaskNames, c.Task) {
 		return c.taskError()
@@ -268,75 +216,7 @@ func (c Config) validate(extra map[string]reward.Reward) error {
 	case c.RewardRetries < 1:
 		return fmt.Errorf("config: reward_retries must be ≥ 1, the first attempt included (got %d)", c.RewardRetries)
 	}
-	switch c.Algo {
-	case "awm":
-		if _, err := ParseWeighting(c.AWM.Weighting); err != nil {
-			return fmt.Errorf("config: awm.weighting: %w", err)
-		}
-		if _, err := parseTimeType(c.AWM.TimeType); err != nil {
-			return err
-		}
-		if c.AWM.Timesteps < 1 || c.AWM.GridSteps < 2 || !(c.AWM.Fraction > 0 && c.AWM.Fraction <= 1) {
-			return fmt.Errorf("config: awm needs timesteps ≥ 1, grid_steps ≥ 2 and fraction in (0,1] (got %d, %d, %g)",
-				c.AWM.Timesteps, c.AWM.GridSteps, c.AWM.Fraction)
-		}
-		if err := checkDecay("awm.ema", c.AWM.EMAMaxDecay, c.AWM.EMARamp); err != nil {
-			return err
-		}
-	case "ram":
-		if c.RAM.Targets < 1 {
-			return fmt.Errorf("config: ram.targets must be ≥ 1 (got %d)", c.RAM.Targets)
-		}
-		if err := checkDecay("ram.old", c.RAM.OldMaxDecay, c.RAM.OldRamp); err != nil {
-			return err
-		}
-	case "nft":
-		if c.NFT.Timesteps < 1 || c.NFT.Timesteps > c.RolloutSteps-1 {
-			return fmt.Errorf("config: nft.timesteps must be in [1, rollout_steps-1 = %d] (got %d)", c.RolloutSteps-1, c.NFT.Timesteps)
-		}
-		if !(c.NFT.Beta > 0) || !(c.NFT.AdvClip > 0) {
-			return fmt.Errorf("config: nft.beta and nft.adv_clip must be > 0 (got %g, %g)", c.NFT.Beta, c.NFT.AdvClip)
-		}
-		if err := checkDecay("nft.old", c.NFT.OldMaxDecay, c.NFT.OldRamp); err != nil {
-			return err
-		}
-	case "flowgrpo":
-		if _, err := parseSDE(c.GRPO.SDE); err != nil {
-			return err
-		}
-		if k := (GRPOConfig{TimestepFraction: c.GRPO.TimestepFraction}).TrainSteps(c.RolloutSteps); k < 1 || k > c.RolloutSteps {
-			return fmt.Errorf("config: flowgrpo.timestep_fraction %g trains %d of %d rollout steps", c.GRPO.TimestepFraction, k, c.RolloutSteps)
-		}
-		if !(c.GRPO.Noise > 0) || !(c.GRPO.ClipRange > 0) {
-			return fmt.Errorf("config: flowgrpo.noise and flowgrpo.clip_range must be > 0 (got %g, %g)", c.GRPO.Noise, c.GRPO.ClipRange)
-		}
-	}
-	return nil
-}
-
-func checkDecay(key string, maxDecay, ramp float64) error {
-	if maxDecay < 0 || maxDecay >= 1 || ramp < 0 {
-		return fmt.Errorf("config: %s_max_decay must be in [0,1) and %s_ramp ≥ 0 (got %g, %g)", key, key, maxDecay, ramp)
-	}
-	return nil
-}
-
-// rampDecay is the lagged-policy schedule min(maxDecay, ramp·step) (spec §7.3).
-func rampDecay(maxDecay, ramp float64, step int) float32 {
-	return float32(min(maxDecay, ramp*float64(step)))
-}
-
-var timeTypeNames = map[string]diffusion.AWMTimeType{
-	"discrete_wo_init":   diffusion.AWMDiscreteWoInit,
-	"discrete":           diffusion.AWMDiscrete,
-	"discrete_with_init": diffusion.AWMDiscreteWithInit,
-}
-
-func parseTimeType(s string) (diffusion.AWMTimeType, error) {
-	if t, ok := timeTypeNames[s]; ok {
-		return t, nil
-	}
-	return 0, fmt.Errorf("config: unknown awm.time_type %q (valid: discrete_wo_init, discrete, discrete_with_init)", s)
+	return algo.validate(c)
 }
 
 func contains(list []string, s string) bool {

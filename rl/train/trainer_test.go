@@ -1,4 +1,4 @@
-package rl
+package train
 
 import (
 	"context"
@@ -12,7 +12,9 @@ import (
 	"testing"
 
 	"github.com/flowtune/flowtune/diffusion"
+	"github.com/flowtune/flowtune/internal/plot"
 	"github.com/flowtune/flowtune/nn"
+	"github.com/flowtune/flowtune/rl"
 	"github.com/flowtune/flowtune/tensor"
 )
 
@@ -116,7 +118,7 @@ func TestNaNLossStopsAndKeepsCheckpoint(t *testing.T) {
 	}
 	// The weights were not updated by the failed step: the live policy equals the checkpoint.
 	saved := readTensors(t, filepath.Join(dir, CheckpointFile))
-	for _, p := range nn.AdapterParams(tr.Model, PolicyAdapter) {
+	for _, p := range nn.AdapterParams(tr.Model, rl.PolicyAdapter) {
 		h, ok := saved["adapter/"+p.Name]
 		if !ok {
 			t.Fatalf("checkpoint lacks %s", p.Name)
@@ -258,7 +260,7 @@ func TestRunDirectoryContents(t *testing.T) {
 	}
 	defer f.Close()
 	img, err := png.Decode(f)
-	if err != nil || img.Bounds().Dx() != chartW || img.Bounds().Dy() != chartH {
+	if err != nil || img.Bounds().Dx() != plot.Width || img.Bounds().Dy() != plot.Height {
 		t.Fatalf("reward curve: %v %v", err, img)
 	}
 	resolved, err := resolveConfig(filepath.Join(dir, ConfigFile), nil, tr.ExtraRewards)
@@ -269,7 +271,7 @@ func TestRunDirectoryContents(t *testing.T) {
 		t.Fatalf("config.yaml reads back as\n%+v\nwant\n%+v", resolved, cfg)
 	}
 	adapters := readTensors(t, filepath.Join(dir, AdaptersFile))
-	if want := len(nn.AdapterParams(tr.Model, PolicyAdapter)); len(adapters) != want {
+	if want := len(nn.AdapterParams(tr.Model, rl.PolicyAdapter)); len(adapters) != want {
 		t.Fatalf("adapters file holds %d tensors, the policy adapter has %d", len(adapters), want)
 	}
 }

@@ -1,6 +1,9 @@
-package rl
+// Package plot draws small line charts as PNG-ready images with the standard library's image
+// package (text in x/image's 7×13 bitmap font): axes, round ticks, a grid, ± error bars and a
+// legend. The trainer draws its reward curve with it and the comparison its seed-mean curves.
+package plot
 
-// reward_curve.png: a small line chart drawn with the standard library's image package (text in
+// A small line chart drawn with the standard library's image package (text in
 // x/image's 7×13 bitmap font). Held-out evaluation rewards are thick lines with ±stderr bars,
 // the training (rollout) rewards thin lines in a lighter shade of the same colour.
 
@@ -9,56 +12,33 @@ import (
 	"image"
 	"image/color"
 	"math"
-	"path/filepath"
 
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
 	"golang.org/x/image/math/fixed"
-
-	"github.com/flowtune/flowtune/diffusion"
 )
 
-// series is one line of a chart.
-type series struct {
-	name  string
-	col   color.RGBA
-	x, y  []float64
-	err   []float64 // ± bars at each point (nil: none)
-	thick bool      // thick line with point markers
+// Series is one line of a chart.
+type Series struct {
+	Name  string
+	Col   color.RGBA
+	X, Y  []float64
+	Err   []float64 // ± bars at each point (nil: none)
+	Thick bool      // thick line with point markers
 }
 
-var palette = []color.RGBA{
+// Palette is the colour cycle for successive series.
+var Palette = []color.RGBA{
 	{31, 119, 180, 255}, {214, 39, 40, 255}, {44, 160, 44, 255}, {148, 103, 189, 255}, {255, 127, 14, 255}, {23, 190, 207, 255},
 }
 
-// lighter mixes c halfway with white.
-func lighter(c color.RGBA) color.RGBA {
+// Lighter mixes c halfway with white.
+func Lighter(c color.RGBA) color.RGBA {
 	return color.RGBA{uint8((int(c.R) + 255) / 2), uint8((int(c.G) + 255) / 2), uint8((int(c.B) + 255) / 2), 255}
 }
 
-// plotCurve redraws reward_curve.png from the records so far.
-func (r *run) plotCurve() error {
-	var ss []series
-	recs := r.records()
-	for i, rw := range r.rewards {
-		col := palette[i%len(palette)]
-		ev := series{name: rw.name + " (held-out eval)", col: col, thick: true}
-		tr := series{name: rw.name + " (train rollouts)", col: lighter(col)}
-		for _, a := range recs {
-			switch a.Kind {
-			case "eval":
-				ev.x, ev.y = append(ev.x, float64(a.Step)), append(ev.y, a.Reward[rw.name])
-				ev.err = append(ev.err, a.Stderr[rw.name])
-			case "train":
-				tr.x, tr.y = append(tr.x, float64(a.Step)), append(tr.y, a.Reward[rw.name])
-			}
-		}
-		ss = append(ss, tr, ev)
-	}
-	title := fmt.Sprintf("%s on %s: reward vs step", r.cfg.Algo, r.cfg.Task)
-	img := drawChart(title, "step", "reward", ss, float64(r.cfg.Steps))
-	return diffusion.SavePNG(filepath.Join(r.t.OutDir, CurveFile), img)
-}
+// Width and Height are a chart's size in pixels.
+const Width, Height = chartW, chartH
 
 const (
 	chartW, chartH = 800, 480
@@ -68,22 +48,22 @@ const (
 	marginB        = 44
 )
 
-// drawChart renders the series on a white canvas with axes, ticks, a grid and a legend; the x
-// axis spans [0, xMax] (widened to the data).
-func drawChart(title, xLabel, yLabel string, ss []series, xMax float64) *image.RGBA {
+// Chart renders the series on a white canvas with axes, ticks, a grid and a legend; the x axis
+// spans [0, xMax] (widened to the data). Non-finite y values are skipped.
+func Chart(title, xLabel, yLabel string, ss []Series, xMax float64) *image.RGBA {
 	img := image.NewRGBA(image.Rect(0, 0, chartW, chartH))
 	fill(img, img.Bounds(), color.RGBA{255, 255, 255, 255})
 	yLo, yHi := math.Inf(1), math.Inf(-1)
 	for _, s := range ss {
-		for i, y := range s.y {
+		for i, y := range s.Y {
 			e := 0.0
-			if s.err != nil {
-				e = s.err[i]
+			if s.Err != nil {
+				e = s.Err[i]
 			}
 			if finite(y) {
 				yLo, yHi = min(yLo, y-e), max(yHi, y+e)
 			}
-			xMax = max(xMax, s.x[i])
+			xMax = max(xMax, s.X[i])
 		}
 	}
 	if !(yHi >= yLo) {
@@ -120,26 +100,26 @@ func drawChart(title, xLabel, yLabel string, ss []series, xMax float64) *image.R
 
 	for _, s := range ss {
 		width := 1
-		if s.thick {
+		if s.Thick {
 			width = 2
 		}
-		for i := 1; i < len(s.x); i++ {
-			if finite(s.y[i-1]) && finite(s.y[i]) {
-				line(img, px(s.x[i-1]), py(s.y[i-1]), px(s.x[i]), py(s.y[i]), s.col, width)
+		for i := 1; i < len(s.X); i++ {
+			if finite(s.Y[i-1]) && finite(s.Y[i]) {
+				line(img, px(s.X[i-1]), py(s.Y[i-1]), px(s.X[i]), py(s.Y[i]), s.Col, width)
 			}
 		}
-		for i := range s.x {
-			if !finite(s.y[i]) {
+		for i := range s.X {
+			if !finite(s.Y[i]) {
 				continue
 			}
-			if s.err != nil && s.err[i] > 0 {
-				x, top, bot := px(s.x[i]), py(s.y[i]+s.err[i]), py(s.y[i]-s.err[i])
-				line(img, x, top, x, bot, s.col, 1)
-				line(img, x-3, top, x+3, top, s.col, 1)
-				line(img, x-3, bot, x+3, bot, s.col, 1)
+			if s.Err != nil && s.Err[i] > 0 {
+				x, top, bot := px(s.X[i]), py(s.Y[i]+s.Err[i]), py(s.Y[i]-s.Err[i])
+				line(img, x, top, x, bot, s.Col, 1)
+				line(img, x-3, top, x+3, top, s.Col, 1)
+				line(img, x-3, bot, x+3, bot, s.Col, 1)
 			}
-			if s.thick {
-				fill(img, image.Rect(px(s.x[i])-3, py(s.y[i])-3, px(s.x[i])+4, py(s.y[i])+4), s.col)
+			if s.Thick {
+				fill(img, image.Rect(px(s.X[i])-3, py(s.Y[i])-3, px(s.X[i])+4, py(s.Y[i])+4), s.Col)
 			}
 		}
 	}
@@ -148,7 +128,7 @@ func drawChart(title, xLabel, yLabel string, ss []series, xMax float64) *image.R
 	lx, ly, rowH := x0+10, y1+8, 16
 	wMax := 0
 	for _, s := range ss {
-		wMax = max(wMax, textWidth(s.name))
+		wMax = max(wMax, textWidth(s.Name))
 	}
 	box := image.Rect(lx-6, ly-4, lx+30+wMax+8, ly+rowH*len(ss)+2)
 	fill(img, box, color.RGBA{255, 255, 255, 255})
@@ -156,14 +136,14 @@ func drawChart(title, xLabel, yLabel string, ss []series, xMax float64) *image.R
 	for i, s := range ss {
 		y := ly + rowH*i + rowH/2
 		w := 1
-		if s.thick {
+		if s.Thick {
 			w = 2
 		}
-		line(img, lx, y, lx+22, y, s.col, w)
-		if s.thick {
-			fill(img, image.Rect(lx+8, y-3, lx+15, y+4), s.col)
+		line(img, lx, y, lx+22, y, s.Col, w)
+		if s.Thick {
+			fill(img, image.Rect(lx+8, y-3, lx+15, y+4), s.Col)
 		}
-		text(img, lx+30, y+4, s.name, black)
+		text(img, lx+30, y+4, s.Name, black)
 	}
 	return img
 }
@@ -260,3 +240,5 @@ func text(img *image.RGBA, x, y int, s string, c color.RGBA) {
 }
 
 func textWidth(s string) int { return font.MeasureString(basicfont.Face7x13, s).Round() }
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

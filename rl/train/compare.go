@@ -1,4 +1,4 @@
-package rl
+package train
 
 // Head-to-head comparison: every algorithm trained on the same base model, task, prompts, group
 // size, rollout budget and seeds, then measured against Flow-GRPO the way the papers state their
@@ -30,6 +30,7 @@ import (
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/diffusion/world"
 	"github.com/flowtune/flowtune/internal/atomicfile"
+	"github.com/flowtune/flowtune/internal/plot"
 	"github.com/flowtune/flowtune/rl/reward"
 )
 
@@ -580,20 +581,20 @@ func (r *CompareReport) algoNames() []string {
 // chart draws every algorithm's seed-mean held-out curve with ±1 sd bars over seeds, and the
 // reach threshold.
 func (r *CompareReport) chart() *image.RGBA {
-	var ss []series
+	var ss []plot.Series
 	xMax := 0.0
 	for i, a := range r.Algos {
-		s := series{name: fmt.Sprintf("%s (%d seeds)", a.Algo, a.Completed), col: palette[i%len(palette)], thick: true, err: a.Spread}
+		s := plot.Series{Name: fmt.Sprintf("%s (%d seeds)", a.Algo, a.Completed), Col: plot.Palette[i%len(plot.Palette)], Thick: true, Err: a.Spread}
 		for j, st := range a.EvalSteps {
-			s.x, s.y = append(s.x, float64(st)), append(s.y, a.Mean[j])
+			s.X, s.Y = append(s.X, float64(st)), append(s.Y, a.Mean[j])
 			xMax = max(xMax, float64(st))
 		}
 		ss = append(ss, s)
 	}
 	if r.Threshold != r.BaseEval {
-		ss = append(ss, series{name: fmt.Sprintf("reach threshold %.3f", r.Threshold), col: lighter(lighter(palette[len(palette)-1])),
-			x: []float64{0, xMax}, y: []float64{r.Threshold, r.Threshold}})
+		ss = append(ss, plot.Series{Name: fmt.Sprintf("reach threshold %.3f", r.Threshold), Col: plot.Lighter(plot.Lighter(plot.Palette[len(plot.Palette)-1])),
+			X: []float64{0, xMax}, Y: []float64{r.Threshold, r.Threshold}})
 	}
 	title := fmt.Sprintf("held-out %s on %s: mean +/- 1 sd over %d seeds", r.Reward, r.Task, len(r.Seeds))
-	return drawChart(title, "step", r.Reward, ss, xMax)
+	return plot.Chart(title, "step", r.Reward, ss, xMax)
 }

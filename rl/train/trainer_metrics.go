@@ -1,4 +1,4 @@
-package rl
+package train
 
 // What a run reports: the per-step and per-evaluation records of metrics.jsonl (kept in the
 // checkpoint too, so a resumed run rewrites exactly the records it continues from), the
