@@ -162,6 +162,28 @@ func TestPEFTRoundTrip(t *testing.T) {
 	nn.UseAdapter(fresh, "start")
 	checkClose(t, "reloaded adapter", fresh.Forward(fx.x, fx.timesteps, fx.context, fx.pooled).Data(), want, 1e-6)
 
+	// A PEFT save_pretrained folder: base_model.model. keys, alpha in adapter_config.json.
+	ts0, _, err := nn.ReadSafetensors(filepath.Join(dir, PEFTFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peftDir := t.TempDir()
+	renamed := map[string]nn.HostTensor{}
+	for k, v := range ts0 {
+		renamed["base_model.model."+strings.TrimPrefix(k, "transformer.")] = v
+	}
+	if err := nn.WriteSafetensors(filepath.Join(peftDir, "adapter_model.safetensors"), renamed, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(peftDir, "adapter_config.json"), []byte(`{"r": 3, "lora_alpha": 6, "peft_type": "LORA"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadPEFT(peftDir, fresh, "peft"); err != nil {
+		t.Fatal(err)
+	}
+	nn.UseAdapter(fresh, "peft")
+	checkClose(t, "PEFT save_pretrained folder", fresh.Forward(fx.x, fx.timesteps, fx.context, fx.pooled).Data(), want, 1e-6)
+
 	// Folded scale: a file without the alpha (alpha = r) is the same function.
 	folded := filepath.Join(t.TempDir(), "folded.safetensors")
 	if err := SavePEFTWith(folded, m, "policy", PEFTOptions{FoldScale: true}); err != nil {
