@@ -6,7 +6,7 @@ import (
 	"github.com/flowtune/flowtune/tensor"
 )
 
-// SampleODE integrates dx = v dt with Euler steps along grid (σ_0 = 1 … σ_N = 0, spec §1.4),
+// SampleODE integrates dx = v dt with Euler steps along grid (σ_0 = 1 … σ_N = 0, docs/algorithms.md §1.4),
 // starting from the noise x, and returns the clean sample. No tape is recorded.
 func SampleODE(m VelocityModel, x *tensor.Tensor, grid []float64, c Cond) *tensor.Tensor {
 	checkGrid(grid)
@@ -28,7 +28,7 @@ func EulerStep(x, v *tensor.Tensor, dt float64) *tensor.Tensor {
 	return out
 }
 
-// SDEConfig picks the stochastic sampler of Flow-GRPO rollouts (spec §2.1). Both replace the
+// SDEConfig picks the stochastic sampler of Flow-GRPO rollouts (docs/algorithms.md §2.1). Both replace the
 // deterministic Euler step from σ to σ' < σ by a Gaussian one, x' = μ + std·z with z ~ N(0, I),
 // whose log-density is what Flow-GRPO's policy ratio is made of:
 //
@@ -60,7 +60,7 @@ func (s SDEConfig) Args(grid []float64, i, B, D int) tensor.SDEArgs {
 	return a
 }
 
-// Rollout is what a Flow-GRPO sampling pass keeps per batch (spec §2.2): the latent before each
+// Rollout is what a Flow-GRPO sampling pass keeps per batch (docs/algorithms.md §2.2): the latent before each
 // step and the final one, and the log-probability of each step under the sampling policy.
 type Rollout struct {
 	Sigmas   []float64        // σ_0 … σ_T

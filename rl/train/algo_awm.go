@@ -12,13 +12,13 @@ import (
 	"github.com/flowtune/flowtune/tensor"
 )
 
-// AWMSection is Advantage Weighted Matching's part of the config (spec §4).
+// AWMSection is Advantage Weighted Matching's part of the config (docs/algorithms.md §4).
 type AWMSection struct {
 	Weighting   Weighting `yaml:"weighting" help:"log-likelihood proxy: ghuber, Uniform, t, t**2, huber"`
 	GHuberP     float64   `yaml:"ghuber_p" help:"ghuber exponent"`
 	ClipRange   float64   `yaml:"clip_range" help:"PPO ratio clip (1: inactive on-policy)"`
 	KLBeta      float64   `yaml:"kl_beta" help:"weight of the velocity KL to the base model"`
-	EMABeta     float64   `yaml:"ema_beta" help:"weight of the KL to the EMA of the policy (0: no EMA adapter)"`
+	EMABeta     float64   `yaml:"ema_beta" help:"weight of the KL to the EMA of the policy, applied only when kl_beta > 0 as in the official code (0: no EMA adapter)"`
 	EMAMaxDecay float64   `yaml:"ema_max_decay" help:"the KL-EMA decay is min(ema_max_decay, ema_ramp*step)"`
 	EMARamp     float64   `yaml:"ema_ramp" help:"KL-EMA decay growth per step"`
 	Timesteps   int       `yaml:"timesteps" help:"training noise levels per endpoint (K)"`
@@ -45,7 +45,7 @@ var awmSpec = &algoSpec{
 	},
 	advantages: rl.AWMAdvantages(),
 	build: func(r *run) algorithm {
-		if r.cfg.AWM.EMABeta != 0 {
+		if r.cfg.AWM.EMABeta != 0 && r.cfg.AWM.KLBeta > 0 { // the EMA-KL term needs kl_beta > 0 (§4.7)
 			nn.CopyAdapter(r.t.Model, rl.EMAAdapter, rl.PolicyAdapter)
 		}
 		return &awmAlgo{r: r, cfg: r.cfg.awmConfig()}

@@ -11,7 +11,7 @@ import (
 	"github.com/flowtune/flowtune/tensor"
 )
 
-// GRPOSection is Flow-GRPO's part of the config (spec §2).
+// GRPOSection is Flow-GRPO's part of the config (docs/algorithms.md §2).
 type GRPOSection struct {
 	ClipRange        float64 `yaml:"clip_range" help:"PPO ratio clip ε"`
 	AdvClip          float64 `yaml:"adv_clip" help:"advantage clip"`
@@ -58,18 +58,27 @@ type grpoAlgo struct {
 func (a *grpoAlgo) rolloutAdapter() string           { return rl.PolicyAdapter }
 func (a *grpoAlgo) sde() (diffusion.SDEConfig, bool) { return a.cfg.SDE, true }
 
-// train replays every group's stored SDE steps (each group is one micro-batch); the losses are
-// scaled so that the gradient is the mean over groups and trained steps.
+// train replays every group's stored SDE steps (each group is one micro-batch) for the samples
+// with a non-zero advantage; each group's losses are weighted by its share of those samples, so
+// the gradient is the mean over the kept samples and trained steps (docs/algorithms.md §2.3).
 func (a *grpoAlgo) train(b *stepBatch) (map[string]float64, error) {
 	G := a.r.cfg.Group
-	P := len(b.sde)
-	terms := map[string]float64{}
+	kept := len(rl.NonZero(b.adv))
+	terms := map[string]float64{"loss": 0, "kl": 0, "kept_frac": float64(kept) / float64(len(b.adv))}
+	if kept == 0 {
+		return terms, nil // every group's rewards were equal: nothing to learn from this step
+	}
 	for g, ro := range b.sde {
-		st := rl.FlowGRPOAccumulate(a.r.pol, ro, b.conds[g], b.adv[g*G:(g+1)*G], a.cfg, P)
+		adv := b.adv[g*G : (g+1)*G]
+		n := len(rl.NonZero(adv))
+		if n == 0 {
+			continue
+		}
+		w := float64(n) / float64(kept)
+		st := rl.FlowGRPOAccumulate(a.r.pol, ro, b.conds[g], adv, a.cfg, w)
 		if !finite(st.Loss) {
 			return nil, fmt.Errorf("loss is %v in group %d", st.Loss, g)
 		}
-		w := 1 / float64(P)
 		for k, v := range map[string]float64{"loss": st.Loss, "pg": st.PG, "kl": st.KL, "ratio_mean": st.RatioMean,
 			"clip_frac": st.ClipFrac, "approx_kl": st.ApproxKL} {
 			terms[k] += w * v

@@ -12,7 +12,7 @@ import (
 	"github.com/flowtune/flowtune/tensor"
 )
 
-// NFTSection is DiffusionNFT's part of the config (spec §5).
+// NFTSection is DiffusionNFT's part of the config (docs/algorithms.md §5).
 type NFTSection struct {
 	Beta        float64 `yaml:"beta" help:"guidance strength of the implicit policies"`
 	KLBeta      float64 `yaml:"kl_beta" help:"weight of the velocity KL to the base model"`
@@ -61,16 +61,8 @@ func (a *nftAlgo) rolloutAdapter() string           { return rl.OldAdapter }
 func (a *nftAlgo) sde() (diffusion.SDEConfig, bool) { return diffusion.SDEConfig{}, false }
 
 func (a *nftAlgo) train(b *stepBatch) (map[string]float64, error) {
-	grid := diffusion.SigmaGrid(a.cfg.GridSteps, a.cfg.Shift)
-	candidates := grid[:a.cfg.GridSteps-1] // the last step (σ → 0) is not trained
 	return a.r.trainEndpoints(b, func(mb rl.Batch) (*tensor.Tensor, map[string]float64) {
-		// K of the levels, without replacement; all of them when K = GridSteps − 1 (the reference).
-		perm := permutationFrom(a.r.trainRNG, len(candidates))
-		levels := make([]float64, a.cfg.Timesteps)
-		for i := range levels {
-			levels[i] = candidates[perm[i]]
-		}
-		l, st := rl.NFTLoss(a.r.pol, mb, rl.SharedLevelDraws(a.r.trainRNG, levels, mb.X0), a.cfg)
+		l, st := rl.NFTLoss(a.r.pol, mb, rl.DrawNFT(a.r.trainRNG, a.cfg, mb.X0), a.cfg)
 		return l, map[string]float64{"loss": st.Loss, "policy": st.Policy, "kl": st.KL,
 			"pos_err": st.PosErr, "neg_err": st.NegErr}
 	})

@@ -12,7 +12,7 @@ import (
 	"github.com/flowtune/flowtune/tensor"
 )
 
-// RAMSection is Reinforce Adjoint Matching's part of the config (spec §6.4–6.5).
+// RAMSection is Reinforce Adjoint Matching's part of the config (docs/algorithms.md §6.4–6.5).
 type RAMSection struct {
 	Multiplier  float64 `yaml:"multiplier" help:"reward multiplier m"`
 	Targets     int     `yaml:"targets" help:"re-noisings per endpoint (K)"`

@@ -34,6 +34,8 @@ type Config struct {
 	// Remote rewards (name@URL entries of Reward).
 	RewardTimeout float64 `yaml:"reward_timeout" help:"seconds one request to a remote reward server may take"`
 	RewardRetries int     `yaml:"reward_retries" help:"attempts per remote reward request, the first included (1: no retry); network errors, timeouts, 5xx and 429 are retried with exponential backoff"`
+	// The token is never stored: only the file's name.
+	RewardTokenFile string `yaml:"reward_token_file" help:"file holding the bearer token sent to remote reward servers (empty: $FLOWTUNE_REWARD_TOKEN, if set)"`
 
 	Steps        int     `yaml:"steps" help:"optimizer steps (one per batch of rollouts)"`
 	Prompts      int     `yaml:"prompts" help:"prompts per step, drawn from the task's training split"`
@@ -54,6 +56,9 @@ type Config struct {
 	EvalSteps   int     `yaml:"eval_steps" help:"ODE steps of the evaluation sampler"`
 	EvalCFG     float64 `yaml:"eval_cfg" help:"guidance scale of the evaluation sampler"`
 	EvalSeed    uint64  `yaml:"eval_seed" help:"seed of the evaluation noise (fixed across runs)"`
+	// The evaluation weights: an EMA of the policy adapter, as Flow-GRPO and AWM evaluate.
+	EvalEMA      float64 `yaml:"eval_ema" help:"evaluate an EMA of the policy with this decay, warmed up as min(eval_ema, (1+s)/(10+s)) at step s (0: evaluate the policy itself)"`
+	EvalEMAEvery int     `yaml:"eval_ema_every" help:"update the evaluation EMA every N optimizer steps"`
 
 	CheckpointEvery int    `yaml:"checkpoint_every" help:"save the whole training state every N steps (0: only at the end or on Ctrl-C)"`
 	Seed            uint64 `yaml:"seed" help:"seed of the prompt order, rollout noise, training draws and LoRA init"`
@@ -63,6 +68,13 @@ type Config struct {
 	NFT  NFTSection  `yaml:"nft"`
 	GRPO GRPOSection `yaml:"flowgrpo"`
 }
+
+// DefaultEvalEMA is the decay of the evaluation EMA. Flow-GRPO evaluates an EMA of decay 0.9
+// updated every 8 steps and AWM one of 0.99 every step, over runs of thousands of steps; the
+// built-in runs take 30–50 steps, so the EMA is updated every step with decay 0.9 (an average
+// over the last ten steps or so) and warmed up like the pretraining EMA, so that the first
+// evaluations are not dominated by the initial adapter.
+const DefaultEvalEMA = 0.9
 
 // DefaultConfig is the built-in run for algo ("" is DefaultAlgo): sized so that the default
 // run finishes within about ten minutes on two CPU cores with the shipped base model.
@@ -75,6 +87,7 @@ func DefaultConfig(algo string) Config {
 		Steps: 48, Prompts: 4, Group: 8, RolloutSteps: 10, CFG: 1, MicroBatch: 16,
 		LR: 1e-3, WeightDecay: 1e-4, GradClip: 1, LoRARank: 16, LoRAAlpha: 32,
 		EvalEvery: 8, EvalPrompts: 64, EvalSeeds: 2, EvalSteps: 10, EvalCFG: 1, EvalSeed: 20240601,
+		EvalEMA: DefaultEvalEMA, EvalEMAEvery: 1,
 		CheckpointEvery: 8, Seed: 1,
 	}
 	for _, a := range registry {
@@ -119,10 +132,10 @@ func (c Config) Rewards() ([]RewardWeight, error) {
 			return nil, err
 		}
 		if rw.Name == "" {
-			return nil, fmt.Errorf("config: empty reward name in %q (want %s; valid names: %s)", spec, rewardSyntax, strings.Join(reward.Names(), ", "))
+			return nil, fmt.Errorf("config: empty reward name in %q (want %s; valid names: %s)", RedactSpec(spec), rewardSyntax, strings.Join(reward.Names(), ", "))
 		}
 		if seen[rw.Name] {
-			return nil, fmt.Errorf("config: reward %q is listed twice in %q", rw.Name, spec)
+			return nil, fmt.Errorf("config: reward %q is listed twice in %q", rw.Name, RedactSpec(spec))
 		}
 		seen[rw.Name] = true
 		out = append(out, rw)
@@ -140,10 +153,10 @@ func parseRewardEntry(part string) (RewardWeight, error) {
 			}
 		}
 		if rw.Name == "" {
-			return rw, fmt.Errorf("config: reward entry %q has no name before '@' (want %s)", part, rewardSyntax)
+			return rw, fmt.Errorf("config: reward entry %q has no name before '@' (want %s)", RedactSpec(part), rewardSyntax)
 		}
 		if _, err := reward.ParseServerURL(rw.URL); err != nil {
-			return rw, fmt.Errorf("config: reward entry %q: %v (want %s, e.g. compose@http://127.0.0.1:8700=0.5)", part, err, rewardSyntax)
+			return rw, fmt.Errorf("config: reward entry %q: %v (want %s, e.g. compose@http://127.0.0.1:8700=0.5)", RedactSpec(part), err, rewardSyntax)
 		}
 		return rw, nil
 	}
@@ -213,6 +226,8 @@ func (c Config) validate(extra map[string]reward.Reward) error {
 		return fmt.Errorf("config: cfg and eval_cfg must be > 0 (got %g, %g)", c.CFG, c.EvalCFG)
 	case !(c.RewardTimeout > 0) || math.IsInf(c.RewardTimeout, 0):
 		return fmt.Errorf("config: reward_timeout must be a positive number of seconds (got %g)", c.RewardTimeout)
+	case !(c.EvalEMA >= 0 && c.EvalEMA < 1) || c.EvalEMAEvery < 1:
+		return fmt.Errorf("config: eval_ema must be in [0,1) and eval_ema_every ≥ 1 (got %g, %d)", c.EvalEMA, c.EvalEMAEvery)
 	case c.RewardRetries < 1:
 		return fmt.Errorf("config: reward_retries must be ≥ 1, the first attempt included (got %d)", c.RewardRetries)
 	}

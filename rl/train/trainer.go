@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -227,16 +226,18 @@ func (r *run) stop(err error) (*Summary, error) {
 	if serr := r.writeSummary(s); serr != nil {
 		return nil, fmt.Errorf("%w; the checkpoint at step %d was saved, but not the summary: %v", err, r.st.Step, serr)
 	}
-	fix := "fix the reward"
-	var re *reward.RemoteError
-	if errors.As(err, &re) {
-		fix = "start the server again"
-		if re.Status != 0 && re.Status < 500 && re.Status != http.StatusTooManyRequests {
-			fix = "fix the server (it rejected the request)"
-		}
+	fix := "fix the reward, then"
+	switch {
+	case errors.Is(err, reward.ErrServerDown):
+		fix = "start the server again (or wait until it is less busy), then"
+	case errors.Is(err, reward.ErrRejected):
+		fix = "the server rejects what this run sends, so resuming as it is fails the same way: make the run and the server fit " +
+			"(the task's prompts and the server's reward, the token, the server's limits: the message says which), then"
+	case errors.Is(err, reward.ErrBadAnswer):
+		fix = "the server's answers are unusable: fix the server, then"
 	}
 	r.t.Log.Error().Err(err).Int("step", r.st.Step).Str("resume", "-resume "+dir).Msg("reward failed: checkpoint saved")
-	return s, fmt.Errorf("%w; the checkpoint at step %d was saved — %s and continue with -resume %s", err, r.st.Step, fix, dir)
+	return s, fmt.Errorf("%w; the checkpoint at step %d was saved — %s continue with -resume %s", err, r.st.Step, fix, dir)
 }
 
 // scoreFailure marks a scoring error of rw as a reward failure; where says what was scored
@@ -279,7 +280,7 @@ type run struct {
 type namedReward struct {
 	name   string
 	weight float64
-	url    string // server of a remote reward, else ""
+	url    string // server of a remote reward (credentials redacted, for logs), else ""
 	r      reward.Reward
 }
 
@@ -302,6 +303,10 @@ func (t *Trainer) setup() (*run, error) {
 		return nil, err
 	}
 	rws, _ := cfg.Rewards()
+	token, err := cfg.remoteToken(rws)
+	if err != nil {
+		return nil, err
+	}
 	for _, rw := range rws {
 		var rr reward.Reward
 		if rw.URL != "" {
@@ -309,6 +314,7 @@ func (t *Trainer) setup() (*run, error) {
 			o.Timeout = time.Duration(cfg.RewardTimeout * float64(time.Second))
 			o.Attempts = cfg.RewardRetries
 			o.Log = &t.Log
+			o.Token = token
 			if rr, err = reward.NewRemote(rw.Name, rw.URL, o); err != nil {
 				return nil, rewardFailure(err)
 			}
@@ -317,7 +323,7 @@ func (t *Trainer) setup() (*run, error) {
 		} else {
 			rr, _ = reward.ByName(rw.Name)
 		}
-		r.rewards = append(r.rewards, namedReward{rw.Name, rw.Weight, rw.URL, rr})
+		r.rewards = append(r.rewards, namedReward{rw.Name, rw.Weight, reward.RedactURL(rw.URL), rr})
 	}
 	if r.eval, err = newEvalSet(r); err != nil {
 		return nil, err
@@ -330,6 +336,9 @@ func (t *Trainer) setup() (*run, error) {
 	nn.SetRequiresGrad(nn.NamedParams(m), false)
 	nn.AddAdapter(m, rl.PolicyAdapter, cfg.LoRARank, float32(cfg.LoRAAlpha), tensor.NewRNG(cfg.Seed+4<<32), isAttention)
 	r.algo = newAlgorithm(r)
+	if cfg.EvalEMA > 0 {
+		nn.CopyAdapter(m, rl.EvalAdapter, rl.PolicyAdapter)
+	}
 	r.pol = rl.NewPolicies(m)
 	r.opt = nn.NewAdamW(nn.AdapterParams(m, rl.PolicyAdapter), nn.AdamWConfig{LR: float32(cfg.LR), Beta1: 0.9, Beta2: 0.999,
 		Eps: 1e-8, WeightDecay: float32(cfg.WeightDecay), MaxGradNorm: cfg.GradClip})
@@ -365,7 +374,7 @@ func (t *Trainer) setup() (*run, error) {
 	return r, nil
 }
 
-// isAttention selects the q/k/v/out projections of both streams for LoRA (spec §2.6).
+// isAttention selects the q/k/v/out projections of both streams for LoRA (docs/algorithms.md §2.6).
 func isAttention(path string) bool { return strings.Contains(path, ".attn.") }
 
 func rewardList(rs []namedReward) string {
@@ -400,6 +409,9 @@ func (r *run) trainStep() error {
 	}
 	total, err := rl.WeightedRewards(b.scores, weights)
 	if err != nil {
+		return err
+	}
+	if err := checkTotals(step+1, total); err != nil {
 		return err
 	}
 	keys := make([]string, len(total))
@@ -439,9 +451,14 @@ func (r *run) trainStep() error {
 		}
 		return fmt.Errorf("step %d: %w; stopped without updating the weights; %s (a lower lr may help)", step+1, err, kept)
 	}
-	r.opt.Step()
+	// A Flow-GRPO step whose advantages are all zero trained nothing, and the reference takes no
+	// optimiser step then (docs/algorithms.md §2.3).
+	if kept, ok := terms["kept_frac"]; !ok || kept > 0 {
+		r.opt.Step()
+	}
 	nn.ZeroGrads(r.pol.Net)
 	r.algo.afterStep(step + 1)
+	r.updateEvalEMA(step + 1)
 	tm.train = time.Since(t2).Seconds()
 	tm.step = time.Since(t0).Seconds()
 	r.stepTimes = append(r.stepTimes, tm.step)

@@ -6,7 +6,7 @@ package train
 //	algorithm  rollouts                 loss per micro-batch                 lagged adapter after step s
 //	awm        policy, ODE              rl.AWMLoss at K grid levels          "ema" ← EMA, d = min(0.3, 0.001·s)
 //	ram        "old", ODE               rl.RAMLoss at K levels t = √u        "old" ← EMA, d = min(0.9, 0.01·s)
-//	nft        "old", ODE               rl.NFTLoss at K rollout-grid levels  "old" ← EMA, d = min(0.5, 0.001·s)
+//	nft        "old", ODE               rl.NFTLoss at K random grid levels   "old" ← EMA, d = min(0.5, 0.001·s)
 //	flowgrpo   policy, SDE + log-probs  rl.FlowGRPOLoss on each stored step  none (on-policy)
 
 import (
