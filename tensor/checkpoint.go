@@ -1,6 +1,9 @@
 package tensor
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Activation recomputation ("gradient checkpointing").
 //
@@ -31,7 +34,7 @@ func Checkpoint(f func(in []*Tensor) *Tensor, inputs []*Tensor, params []*Tensor
 		var y *Tensor
 		withGrad(func() {
 			y = f(fresh)
-			if !sameShape(y.shape, out.shape) {
+			if !slices.Equal(y.shape, out.shape) {
 				panic(fmt.Sprintf("tensor.Checkpoint: the recomputation gave shape %v, the forward %v", y.shape, out.shape))
 			}
 			if y.requiresGrad {
