@@ -170,3 +170,48 @@ func TestLoadErrors(t *testing.T) {
 	_, err = Load(b, t.TempDir())
 	wantErr(t, err, "not an SD3 checkpoint")
 }
+
+// TestLoadErrorsStability: the single-file layout reports missing, unexpected and misshapen
+// tensors under their Stability names, and skips the VAE and text encoders beside the
+// transformer.
+func TestLoadErrorsStability(t *testing.T) {
+	b := tensor.CPU()
+	src := filepath.Join("testdata", "stability.safetensors")
+	ts, _, err := nn.ReadSafetensors(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(edit func(map[string]nn.HostTensor)) string {
+		c := map[string]nn.HostTensor{}
+		for k, v := range ts {
+			c[k] = v
+		}
+		edit(c)
+		p := filepath.Join(t.TempDir(), "sd3.5_tiny.safetensors")
+		if err := nn.WriteSafetensors(p, c, nil); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	const p = "model.diffusion_model."
+	_, info, err := LoadWith(b, write(func(c map[string]nn.HostTensor) {
+		c["first_stage_model.decoder.conv_in.weight"] = nn.HostTensor{Shape: []int{1}, Data: []float32{0}}
+		c["text_encoders.clip_l.transformer.x"] = nn.HostTensor{Shape: []int{1}, Data: []float32{0}}
+	}), LoadOptions{})
+	if err != nil || info.Ignored != 2 || info.Layout != LayoutStability {
+		t.Fatalf("single file with a VAE beside it: %v, %+v", err, info)
+	}
+
+	_, err = Load(b, write(func(c map[string]nn.HostTensor) { delete(c, p+"joint_blocks.0.x_block.attn2.proj.bias") }))
+	wantErr(t, err, "missing 1 tensor", p+"joint_blocks.0.x_block.attn2.proj.bias", "stability layout")
+
+	_, err = Load(b, write(func(c map[string]nn.HostTensor) {
+		c[p+"joint_blocks.1.x_block.attn.qkv.weight"] = nn.HostTensor{Shape: []int{95, 32}, Data: make([]float32, 95*32)}
+	}))
+	wantErr(t, err, p+"joint_blocks.1.x_block.attn.qkv.weight", "[95, 32]", "[96, 32]")
+
+	_, err = Load(b, write(func(c map[string]nn.HostTensor) {
+		c[p+"joint_blocks.1.context_block.attn.extra"] = nn.HostTensor{Shape: []int{1}, Data: []float32{0}}
+	}))
+	wantErr(t, err, "unexpected 1 tensor", p+"joint_blocks.1.context_block.attn.extra")
+}

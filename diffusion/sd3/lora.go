@@ -44,8 +44,12 @@ const (
 // PEFTFile is the adapter file name diffusers reads from a folder.
 const PEFTFile = "pytorch_lora_weights.safetensors"
 
-// loraPrefix is the component prefix of the transformer's keys in a pipeline's adapter file.
-const loraPrefix = "transformer."
+// loraPrefix is the component prefix of the transformer's keys in a pipeline's adapter file;
+// peftModelPrefix the one PEFT's save_pretrained writes.
+const (
+	loraPrefix      = "transformer."
+	peftModelPrefix = "base_model.model."
+)
 
 func matchTarget(path string, targets []string) bool {
 	for _, t := range targets {
@@ -103,6 +107,19 @@ func adapterFile(path string) string {
 // load_lora_weights(folder) reads) or a .safetensors file. Weights are float32; the write is
 // atomic. All layers of the adapter must share one rank and alpha.
 func SavePEFT(path string, m nn.Module, name string) error {
+	return SavePEFTWith(path, m, name, PEFTOptions{})
+}
+
+// PEFTOptions tune SavePEFTWith.
+type PEFTOptions struct {
+	// FoldScale multiplies each lora_B by alpha/r and records lora_alpha = r, so that a loader
+	// that ignores lora_adapter_metadata (older diffusers, which then assume alpha = r) computes
+	// the same layer. The function is unchanged; only the split between scale and B differs.
+	FoldScale bool
+}
+
+// SavePEFTWith is SavePEFT with options.
+func SavePEFTWith(path string, m nn.Module, name string, opt PEFTOptions) error {
 	file := adapterFile(path)
 	tensors := map[string]nn.HostTensor{}
 	var rank int
@@ -125,7 +142,13 @@ func SavePEFT(path string, m nn.Module, name string) error {
 			return
 		}
 		tensors[loraPrefix+p+".lora_A.weight"] = nn.HostTensor{Shape: a.A.Shape(), Data: a.A.Data()}
-		tensors[loraPrefix+p+".lora_B.weight"] = nn.HostTensor{Shape: a.B.Shape(), Data: a.B.Data()}
+		bData := a.B.Data()
+		if opt.FoldScale {
+			for i := range bData {
+				bData[i] *= a.Scale()
+			}
+		}
+		tensors[loraPrefix+p+".lora_B.weight"] = nn.HostTensor{Shape: a.B.Shape(), Data: bData}
 		targets = append(targets, p)
 	})
 	if err != nil {
@@ -133,6 +156,9 @@ func SavePEFT(path string, m nn.Module, name string) error {
 	}
 	if rank == 0 {
 		return fmt.Errorf("sd3: no layer has adapter %q to save", name)
+	}
+	if opt.FoldScale {
+		alpha = float32(rank)
 	}
 	cfg := peftConfig{R: rank, LoraAlpha: float64(alpha), TargetModules: targets, Bias: "none",
 		InitLoraWeight: "gaussian", RankPattern: map[string]int{}, AlphaPattern: map[string]any{}}
@@ -150,21 +176,38 @@ func SavePEFT(path string, m nn.Module, name string) error {
 	return nn.WriteSafetensors(file, tensors, map[string]string{"format": "pt", "lora_adapter_metadata": string(meta)})
 }
 
-// LoadPEFT reads a PEFT/diffusers LoRA file (or a folder holding pytorch_lora_weights.safetensors)
-// into m as adapter name, creating it on the layers the file names (keys with or without the
-// "transformer." prefix). The scale is lora_alpha/r from the file's lora_adapter_metadata
+// LoadPEFT reads a PEFT/diffusers LoRA file (or a folder holding pytorch_lora_weights.safetensors,
+// or a PEFT save_pretrained folder with adapter_model.safetensors and adapter_config.json, as
+// Flow-GRPO's checkpoints are) into m as adapter name, creating it on the layers the file names
+// (keys with the "transformer." or "base_model.model." prefix, or none). The scale is lora_alpha/r from the file's lora_adapter_metadata
 // (alpha_pattern and rank_pattern honoured); without metadata it is 1 (alpha = r), diffusers'
 // rule. An existing adapter of that name is overwritten where the ranks agree. Errors name
 // the file and key: keys of other components (text encoders) or of modules the model lacks,
 // an A without its B, or shapes that do not fit the layer.
 func LoadPEFT(path string, m nn.Module, name string) (int, error) {
 	file := adapterFile(path)
+	meta := map[string]string(nil)
+	if _, err := os.Stat(file); err != nil {
+		// A PEFT save_pretrained folder (Flow-GRPO's checkpoints): adapter_model.safetensors
+		// with its LoraConfig in adapter_config.json.
+		peft := filepath.Join(filepath.Dir(file), "adapter_model.safetensors")
+		if _, perr := os.Stat(peft); perr == nil {
+			raw, err := os.ReadFile(filepath.Join(filepath.Dir(file), "adapter_config.json"))
+			if err != nil {
+				return 0, fmt.Errorf("sd3: %s needs the adapter_config.json beside it: %w", peft, err)
+			}
+			file, meta = peft, map[string]string{"lora_adapter_metadata": string(raw)}
+		}
+	}
 	f, err := nn.OpenSafetensors(file)
 	if err != nil {
 		return 0, fmt.Errorf("sd3: %w", err)
 	}
 	defer f.Close()
-	cfg, err := readPEFTMeta(file, f.Metadata())
+	if meta == nil {
+		meta = f.Metadata()
+	}
+	cfg, err := readPEFTMeta(file, meta)
 	if err != nil {
 		return 0, err
 	}
@@ -180,7 +223,7 @@ func LoadPEFT(path string, m nn.Module, name string) (int, error) {
 		if strings.HasPrefix(k, "text_encoder") {
 			return 0, fmt.Errorf("sd3: %s: tensor %q is not a LoRA weight of the transformer: the file also adapts a text encoder, which flowtune does not run (prompt embeddings come precomputed)", file, k)
 		}
-		key := strings.TrimPrefix(k, loraPrefix)
+		key := strings.TrimPrefix(strings.TrimPrefix(k, loraPrefix), peftModelPrefix)
 		var mod string
 		switch {
 		case strings.HasSuffix(key, ".lora_A.weight"):
@@ -245,7 +288,7 @@ func LoadPEFT(path string, m nn.Module, name string) (int, error) {
 		if cfg != nil {
 			alpha = cfg.alphaFor(p, r)
 		}
-		if t, err := f.Read(loraPrefix + p + ".alpha"); err == nil && len(t.Data) == 1 {
+		if t, err := f.Read(strings.TrimSuffix(pr.a, ".lora_A.weight") + ".alpha"); err == nil && len(t.Data) == 1 {
 			alpha = t.Data[0]
 		}
 		a := l.Adapter(name)

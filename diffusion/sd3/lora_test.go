@@ -101,10 +101,14 @@ func TestLoRAGradientsFiniteDifferences(t *testing.T) {
 		}
 	}
 
-	// Recomputation: the same gradients.
+	// Recomputation: the same gradients, also when the adapters are switched off between the
+	// forward and the backward (as rl.Policies does after each evaluation).
 	m.Recompute = true
 	nn.ZeroGrads(m)
-	loss().Backward()
+	l := loss()
+	nn.UseAdapter(m, "")
+	l.Backward()
+	nn.UseAdapter(m, "policy")
 	for _, p := range params {
 		a, r := grads[p.Name], p.P.Grad().Data()
 		for i := range a {
@@ -157,6 +161,46 @@ func TestPEFTRoundTrip(t *testing.T) {
 	}
 	nn.UseAdapter(fresh, "start")
 	checkClose(t, "reloaded adapter", fresh.Forward(fx.x, fx.timesteps, fx.context, fx.pooled).Data(), want, 1e-6)
+
+	// A PEFT save_pretrained folder: base_model.model. keys, alpha in adapter_config.json.
+	ts0, _, err := nn.ReadSafetensors(filepath.Join(dir, PEFTFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peftDir := t.TempDir()
+	renamed := map[string]nn.HostTensor{}
+	for k, v := range ts0 {
+		renamed["base_model.model."+strings.TrimPrefix(k, "transformer.")] = v
+	}
+	if err := nn.WriteSafetensors(filepath.Join(peftDir, "adapter_model.safetensors"), renamed, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(peftDir, "adapter_config.json"), []byte(`{"r": 3, "lora_alpha": 6, "peft_type": "LORA"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadPEFT(peftDir, fresh, "peft"); err != nil {
+		t.Fatal(err)
+	}
+	nn.UseAdapter(fresh, "peft")
+	checkClose(t, "PEFT save_pretrained folder", fresh.Forward(fx.x, fx.timesteps, fx.context, fx.pooled).Data(), want, 1e-6)
+
+	// Folded scale: a file without the alpha (alpha = r) is the same function.
+	folded := filepath.Join(t.TempDir(), "folded.safetensors")
+	if err := SavePEFTWith(folded, m, "policy", PEFTOptions{FoldScale: true}); err != nil {
+		t.Fatal(err)
+	}
+	ts, _, err := nn.ReadSafetensors(folded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nn.WriteSafetensors(folded, ts, nil); err != nil { // drop the metadata
+		t.Fatal(err)
+	}
+	if _, err := LoadPEFT(folded, fresh, "folded"); err != nil {
+		t.Fatal(err)
+	}
+	nn.UseAdapter(fresh, "folded")
+	checkClose(t, "folded adapter without metadata", fresh.Forward(fx.x, fx.timesteps, fx.context, fx.pooled).Data(), want, 1e-5)
 }
 
 // TestPEFTErrors: adapter files that do not fit the model are refused, naming file and key.

@@ -73,16 +73,27 @@ func (m *Model) runBlock(blk *Block, x, c, y *tensor.Tensor) (*tensor.Tensor, *t
 	}
 	params := nn.Tensors(nn.Trainable(blk))
 	N, L := x.Dim(1), c.Dim(1)
+	// The recomputation runs during the backward, when the caller may have switched adapters
+	// (rl.Policies restores the previous set after each forward): it re-activates the set of
+	// the forward and restores whatever is active then.
+	active := nn.ActiveAdapter(blk)
+	forward := func(in []*tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
+		if now := nn.ActiveAdapter(blk); now != active {
+			nn.UseAdapter(blk, active)
+			defer nn.UseAdapter(blk, now)
+		}
+		return blk.Forward(in[0], in[1], in[2])
+	}
 	if blk.PreOnly() {
 		out := tensor.Checkpoint(func(in []*tensor.Tensor) *tensor.Tensor {
-			xo, _ := blk.Forward(in[0], in[1], in[2])
+			xo, _ := forward(in)
 			return xo
 		}, []*tensor.Tensor{x, c, y}, params)
 		return out, nil
 	}
 	// One output per checkpoint: the new [c; x] along the sequence, split afterwards.
 	out := tensor.Checkpoint(func(in []*tensor.Tensor) *tensor.Tensor {
-		xo, co := blk.Forward(in[0], in[1], in[2])
+		xo, co := forward(in)
 		return tensor.Concat(1, co, xo)
 	}, []*tensor.Tensor{x, c, y}, params)
 	parts := tensor.Split(out, 1, L, N)
