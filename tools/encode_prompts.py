@@ -121,6 +121,7 @@ def encode(model, prompts, device, batch, max_len):
     import torch
     from diffusers import StableDiffusion3Pipeline
 
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device != "cpu" else torch.float32
     pipe = StableDiffusion3Pipeline.from_pretrained(model, transformer=None, vae=None, torch_dtype=dtype).to(device)
     out = {}
@@ -143,7 +144,7 @@ def main():
     ap.add_argument("--out", required=True, help="cache file to write")
     ap.add_argument("--update", action="store_true", help="keep the prompts already in --out, encode only new ones")
     ap.add_argument("--fp32", action="store_true", help="store float32 instead of bfloat16")
-    ap.add_argument("--device", default="cuda" if os.environ.get("CUDA_VISIBLE_DEVICES", "0") != "" else "cpu")
+    ap.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--max-sequence-length", type=int, default=256, help="T5 tokens (SD3 default 256: 333 context tokens)")
     args = ap.parse_args()
