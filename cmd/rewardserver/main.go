@@ -45,16 +45,16 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rs/zerolog"
-
+	"github.com/flowtune/flowtune/internal/cli"
+	"github.com/flowtune/flowtune/internal/logx"
 	"github.com/flowtune/flowtune/rl/reward"
 )
 
 // Exit statuses.
 const (
-	exitOK    = 0
-	exitError = 1
-	exitUsage = 2
+	exitOK    = cli.ExitOK
+	exitError = cli.ExitError
+	exitUsage = cli.ExitUsage
 )
 
 // shutdownGrace is how long requests in flight may take to finish after Ctrl-C.
@@ -79,6 +79,11 @@ func main() {
 
 // run serves until ctx is done; ready, if not nil, gets the address once it listens.
 func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr string)) int {
+	return runIO(ctx, args, os.Stdout, stderr, ready)
+}
+
+// runIO is run with the stream that -h prints the usage on.
+func runIO(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(addr string)) int {
 	fs := flag.NewFlagSet("rewardserver", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	name := fs.String("reward", "compose", "reward to serve: "+strings.Join(reward.Names(), ", "))
@@ -90,20 +95,13 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 	maxDecoded := fs.Int("max-decoded-mib", reward.DefaultMaxDecodedBytes>>20, "largest decoded size of one request's images, in MiB")
 	fs.Int64Var(&o.MaxImagePixels, "max-image-pixels", reward.DefaultMaxImagePixels, "largest image (width × height, as its PNG header declares it)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: rewardserver [-reward NAME] [-addr HOST:PORT] [-token-file FILE] [limits]\n\n"+
+		fmt.Fprintf(fs.Output(), "usage: rewardserver [-reward NAME] [-addr HOST:PORT] [-token-file FILE] [limits]\n\n"+
 			"Serves a built-in reward over HTTP (GET /health, POST /compute); use it from finetune with\n"+
 			"-reward NAME@http://HOST:PORT.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "rewardserver: unexpected arguments %q\n", fs.Args())
-		return exitUsage
+	if err := cli.Parse(fs, args, stdout); err != nil {
+		return cli.Report(stderr, "rewardserver", err)
 	}
 	for _, l := range []struct {
 		flag   string
@@ -127,7 +125,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 		return exitUsage
 	}
 	o.Token, o.BodyTimeout = token, timeouts.read
-	log := zerolog.New(zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly}).With().Timestamp().Logger()
+	log := logx.New(stderr)
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -65,7 +65,7 @@ func (r *run) saveCheckpoint() error {
 		return err
 	}
 	path := filepath.Join(r.t.OutDir, CheckpointFile)
-	if err := nn.SaveTensors(path, r.stateTensors(), map[string]string{metaState: string(meta), metaConfig: string(y)}); err != nil {
+	if err := nn.SaveTensors(path, r.stateTensors(), map[string]string{metaState: string(meta), metaConfig: string(y), metaBase: r.t.BaseName}); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	r.savedStep = r.st.Step
