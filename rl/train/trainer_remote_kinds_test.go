@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/flowtune/flowtune/rl/reward/rewardtest"
 	"image"
 	"net/http"
 	"net/http/httptest"
@@ -105,7 +106,7 @@ func TestHugeRewardsAreARewardFailure(t *testing.T) {
 func TestRewardCredentialsAreNotStored(t *testing.T) {
 	const user, pass, qtok, btok = "alice", "hunter2", "qs3cret", "b3arer"
 	t.Setenv(reward.TokenEnv, btok)
-	h := reward.NewHandler(brightness{}, zerolog.Nop(), reward.ServerOptions{Token: btok})
+	h := reward.NewHandler(rewardtest.Brightness{}, zerolog.Nop(), reward.ServerOptions{Token: btok})
 	var mu sync.Mutex
 	var seen []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
