@@ -21,7 +21,6 @@ import (
 // evalBatch is how many images one sampling call generates.
 const evalBatch = 32
 
-
 type evalSet struct {
 	r       *run
 	prompts []string

@@ -37,9 +37,10 @@ import (
 //	samples_base.png        the same as samples_step0.png: the base model
 //	samples_final.png       the same as the last step's: the fine-tuned model
 //	samples_prompts.txt     the prompts of the sample grids' rows
-// (docs/run-directory.md describes every file.)
 //	adapters.safetensors    the trained LoRA adapter
 //	checkpoint.safetensors  the whole training state (for Resume)
+//
+// docs/run-directory.md describes every file.
 type Trainer struct {
 	Cfg      Config
 	Model    *diffusion.Model // the base model; the trainer adds the adapters
