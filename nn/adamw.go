@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/flowtune/flowtune/tensor"
 )
@@ -118,7 +119,7 @@ func (o *AdamW) LoadState(st map[string]*tensor.Tensor, steps int) error {
 		if !ok {
 			return fmt.Errorf("nn.AdamW.LoadState: optimizer state %q missing", name)
 		}
-		if !sameShape(src.Shape(), dst.Shape()) {
+		if !slices.Equal(src.Shape(), dst.Shape()) {
 			return fmt.Errorf("nn.AdamW.LoadState: %q has shape %v, want %v", name, src.Shape(), dst.Shape())
 		}
 	}

@@ -1,6 +1,9 @@
 package tensor
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Fused losses and diffusion / RL ops, forwarded to the backend's FusedDiffusion kernel pairs
 // (or their composition from primitives, for a backend without them).
@@ -8,7 +11,7 @@ import "fmt"
 // MSE is mean((a−b)²) over all elements, a 0-d tensor. a and b must have the same shape;
 // gradients flow to both.
 func MSE(a, b *Tensor) *Tensor {
-	if !sameShape(a.shape, b.shape) {
+	if !slices.Equal(a.shape, b.shape) {
 		panic(fmt.Sprintf("tensor.MSE: shapes %v and %v differ", a.shape, b.shape))
 	}
 	return Reshape(sqErr("MSE", a, b, 1, a.Size()))
@@ -17,7 +20,7 @@ func MSE(a, b *Tensor) *Tensor {
 // SqErr is the per-sample mean squared error of [B, ...] tensors: e[b] = mean over the other
 // axes of (v − target)². Gradients flow to both operands.
 func SqErr(v, target *Tensor) *Tensor {
-	if v.Dims() < 1 || !sameShape(v.shape, target.shape) {
+	if v.Dims() < 1 || !slices.Equal(v.shape, target.shape) {
 		panic(fmt.Sprintf("tensor.SqErr: shapes %v and %v (want equal [B, ...])", v.shape, target.shape))
 	}
 	batch := v.shape[0]
@@ -55,7 +58,7 @@ func sdeArgs(name string, a SDEArgs, x *Tensor, others ...*Tensor) SDEArgs {
 		panic(fmt.Sprintf("tensor.%s: x has shape %v, want [B, ...]", name, x.shape))
 	}
 	for _, o := range others {
-		if !sameShape(o.shape, x.shape) {
+		if !slices.Equal(o.shape, x.shape) {
 			panic(fmt.Sprintf("tensor.%s: operand shape %v differs from x %v", name, o.shape, x.shape))
 		}
 	}

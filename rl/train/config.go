@@ -34,6 +34,8 @@ type Config struct {
 	// Remote rewards (name@URL entries of Reward).
 	RewardTimeout float64 `yaml:"reward_timeout" help:"seconds one request to a remote reward server may take"`
 	RewardRetries int     `yaml:"reward_retries" help:"attempts per remote reward request, the first included (1: no retry); network errors, timeouts, 5xx and 429 are retried with exponential backoff"`
+	// The token is never stored: only the file's name.
+	RewardTokenFile string `yaml:"reward_token_file" help:"file holding the bearer token sent to remote reward servers (empty: $FLOWTUNE_REWARD_TOKEN, if set)"`
 
 	Steps        int     `yaml:"steps" help:"optimizer steps (one per batch of rollouts)"`
 	Prompts      int     `yaml:"prompts" help:"prompts per step, drawn from the task's training split"`
@@ -130,10 +132,10 @@ func (c Config) Rewards() ([]RewardWeight, error) {
 			return nil, err
 		}
 		if rw.Name == "" {
-			return nil, fmt.Errorf("config: empty reward name in %q (want %s; valid names: %s)", spec, rewardSyntax, strings.Join(reward.Names(), ", "))
+			return nil, fmt.Errorf("config: empty reward name in %q (want %s; valid names: %s)", RedactSpec(spec), rewardSyntax, strings.Join(reward.Names(), ", "))
 		}
 		if seen[rw.Name] {
-			return nil, fmt.Errorf("config: reward %q is listed twice in %q", rw.Name, spec)
+			return nil, fmt.Errorf("config: reward %q is listed twice in %q", rw.Name, RedactSpec(spec))
 		}
 		seen[rw.Name] = true
 		out = append(out, rw)
@@ -151,10 +153,10 @@ func parseRewardEntry(part string) (RewardWeight, error) {
 			}
 		}
 		if rw.Name == "" {
-			return rw, fmt.Errorf("config: reward entry %q has no name before '@' (want %s)", part, rewardSyntax)
+			return rw, fmt.Errorf("config: reward entry %q has no name before '@' (want %s)", RedactSpec(part), rewardSyntax)
 		}
 		if _, err := reward.ParseServerURL(rw.URL); err != nil {
-			return rw, fmt.Errorf("config: reward entry %q: %v (want %s, e.g. compose@http://127.0.0.1:8700=0.5)", part, err, rewardSyntax)
+			return rw, fmt.Errorf("config: reward entry %q: %v (want %s, e.g. compose@http://127.0.0.1:8700=0.5)", RedactSpec(part), err, rewardSyntax)
 		}
 		return rw, nil
 	}

@@ -139,8 +139,10 @@ func yamlFields(t reflect.Type) map[string]reflect.StructField {
 	return out
 }
 
-// YAML renders the config with every key, in declaration order.
+// YAML renders the config with every key, in declaration order, the credentials of reward
+// server URLs redacted (RedactSpec): this is what config.yaml and the checkpoints store.
 func (c Config) YAML() ([]byte, error) {
+	c.Reward = RedactSpec(c.Reward)
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)

@@ -14,7 +14,6 @@ import (
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/nn"
 	"github.com/flowtune/flowtune/rl"
-	"github.com/flowtune/flowtune/rl/reward"
 	"github.com/flowtune/flowtune/tensor"
 )
 
@@ -103,7 +102,7 @@ func (r *run) evalAndRecord(step int, gridName string) error {
 	rec := evalRecord{Kind: "eval", Step: step, Reward: map[string]float64{}, Stderr: map[string]float64{},
 		SeedMeans: map[string][]float64{}, PerImage: map[string][]float64{}}
 	for _, rw := range r.rewards {
-		s, err := reward.ScoreAll(rw.r, prompts, asImages(imgs))
+		s, err := rw.score(prompts, asImages(imgs))
 		if err != nil {
 			return fmt.Errorf("evaluation at step %d: %w", step, rw.scoreFailure(err, ""))
 		}

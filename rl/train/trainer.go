@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -230,16 +229,18 @@ func (r *run) stop(err error) (*Summary, error) {
 	if serr := r.writeSummary(s); serr != nil {
 		return nil, fmt.Errorf("%w; the checkpoint at step %d was saved, but not the summary: %v", err, r.st.Step, serr)
 	}
-	fix := "fix the reward"
-	var re *reward.RemoteError
-	if errors.As(err, &re) {
-		fix = "start the server again"
-		if re.Status != 0 && re.Status < 500 && re.Status != http.StatusTooManyRequests {
-			fix = "fix the server (it rejected the request)"
-		}
+	fix := "fix the reward, then"
+	switch {
+	case errors.Is(err, reward.ErrServerDown):
+		fix = "start the server again (or wait until it is less busy), then"
+	case errors.Is(err, reward.ErrRejected):
+		fix = "the server rejects what this run sends, so resuming as it is fails the same way: make the run and the server fit " +
+			"(the task's prompts and the server's reward, the token, the server's limits: the message says which), then"
+	case errors.Is(err, reward.ErrBadAnswer):
+		fix = "the server's answers are unusable: fix the server, then"
 	}
 	r.t.Log.Error().Err(err).Int("step", r.st.Step).Str("resume", "-resume "+dir).Msg("reward failed: checkpoint saved")
-	return s, fmt.Errorf("%w; the checkpoint at step %d was saved — %s and continue with -resume %s", err, r.st.Step, fix, dir)
+	return s, fmt.Errorf("%w; the checkpoint at step %d was saved — %s continue with -resume %s", err, r.st.Step, fix, dir)
 }
 
 // scoreFailure marks a scoring error of rw as a reward failure; where says what was scored
@@ -282,7 +283,7 @@ type run struct {
 type namedReward struct {
 	name   string
 	weight float64
-	url    string // server of a remote reward, else ""
+	url    string // server of a remote reward (credentials redacted, for logs), else ""
 	r      reward.Reward
 }
 
@@ -305,6 +306,10 @@ func (t *Trainer) setup() (*run, error) {
 		return nil, err
 	}
 	rws, _ := cfg.Rewards()
+	token, err := cfg.remoteToken(rws)
+	if err != nil {
+		return nil, err
+	}
 	for _, rw := range rws {
 		var rr reward.Reward
 		if rw.URL != "" {
@@ -312,6 +317,7 @@ func (t *Trainer) setup() (*run, error) {
 			o.Timeout = time.Duration(cfg.RewardTimeout * float64(time.Second))
 			o.Attempts = cfg.RewardRetries
 			o.Log = &t.Log
+			o.Token = token
 			if rr, err = reward.NewRemote(rw.Name, rw.URL, o); err != nil {
 				return nil, rewardFailure(err)
 			}
@@ -320,7 +326,7 @@ func (t *Trainer) setup() (*run, error) {
 		} else {
 			rr, _ = reward.ByName(rw.Name)
 		}
-		r.rewards = append(r.rewards, namedReward{rw.Name, rw.Weight, rw.URL, rr})
+		r.rewards = append(r.rewards, namedReward{rw.Name, rw.Weight, reward.RedactURL(rw.URL), rr})
 	}
 	if r.eval, err = newEvalSet(r); err != nil {
 		return nil, err
@@ -406,6 +412,9 @@ func (r *run) trainStep() error {
 	}
 	total, err := rl.WeightedRewards(b.scores, weights)
 	if err != nil {
+		return err
+	}
+	if err := checkTotals(step+1, total); err != nil {
 		return err
 	}
 	keys := make([]string, len(total))

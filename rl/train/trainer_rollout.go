@@ -13,7 +13,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/flowtune/flowtune/diffusion"
-	"github.com/flowtune/flowtune/rl/reward"
 	"github.com/flowtune/flowtune/tensor"
 )
 
@@ -68,7 +67,7 @@ func (r *run) rollout(prompts []string) (*stepBatch, phaseTimes, error) {
 				ps[i] = prompts[j.group]
 			}
 			for _, rw := range r.rewards {
-				s, err := reward.ScoreAll(rw.r, ps, j.imgs)
+				s, err := rw.score(ps, j.imgs)
 				if err != nil {
 					scoreFailed.Store(true)
 					return rw.scoreFailure(err, fmt.Sprintf("on %q", prompts[j.group]))
