@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/flowtune/flowtune/rl/reward"
+	"github.com/flowtune/flowtune/rl/reward/rewardtest"
 )
 
 // refusing is a reward that fails on every image, as a compose server does on sign prompts.
@@ -105,7 +106,7 @@ func TestHugeRewardsAreARewardFailure(t *testing.T) {
 func TestRewardCredentialsAreNotStored(t *testing.T) {
 	const user, pass, qtok, btok = "alice", "hunter2", "qs3cret", "b3arer"
 	t.Setenv(reward.TokenEnv, btok)
-	h := reward.NewHandler(brightness{}, zerolog.Nop(), reward.ServerOptions{Token: btok})
+	h := reward.NewHandler(rewardtest.Brightness{}, zerolog.Nop(), reward.ServerOptions{Token: btok})
 	var mu sync.Mutex
 	var seen []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
