@@ -2,6 +2,7 @@ package reward
 
 import (
 	"errors"
+	"github.com/flowtune/flowtune/rl/reward/rewardtest"
 	"net"
 	"net/http"
 	"net/http/httptest"

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/flowtune/flowtune/rl/reward/rewardtest"
 	"hash/crc32"
 	"image"
 	"io"
