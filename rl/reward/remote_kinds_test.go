@@ -10,8 +10,6 @@ import (
 	"testing"
 
 	"github.com/rs/zerolog"
-
-	"github.com/flowtune/flowtune/rl/reward/rewardtest"
 )
 
 // Each failure says what kind it is, in errors.Is and in words: a server that is down (resume

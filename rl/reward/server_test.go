@@ -19,8 +19,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-
-	"github.com/flowtune/flowtune/rl/reward/rewardtest"
 )
 
 // declaredPNG is a small PNG whose header declares w×h pixels of 16-bit RGBA, followed by a
