@@ -146,6 +146,11 @@ func (c *Comparison) Run(ctx context.Context) (*CompareReport, error) {
 	if err := os.MkdirAll(c.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("compare: %w", err)
 	}
+	lock, err := lockDir(c.OutDir)
+	if err != nil {
+		return nil, fmt.Errorf("compare: %w", err)
+	}
+	defer lock.unlock()
 	base, err := c.config(c.Algos[0], 0)
 	if err != nil {
 		return nil, err

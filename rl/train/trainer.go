@@ -74,6 +74,16 @@ const (
 	CheckpointFile = "checkpoint.safetensors"
 )
 
+// runFile reports whether name is one of the files a run writes into its directory (each
+// atomically): the fixed ones and the sample grids.
+func runFile(name string) bool {
+	switch name {
+	case ConfigFile, MetricsFile, SummaryFile, CurveFile, AdaptersFile, CheckpointFile:
+		return true
+	}
+	return strings.HasPrefix(name, "samples_")
+}
+
 // ErrInterrupted is returned (wrapped) when the context is cancelled: the state was saved and
 // the run can be resumed.
 var ErrInterrupted = errors.New("interrupted")
@@ -102,6 +112,7 @@ func (t *Trainer) Run(ctx context.Context) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer r.lock.unlock()
 	cfg := t.Cfg
 	if err := r.pendingEval(); err != nil {
 		return r.stop(err)
@@ -269,7 +280,8 @@ type run struct {
 	trainRNG   *tensor.RNG
 	cursor     *cursor
 
-	savedStep int // step of the checkpoint on disk, −1 for none
+	savedStep int       // step of the checkpoint on disk, −1 for none
+	lock      *dirLock // the run directory's, held from setup to the end of Run
 
 	started   time.Time // of this process's part of the run
 	stepTimes []float64 // seconds per training step in this process
@@ -285,7 +297,7 @@ type namedReward struct {
 
 // setup validates the config, prepares the adapters and the optimizer, and either starts a
 // fresh run directory or restores the checkpoint of an existing one.
-func (t *Trainer) setup() (*run, error) {
+func (t *Trainer) setup() (_ *run, err error) {
 	cfg := t.Cfg
 	if err := cfg.validate(t.ExtraRewards); err != nil {
 		return nil, err
@@ -296,8 +308,22 @@ func (t *Trainer) setup() (*run, error) {
 	if err := os.MkdirAll(t.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("run directory: %w", err)
 	}
-	r := &run{t: t, cfg: cfg, started: time.Now(), uncond: diffusion.UncondCond(t.Tok), savedStep: -1}
-	var err error
+	lock, err := lockDir(t.OutDir)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			lock.unlock()
+		}
+	}()
+	// A save killed before its rename leaves a temporary file; with the lock held, none is live.
+	if removed, err := atomicfile.RemoveStale(t.OutDir, runFile); err != nil {
+		return nil, fmt.Errorf("run directory %s: %w", t.OutDir, err)
+	} else if len(removed) > 0 {
+		t.Log.Info().Strs("files", removed).Msg("removed temporary files of an interrupted save")
+	}
+	r := &run{t: t, cfg: cfg, started: time.Now(), uncond: diffusion.UncondCond(t.Tok), savedStep: -1, lock: lock}
 	if r.task, err = t.World.Task(cfg.Task); err != nil {
 		return nil, err
 	}
