@@ -280,7 +280,7 @@ type run struct {
 	trainRNG   *tensor.RNG
 	cursor     *cursor
 
-	savedStep int       // step of the checkpoint on disk, −1 for none
+	savedStep int      // step of the checkpoint on disk, −1 for none
 	lock      *dirLock // the run directory's, held from setup to the end of Run
 
 	started   time.Time // of this process's part of the run
