@@ -90,6 +90,9 @@ func (r *run) evalAndRecord(step int, gridName string) error {
 		SeedMeans: map[string][]float64{}, PerImage: map[string][]float64{}}
 	for _, rw := range r.rewards {
 		s, err := reward.ScoreAll(rw.r, prompts, asImages(imgs))
+		if err == nil {
+			err = checkScores(s)
+		}
 		if err != nil {
 			return fmt.Errorf("evaluation at step %d: %w", step, rw.scoreFailure(err, ""))
 		}

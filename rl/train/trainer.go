@@ -436,6 +436,11 @@ func (r *run) trainStep() error {
 	if err != nil {
 		return fmt.Errorf("step %d: %w", step+1, err)
 	}
+	for i := range adv {
+		if !finite(adv[i]) || !finite(total[i]) {
+			return rewardFailure(fmt.Errorf("step %d: the weighted reward %v of image %d gives the advantage %v: the rewards are too large to normalise", step+1, total[i], i, adv[i]))
+		}
+	}
 	b.adv = adv
 	end()
 	tm.advantage = time.Since(t1).Seconds()
