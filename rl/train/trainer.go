@@ -59,9 +59,10 @@ type Trainer struct {
 	// Cfg.Steps+1 when training ends (cmd/finetune's -profile-steps brackets steps with it).
 	BeforeStep func(step int)
 
-	afterStep     func(step int)       // test hook, after a step's records and checkpoint
-	remoteOptions reward.RemoteOptions // test hook: base options of remote rewards (backoff); the config sets timeout and attempts
-	lossFault     func(step int) bool  // test hook: true turns the step's loss into NaN
+	afterStep     func(step int)         // test hook, after a step's records and checkpoint
+	remoteOptions reward.RemoteOptions   // test hook: base options of remote rewards (backoff); the config sets timeout and attempts
+	lossFault     func(step int) bool    // test hook: true turns the step's loss into NaN
+	memAvailable  func() (float64, bool) // test hook: the memory available (default: the machine's)
 }
 
 // Files of the run directory.
@@ -305,6 +306,17 @@ func (t *Trainer) setup() (_ *run, err error) {
 	if t.Model == nil || t.World == nil || t.Tok == nil {
 		return nil, errors.New("train.Trainer: Model, World and Tok must be set")
 	}
+	task, err := t.World.Task(cfg.Task)
+	if err != nil {
+		return nil, err
+	}
+	avail := t.memAvailable
+	if avail == nil {
+		avail = availableMemory
+	}
+	if err := checkMemory(cfg, t.Model, len(task.Train), avail); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(t.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("run directory: %w", err)
 	}
@@ -323,10 +335,7 @@ func (t *Trainer) setup() (_ *run, err error) {
 	} else if len(removed) > 0 {
 		t.Log.Info().Strs("files", removed).Msg("removed temporary files of an interrupted save")
 	}
-	r := &run{t: t, cfg: cfg, started: time.Now(), uncond: diffusion.UncondCond(t.Tok), savedStep: -1, lock: lock}
-	if r.task, err = t.World.Task(cfg.Task); err != nil {
-		return nil, err
-	}
+	r := &run{t: t, cfg: cfg, task: task, started: time.Now(), uncond: diffusion.UncondCond(t.Tok), savedStep: -1, lock: lock}
 	rws, _ := cfg.Rewards()
 	for _, rw := range rws {
 		var rr reward.Reward
