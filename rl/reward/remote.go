@@ -327,7 +327,7 @@ func (m *Remote) post(body []byte) ([]byte, int, error) {
 		}
 		wait := m.backoff(attempt)
 		if m.o.Log != nil {
-			ev := m.o.Log.Warn().Str("reward", m.name).Str("url", m.url).Int("attempt", attempt).
+			ev := m.o.Log.Warn().Str("reward", m.name).Str("url", redactedURL(m.url)).Int("attempt", attempt).
 				Int("of", m.o.Attempts).Dur("retry_in", wait)
 			switch {
 			case err != nil:
@@ -436,4 +436,13 @@ func trimTo(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// redactedURL is rawURL for a log line: its password, if any, replaced by xxxxx.
+func redactedURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }

@@ -71,7 +71,7 @@ func (r *run) saveCheckpoint() error {
 	if err != nil {
 		return err
 	}
-	y, err := r.cfg.YAML()
+	y, err := r.cfg.redactedYAML()
 	if err != nil {
 		return err
 	}
@@ -130,7 +130,7 @@ func (r *run) saveAdapters() error {
 	for _, p := range nn.AdapterParams(r.t.Model, rl.PolicyAdapter) {
 		ts[p.Name] = p.P
 	}
-	y, err := r.cfg.YAML()
+	y, err := r.cfg.redactedYAML()
 	if err != nil {
 		return err
 	}

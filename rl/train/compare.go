@@ -177,8 +177,12 @@ func (c *Comparison) Run(ctx context.Context) (*CompareReport, error) {
 			resume := false
 			if _, err := os.Stat(filepath.Join(dir, CheckpointFile)); err == nil {
 				resume = true
+				full := cfg.Reward
 				if cfg, err = resolveConfig(filepath.Join(dir, ConfigFile), nil, c.ExtraRewards); err != nil {
 					return nil, fmt.Errorf("compare: resuming %s: %w", dir, err)
+				}
+				if cfg.Reward == redactSecrets(full) {
+					cfg.Reward = full // the credentials the run's config.yaml does not keep
 				}
 			}
 			ev := c.Log.Info().Str("run", filepath.Base(dir)).Bool("resume", resume)

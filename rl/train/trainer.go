@@ -94,10 +94,11 @@ var ErrInterrupted = errors.New("interrupted")
 // an evaluation. In the latter cases the run saved a checkpoint it can be resumed from.
 var ErrReward = errors.New("reward failed")
 
-// rewardError marks err as a reward failure (errors.Is(e, ErrReward)) without changing its text.
+// rewardError marks err as a reward failure (errors.Is(e, ErrReward)); its text is err's with
+// any credentials of a reward URL redacted.
 type rewardError struct{ err error }
 
-func (e *rewardError) Error() string   { return e.err.Error() }
+func (e *rewardError) Error() string   { return redactSecrets(e.err.Error()) }
 func (e *rewardError) Unwrap() []error { return []error{ErrReward, e.err} }
 
 func rewardFailure(err error) error { return &rewardError{err} }
@@ -338,6 +339,11 @@ func (t *Trainer) setup() (_ *run, err error) {
 	r := &run{t: t, cfg: cfg, task: task, started: time.Now(), uncond: diffusion.UncondCond(t.Tok), savedStep: -1, lock: lock}
 	rws, _ := cfg.Rewards()
 	for _, rw := range rws {
+		if err := checkNotRedacted(rw); err != nil {
+			return nil, err
+		}
+	}
+	for _, rw := range rws {
 		var rr reward.Reward
 		if rw.URL != "" {
 			o := t.remoteOptions
@@ -384,7 +390,7 @@ func (t *Trainer) setup() (_ *run, err error) {
 	r.rolloutRNG, r.trainRNG = &r.st.RolloutRNG, &r.st.TrainRNG
 	r.cursor = newCursor(cfg.Seed+3<<32, len(r.task.Train), &r.st.Cursor)
 
-	y, err := cfg.YAML()
+	y, err := cfg.redactedYAML()
 	if err != nil {
 		return nil, err
 	}
@@ -411,7 +417,7 @@ func rewardList(rs []namedReward) string {
 			parts[i] = fmt.Sprintf("%s@%s=%g", r.name, r.url, r.weight)
 		}
 	}
-	return strings.Join(parts, ",")
+	return redactSecrets(strings.Join(parts, ","))
 }
 
 // trainStep runs one RL step and records it.
