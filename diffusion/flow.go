@@ -1,8 +1,3 @@
-// Package diffusion holds the rectified-flow machinery shared by pretraining and RL:
-// noising, velocity targets, timestep schedules, the ODE and SDE samplers, and the model.
-//
-// Conventions (spec §1): t = σ = 1 is noise, t = 0 is data; x_t = (1−t)·x0 + t·ε; the network
-// predicts the velocity v = ε − x0; sampling runs σ from 1 down to 0.
 package diffusion
 
 import (
@@ -90,7 +85,7 @@ func FlowMatchLoss(m VelocityModel, x0, eps *tensor.Tensor, sigma []float32, c C
 }
 
 // Guided applies classifier-free guidance v = v_u + w(v_c − v_u), batching the conditional and
-// unconditional passes as one 2B forward (spec §1.5). With Scale 1 it is the plain model.
+// unconditional passes as one 2B forward (docs/algorithms.md §1.5). With Scale 1 it is the plain model.
 type Guided struct {
 	Model  VelocityModel
 	Uncond Cond // one row: the empty prompt

@@ -31,27 +31,27 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/flowtune/flowtune/cuda"
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/diffusion/base"
 	"github.com/flowtune/flowtune/diffusion/world"
+	"github.com/flowtune/flowtune/internal/cli"
+	"github.com/flowtune/flowtune/internal/logx"
 	"github.com/flowtune/flowtune/rl/train"
 	"github.com/flowtune/flowtune/tensor"
 )
 
 // Exit statuses.
 const (
-	exitOK          = 0
-	exitError       = 1
-	exitUsage       = 2
-	exitInterrupted = 130
+	exitOK          = cli.ExitOK
+	exitError       = cli.ExitError
+	exitUsage       = cli.ExitUsage
+	exitInterrupted = cli.ExitInterrupted
 )
 
 func main() {
 	ctx := interruptContext(os.Stderr) // a second Ctrl-C kills the process at once
-	os.Exit(run(ctx, os.Args[1:], os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // options are the flags that are not config keys.
@@ -62,7 +62,7 @@ type options struct {
 	profileSteps                       string
 }
 
-func run(ctx context.Context, args []string, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("finetune", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
@@ -79,16 +79,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	defaults := train.DefaultConfig("")
 	defaults.RegisterFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: finetune [flags]\n\nRL post-training of the base model on the built-in world; "+
+		fmt.Fprintf(fs.Output(), "usage: finetune [flags]\n\nRL post-training of the base model on the built-in world; "+
 			"with no flags it runs the default (%s on %s).\n\nflags:\n", train.DefaultAlgo, train.DefaultTask)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "finetune: unexpected arguments %q (flags only; see -h)\n", fs.Args())
-		return exitUsage
+	if err := cli.Parse(fs, args, stdout); err != nil {
+		return cli.Report(stderr, "finetune", err)
 	}
 	overrides := map[string]string{}
 	fs.Visit(func(f *flag.Flag) {
@@ -143,7 +139,7 @@ func finetune(ctx context.Context, o options, overrides map[string]string, stder
 		return err
 	}
 
-	log := newLogger(stderr)
+	log := logx.New(stderr)
 	log.Info().Str("device", o.device).Str("base", name).Int("base_params", diffusion.CountParamsOf(m)).Msg("setup")
 	t := &train.Trainer{Cfg: cfg, Model: m, World: w, Tok: tok, OutDir: o.out, Log: log, BaseName: name, Resume: o.resume != ""}
 	if o.device == "cuda" {
@@ -183,7 +179,7 @@ func compare(ctx context.Context, o options, overrides map[string]string, stderr
 		return err
 	}
 	c := &train.Comparison{Algos: strings.Split(o.compare, ","), Seeds: o.seeds, ConfigPath: o.config, Overrides: overrides,
-		OutDir: o.out, World: w, Tok: tok, Log: newLogger(stderr), Device: o.device,
+		OutDir: o.out, World: w, Tok: tok, Log: logx.New(stderr), Device: o.device,
 		NewModel: func() (*diffusion.Model, string, error) { return loadBase(backend, o.model) }}
 	for i := range c.Algos {
 		c.Algos[i] = strings.TrimSpace(c.Algos[i])
@@ -226,10 +222,6 @@ func setupWorld(b tensor.Backend, model string) (*world.World, *world.Tokenizer,
 			name, m.Cfg.Vocab, m.Cfg.TextLen, m.Cfg.Size, tok.VocabSize(), tok.MaxLen, w.Size())
 	}
 	return w, tok, m, name, nil
-}
-
-func newLogger(w io.Writer) zerolog.Logger {
-	return zerolog.New(zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}).With().Timestamp().Logger()
 }
 
 func openDevice(name string) (tensor.Backend, error) {

@@ -18,7 +18,7 @@ import (
 
 func runCLI(ctx context.Context, args ...string) (int, string) {
 	var buf bytes.Buffer
-	code := run(ctx, args, &buf)
+	code := run(ctx, args, &buf, &buf)
 	return code, buf.String()
 }
 

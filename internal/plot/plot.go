@@ -48,10 +48,15 @@ const (
 	marginB        = 44
 )
 
-// Chart renders the series on a white canvas with axes, ticks, a grid and a legend; the x axis
-// spans [0, xMax] (widened to the data). Non-finite y values are skipped.
+// Chart renders the series on a white Width × Height canvas with axes, ticks, a grid and a
+// legend; the x axis spans [0, xMax] (widened to the data). Non-finite y values are skipped.
 func Chart(title, xLabel, yLabel string, ss []Series, xMax float64) *image.RGBA {
-	img := image.NewRGBA(image.Rect(0, 0, chartW, chartH))
+	return ChartSized(chartW, chartH, title, xLabel, yLabel, ss, xMax)
+}
+
+// ChartSized is Chart on a w × h canvas (a panel of a larger figure).
+func ChartSized(w, h int, title, xLabel, yLabel string, ss []Series, xMax float64) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	fill(img, img.Bounds(), color.RGBA{255, 255, 255, 255})
 	yLo, yHi := math.Inf(1), math.Inf(-1)
 	for _, s := range ss {
@@ -77,7 +82,7 @@ func Chart(title, xLabel, yLabel string, ss []Series, xMax float64) *image.RGBA 
 	if xMax <= 0 {
 		xMax = 1
 	}
-	x0, x1, y0, y1 := marginL, chartW-marginR, chartH-marginB, marginT // plot box, y0 at the bottom
+	x0, x1, y0, y1 := marginL, w-marginR, h-marginB, marginT // plot box, y0 at the bottom
 	px := func(x float64) int { return x0 + int(math.Round(x/xMax*float64(x1-x0))) }
 	py := func(y float64) int { return y0 - int(math.Round((y-yLo)/(yHi-yLo)*float64(y0-y1))) }
 
@@ -94,18 +99,18 @@ func Chart(title, xLabel, yLabel string, ss []Series, xMax float64) *image.RGBA 
 	}
 	line(img, x0, y0, x1, y0, black, 1)
 	line(img, x0, y0, x0, y1, black, 1)
-	text(img, (x0+x1)/2-textWidth(xLabel)/2, chartH-10, xLabel, black)
+	text(img, (x0+x1)/2-textWidth(xLabel)/2, h-10, xLabel, black)
 	text(img, 8, marginT-8, yLabel, black)
-	text(img, chartW/2-textWidth(title)/2, 18, title, black)
+	text(img, w/2-textWidth(title)/2, 18, title, black)
 
 	for _, s := range ss {
-		width := 1
+		lw := 1
 		if s.Thick {
-			width = 2
+			lw = 2
 		}
 		for i := 1; i < len(s.X); i++ {
 			if finite(s.Y[i-1]) && finite(s.Y[i]) {
-				line(img, px(s.X[i-1]), py(s.Y[i-1]), px(s.X[i]), py(s.Y[i]), s.Col, width)
+				line(img, px(s.X[i-1]), py(s.Y[i-1]), px(s.X[i]), py(s.Y[i]), s.Col, lw)
 			}
 		}
 		for i := range s.X {
@@ -135,11 +140,11 @@ func Chart(title, xLabel, yLabel string, ss []Series, xMax float64) *image.RGBA 
 	rect(img, box, grey)
 	for i, s := range ss {
 		y := ly + rowH*i + rowH/2
-		w := 1
+		lw := 1
 		if s.Thick {
-			w = 2
+			lw = 2
 		}
-		line(img, lx, y, lx+22, y, s.Col, w)
+		line(img, lx, y, lx+22, y, s.Col, lw)
 		if s.Thick {
 			fill(img, image.Rect(lx+8, y-3, lx+15, y+4), s.Col)
 		}

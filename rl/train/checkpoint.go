@@ -44,7 +44,7 @@ type checkpointState struct {
 // stateTensors are the live tensors a checkpoint stores, under their checkpoint names.
 func (r *run) stateTensors() map[string]*tensor.Tensor {
 	out := map[string]*tensor.Tensor{}
-	for _, name := range []string{rl.PolicyAdapter, rl.OldAdapter, rl.EMAAdapter} {
+	for _, name := range []string{rl.PolicyAdapter, rl.OldAdapter, rl.EMAAdapter, rl.EvalAdapter} {
 		for _, p := range nn.AdapterParams(r.t.Model, name) {
 			out["adapter/"+p.Name] = p.P
 		}
@@ -71,12 +71,12 @@ func (r *run) saveCheckpoint() error {
 	if err != nil {
 		return err
 	}
-	y, err := r.cfg.redactedYAML()
+	y, err := r.cfg.YAML()
 	if err != nil {
 		return err
 	}
 	path := filepath.Join(r.t.OutDir, CheckpointFile)
-	if err := nn.SaveTensors(path, ts, map[string]string{metaState: string(meta), metaConfig: string(y)}); err != nil {
+	if err := nn.SaveTensors(path, ts, map[string]string{metaState: string(meta), metaConfig: string(y), metaBase: r.t.BaseName}); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	r.savedStep = r.st.Step
@@ -130,7 +130,7 @@ func (r *run) saveAdapters() error {
 	for _, p := range nn.AdapterParams(r.t.Model, rl.PolicyAdapter) {
 		ts[p.Name] = p.P
 	}
-	y, err := r.cfg.redactedYAML()
+	y, err := r.cfg.YAML()
 	if err != nil {
 		return err
 	}

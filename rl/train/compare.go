@@ -181,7 +181,7 @@ func (c *Comparison) Run(ctx context.Context) (*CompareReport, error) {
 				if cfg, err = resolveConfig(filepath.Join(dir, ConfigFile), nil, c.ExtraRewards); err != nil {
 					return nil, fmt.Errorf("compare: resuming %s: %w", dir, err)
 				}
-				if cfg.Reward == redactSecrets(full) {
+				if cfg.Reward == RedactSpec(full) {
 					cfg.Reward = full // the credentials the run's config.yaml does not keep
 				}
 			}

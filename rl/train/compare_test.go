@@ -18,6 +18,7 @@ import (
 	"github.com/flowtune/flowtune/diffusion/world"
 	"github.com/flowtune/flowtune/internal/atomicfile"
 	"github.com/flowtune/flowtune/rl/reward"
+	"github.com/flowtune/flowtune/rl/reward/rewardtest"
 )
 
 func TestDiversityIsTheMeanCrossSeedDistance(t *testing.T) {
@@ -91,7 +92,7 @@ func fakeRun(t *testing.T, dir string, cfg Config, evals, div []float64, every i
 func TestCompareReportFromKnownCurves(t *testing.T) {
 	dir := t.TempDir()
 	c := &Comparison{Algos: []string{"ram", "flowgrpo"}, Seeds: 2, OutDir: dir, Overrides: map[string]string{},
-		ExtraRewards: map[string]reward.Reward{"brightness": brightness{}}, Log: zerolog.Nop(), Device: "cpu"}
+		ExtraRewards: map[string]reward.Reward{"brightness": rewardtest.Brightness{}}, Log: zerolog.Nop(), Device: "cpu"}
 	c.ConfigPath = filepath.Join(dir, "base.yaml")
 	base := tinyConfig("ram")
 	y, _ := base.YAML()
@@ -165,7 +166,7 @@ func TestCompareReportFromKnownCurves(t *testing.T) {
 func TestCompareReportNotReached(t *testing.T) {
 	dir := t.TempDir()
 	c := &Comparison{Algos: []string{"awm", "flowgrpo"}, Seeds: 1, OutDir: dir, Overrides: map[string]string{},
-		ExtraRewards: map[string]reward.Reward{"brightness": brightness{}}, Log: zerolog.Nop()}
+		ExtraRewards: map[string]reward.Reward{"brightness": rewardtest.Brightness{}}, Log: zerolog.Nop()}
 	c.ConfigPath = filepath.Join(dir, "base.yaml")
 	y, _ := tinyConfig("awm").YAML()
 	if err := os.WriteFile(c.ConfigPath, y, 0o644); err != nil {
@@ -231,7 +232,7 @@ func TestCompareEndToEndAndContinue(t *testing.T) {
 	models := 0
 	c := &Comparison{Algos: []string{"ram", "flowgrpo"}, Seeds: 2, ConfigPath: cfgPath, OutDir: filepath.Join(dir, "cmp"),
 		Overrides: map[string]string{"steps": "2"}, World: sharedWorld(t), Tok: tok, Log: zerolog.Nop(), Device: "cpu",
-		ExtraRewards: map[string]reward.Reward{"brightness": brightness{}},
+		ExtraRewards: map[string]reward.Reward{"brightness": rewardtest.Brightness{}},
 		NewModel: func() (*diffusion.Model, string, error) {
 			models++
 			return tinyModel(t, tok), "tiny test model", nil

@@ -10,14 +10,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/diffusion/world"
-	"github.com/flowtune/flowtune/rl"
 	"github.com/flowtune/flowtune/rl/reward"
 )
-
-// Algorithms lists the trainable algorithms by their config names.
-var Algorithms = []string{"awm", "ram", "flowgrpo", "nft"}
 
 // DefaultAlgo is the algorithm a run uses when none is named. In the measured comparison on pref
 // (README.md) RAM and AWM are within seed noise of each other and both well ahead of Flow-GRPO
@@ -39,6 +34,8 @@ type Config struct {
 	// Remote rewards (name@URL entries of Reward).
 	RewardTimeout float64 `yaml:"reward_timeout" help:"seconds one request to a remote reward server may take"`
 	RewardRetries int     `yaml:"reward_retries" help:"attempts per remote reward request, the first included (1: no retry); network errors, timeouts, 5xx and 429 are retried with exponential backoff"`
+	// The token is never stored: only the file's name.
+	RewardTokenFile string `yaml:"reward_token_file" help:"file holding the bearer token sent to remote reward servers (empty: $FLOWTUNE_REWARD_TOKEN, if set)"`
 
 	Steps        int     `yaml:"steps" help:"optimizer steps (one per batch of rollouts)"`
 	Prompts      int     `yaml:"prompts" help:"prompts per step, drawn from the task's training split"`
@@ -59,6 +56,9 @@ type Config struct {
 	EvalSteps   int     `yaml:"eval_steps" help:"ODE steps of the evaluation sampler"`
 	EvalCFG     float64 `yaml:"eval_cfg" help:"guidance scale of the evaluation sampler"`
 	EvalSeed    uint64  `yaml:"eval_seed" help:"seed of the evaluation noise (fixed across runs)"`
+	// The evaluation weights: an EMA of the policy adapter, as Flow-GRPO and AWM evaluate.
+	EvalEMA      float64 `yaml:"eval_ema" help:"evaluate an EMA of the policy with this decay, warmed up as min(eval_ema, (1+s)/(10+s)) at step s (0: evaluate the policy itself)"`
+	EvalEMAEvery int     `yaml:"eval_ema_every" help:"update the evaluation EMA every N optimizer steps"`
 
 	CheckpointEvery int    `yaml:"checkpoint_every" help:"save the whole training state every N steps (0: only at the end or on Ctrl-C)"`
 	Seed            uint64 `yaml:"seed" help:"seed of the prompt order, rollout noise, training draws and LoRA init"`
@@ -69,48 +69,12 @@ type Config struct {
 	GRPO GRPOSection `yaml:"flowgrpo"`
 }
 
-// AWMSection is Advantage Weighted Matching's part of the config (spec §4).
-type AWMSection struct {
-	Weighting   string  `yaml:"weighting" help:"log-likelihood proxy: ghuber, Uniform, t, t**2, huber"`
-	GHuberP     float64 `yaml:"ghuber_p" help:"ghuber exponent"`
-	ClipRange   float64 `yaml:"clip_range" help:"PPO ratio clip (1: inactive on-policy)"`
-	KLBeta      float64 `yaml:"kl_beta" help:"weight of the velocity KL to the base model"`
-	EMABeta     float64 `yaml:"ema_beta" help:"weight of the KL to the EMA of the policy (0: no EMA adapter)"`
-	EMAMaxDecay float64 `yaml:"ema_max_decay" help:"the KL-EMA decay is min(ema_max_decay, ema_ramp*step)"`
-	EMARamp     float64 `yaml:"ema_ramp" help:"KL-EMA decay growth per step"`
-	Timesteps   int     `yaml:"timesteps" help:"training noise levels per endpoint (K)"`
-	TimeType    string  `yaml:"time_type" help:"level strata: discrete_wo_init, discrete, discrete_with_init"`
-	GridSteps   int     `yaml:"grid_steps" help:"steps of the grid the levels are drawn from"`
-	Fraction    float64 `yaml:"fraction" help:"share of the grid the strata cover"`
-}
-
-// RAMSection is Reinforce Adjoint Matching's part of the config (spec §6.4–6.5).
-type RAMSection struct {
-	Multiplier  float64 `yaml:"multiplier" help:"reward multiplier m"`
-	Targets     int     `yaml:"targets" help:"re-noisings per endpoint (K)"`
-	OldMaxDecay float64 `yaml:"old_max_decay" help:"the lagged policy's EMA decay is min(old_max_decay, old_ramp*step)"`
-	OldRamp     float64 `yaml:"old_ramp" help:"lagged-policy decay growth per step"`
-}
-
-// NFTSection is DiffusionNFT's part of the config (spec §5).
-type NFTSection struct {
-	Beta        float64 `yaml:"beta" help:"guidance strength of the implicit policies"`
-	KLBeta      float64 `yaml:"kl_beta" help:"weight of the velocity KL to the base model"`
-	AdvClip     float64 `yaml:"adv_clip" help:"Z: advantages clipped to ±Z before r = A/(2Z) + 1/2"`
-	Timesteps   int     `yaml:"timesteps" help:"rollout-grid levels trained per micro-batch (drawn from the first rollout_steps-1)"`
-	OldMaxDecay float64 `yaml:"old_max_decay" help:"the old policy's EMA decay is min(old_max_decay, old_ramp*step)"`
-	OldRamp     float64 `yaml:"old_ramp" help:"old-policy decay growth per step"`
-}
-
-// GRPOSection is Flow-GRPO's part of the config (spec §2).
-type GRPOSection struct {
-	ClipRange        float64 `yaml:"clip_range" help:"PPO ratio clip ε"`
-	AdvClip          float64 `yaml:"adv_clip" help:"advantage clip"`
-	KLBeta           float64 `yaml:"kl_beta" help:"weight of the KL to the base model's step mean"`
-	TimestepFraction float64 `yaml:"timestep_fraction" help:"share of the rollout steps trained"`
-	SDE              string  `yaml:"sde" help:"rollout SDE: flow or cps"`
-	Noise            float64 `yaml:"noise" help:"SDE noise level a"`
-}
+// DefaultEvalEMA is the decay of the evaluation EMA. Flow-GRPO evaluates an EMA of decay 0.9
+// updated every 8 steps and AWM one of 0.99 every step, over runs of thousands of steps; the
+// built-in runs take 30–50 steps, so the EMA is updated every step with decay 0.9 (an average
+// over the last ten steps or so) and warmed up like the pretraining EMA, so that the first
+// evaluations are not dominated by the initial adapter.
+const DefaultEvalEMA = 0.9
 
 // DefaultConfig is the built-in run for algo ("" is DefaultAlgo): sized so that the default
 // run finishes within about ten minutes on two CPU cores with the shipped base model.
@@ -118,21 +82,16 @@ func DefaultConfig(algo string) Config {
 	if algo == "" {
 		algo = DefaultAlgo
 	}
-	awm, ram, nft, grpo := rl.DefaultAWMConfig(), rl.DefaultRAMConfig(), rl.DefaultNFTConfig(), rl.DefaultGRPOConfig()
 	c := Config{
 		Algo: algo, Task: DefaultTask, RewardTimeout: 60, RewardRetries: 3,
 		Steps: 48, Prompts: 4, Group: 8, RolloutSteps: 10, CFG: 1, MicroBatch: 16,
 		LR: 1e-3, WeightDecay: 1e-4, GradClip: 1, LoRARank: 16, LoRAAlpha: 32,
 		EvalEvery: 8, EvalPrompts: 64, EvalSeeds: 2, EvalSteps: 10, EvalCFG: 1, EvalSeed: 20240601,
+		EvalEMA: DefaultEvalEMA, EvalEMAEvery: 1,
 		CheckpointEvery: 8, Seed: 1,
-		AWM: AWMSection{Weighting: awm.Weighting.String(), GHuberP: awm.GHuberP, ClipRange: awm.ClipRange,
-			KLBeta: awm.KLBeta, EMABeta: awm.EMABeta, EMAMaxDecay: 0.3, EMARamp: 0.001,
-			Timesteps: 2, TimeType: awm.TimeType.String(), GridSteps: awm.GridSteps, Fraction: awm.Fraction},
-		RAM: RAMSection{Multiplier: ram.Multiplier, Targets: 2, OldMaxDecay: 0.9, OldRamp: 0.01},
-		NFT: NFTSection{Beta: nft.Beta, KLBeta: nft.KLBeta, AdvClip: nft.AdvClip, Timesteps: 2,
-			OldMaxDecay: 0.5, OldRamp: 0.001},
-		GRPO: GRPOSection{ClipRange: grpo.ClipRange, AdvClip: grpo.AdvClip, KLBeta: grpo.KLBeta,
-			TimestepFraction: grpo.TimestepFraction, SDE: "flow", Noise: grpo.SDE.Noise},
+	}
+	for _, a := range registry {
+		a.defaults(&c)
 	}
 	return c
 }
@@ -173,10 +132,10 @@ func (c Config) Rewards() ([]RewardWeight, error) {
 			return nil, err
 		}
 		if rw.Name == "" {
-			return nil, fmt.Errorf("config: empty reward name in %q (want %s; valid names: %s)", spec, rewardSyntax, strings.Join(reward.Names(), ", "))
+			return nil, fmt.Errorf("config: empty reward name in %q (want %s; valid names: %s)", RedactSpec(spec), rewardSyntax, strings.Join(reward.Names(), ", "))
 		}
 		if seen[rw.Name] {
-			return nil, fmt.Errorf("config: reward %q is listed twice in %q", rw.Name, spec)
+			return nil, fmt.Errorf("config: reward %q is listed twice in %q", rw.Name, RedactSpec(spec))
 		}
 		seen[rw.Name] = true
 		out = append(out, rw)
@@ -194,10 +153,10 @@ func parseRewardEntry(part string) (RewardWeight, error) {
 			}
 		}
 		if rw.Name == "" {
-			return rw, fmt.Errorf("config: reward entry %q has no name before '@' (want %s)", part, rewardSyntax)
+			return rw, fmt.Errorf("config: reward entry %q has no name before '@' (want %s)", RedactSpec(part), rewardSyntax)
 		}
 		if _, err := reward.ParseServerURL(rw.URL); err != nil {
-			return rw, fmt.Errorf("config: reward entry %q: %v (want %s, e.g. compose@http://127.0.0.1:8700=0.5)", part, err, rewardSyntax)
+			return rw, fmt.Errorf("config: reward entry %q: %v (want %s, e.g. compose@http://127.0.0.1:8700=0.5)", RedactSpec(part), err, rewardSyntax)
 		}
 		return rw, nil
 	}
@@ -222,8 +181,9 @@ func (c Config) Validate() error { return c.validate(nil) }
 
 // validate is Validate with extra reward names accepted besides the registered ones.
 func (c Config) validate(extra map[string]reward.Reward) error {
-	if !contains(Algorithms, c.Algo) {
-		return fmt.Errorf("config: unknown algorithm %q (valid: %s)", c.Algo, strings.Join(Algorithms, ", "))
+	algo, err := lookupAlgo(c.Algo)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	if !contains(world.TaskNames, c.Task) {
 		return c.taskError()
@@ -269,78 +229,12 @@ func (c Config) validate(extra map[string]reward.Reward) error {
 		return fmt.Errorf("config: cfg and eval_cfg must be > 0 (got %g, %g)", c.CFG, c.EvalCFG)
 	case !(c.RewardTimeout > 0) || math.IsInf(c.RewardTimeout, 0):
 		return fmt.Errorf("config: reward_timeout must be a positive number of seconds (got %g)", c.RewardTimeout)
+	case !(c.EvalEMA >= 0 && c.EvalEMA < 1) || c.EvalEMAEvery < 1:
+		return fmt.Errorf("config: eval_ema must be in [0,1) and eval_ema_every ≥ 1 (got %g, %d)", c.EvalEMA, c.EvalEMAEvery)
 	case c.RewardRetries < 1:
 		return fmt.Errorf("config: reward_retries must be ≥ 1, the first attempt included (got %d)", c.RewardRetries)
 	}
-	switch c.Algo {
-	case "awm":
-		if _, err := rl.ParseWeighting(c.AWM.Weighting); err != nil {
-			return fmt.Errorf("config: awm.weighting: %w", err)
-		}
-		if _, err := parseTimeType(c.AWM.TimeType); err != nil {
-			return err
-		}
-		if c.AWM.Timesteps < 1 || c.AWM.GridSteps < 2 || !(c.AWM.Fraction > 0 && c.AWM.Fraction <= 1) {
-			return fmt.Errorf("config: awm needs timesteps ≥ 1, grid_steps ≥ 2 and fraction in (0,1] (got %d, %d, %g)",
-				c.AWM.Timesteps, c.AWM.GridSteps, c.AWM.Fraction)
-		}
-		if err := checkDecay("awm.ema", c.AWM.EMAMaxDecay, c.AWM.EMARamp); err != nil {
-			return err
-		}
-	case "ram":
-		if c.RAM.Targets < 1 {
-			return fmt.Errorf("config: ram.targets must be ≥ 1 (got %d)", c.RAM.Targets)
-		}
-		if err := checkDecay("ram.old", c.RAM.OldMaxDecay, c.RAM.OldRamp); err != nil {
-			return err
-		}
-	case "nft":
-		if c.NFT.Timesteps < 1 || c.NFT.Timesteps > c.RolloutSteps-1 {
-			return fmt.Errorf("config: nft.timesteps must be in [1, rollout_steps-1 = %d] (got %d)", c.RolloutSteps-1, c.NFT.Timesteps)
-		}
-		if !(c.NFT.Beta > 0) || !(c.NFT.AdvClip > 0) {
-			return fmt.Errorf("config: nft.beta and nft.adv_clip must be > 0 (got %g, %g)", c.NFT.Beta, c.NFT.AdvClip)
-		}
-		if err := checkDecay("nft.old", c.NFT.OldMaxDecay, c.NFT.OldRamp); err != nil {
-			return err
-		}
-	case "flowgrpo":
-		if _, err := parseSDE(c.GRPO.SDE); err != nil {
-			return err
-		}
-		if k := (rl.GRPOConfig{TimestepFraction: c.GRPO.TimestepFraction}).TrainSteps(c.RolloutSteps); k < 1 || k > c.RolloutSteps {
-			return fmt.Errorf("config: flowgrpo.timestep_fraction %g trains %d of %d rollout steps", c.GRPO.TimestepFraction, k, c.RolloutSteps)
-		}
-		if !(c.GRPO.Noise > 0) || !(c.GRPO.ClipRange > 0) {
-			return fmt.Errorf("config: flowgrpo.noise and flowgrpo.clip_range must be > 0 (got %g, %g)", c.GRPO.Noise, c.GRPO.ClipRange)
-		}
-	}
-	return nil
-}
-
-func checkDecay(key string, maxDecay, ramp float64) error {
-	if maxDecay < 0 || maxDecay >= 1 || ramp < 0 {
-		return fmt.Errorf("config: %s_max_decay must be in [0,1) and %s_ramp ≥ 0 (got %g, %g)", key, key, maxDecay, ramp)
-	}
-	return nil
-}
-
-// rampDecay is the lagged-policy schedule min(maxDecay, ramp·step) (spec §7.3).
-func rampDecay(maxDecay, ramp float64, step int) float32 {
-	return float32(min(maxDecay, ramp*float64(step)))
-}
-
-var timeTypeNames = map[string]diffusion.AWMTimeType{
-	"discrete_wo_init":   diffusion.AWMDiscreteWoInit,
-	"discrete":           diffusion.AWMDiscrete,
-	"discrete_with_init": diffusion.AWMDiscreteWithInit,
-}
-
-func parseTimeType(s string) (diffusion.AWMTimeType, error) {
-	if t, ok := timeTypeNames[s]; ok {
-		return t, nil
-	}
-	return 0, fmt.Errorf("config: unknown awm.time_type %q (valid: discrete_wo_init, discrete, discrete_with_init)", s)
+	return algo.validate(c)
 }
 
 func contains(list []string, s string) bool {

@@ -5,6 +5,7 @@ package train
 
 import (
 	"bytes"
+	"encoding"
 	"errors"
 	"fmt"
 	"io"
@@ -168,8 +169,10 @@ func yamlFields(t reflect.Type) map[string]reflect.StructField {
 	return out
 }
 
-// YAML renders the config with every key, in declaration order.
+// YAML renders the config with every key, in declaration order, the credentials of reward
+// server URLs redacted (RedactSpec): this is what config.yaml and the checkpoints store.
 func (c Config) YAML() ([]byte, error) {
+	c.Reward = RedactSpec(c.Reward)
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
@@ -232,8 +235,13 @@ func (c *Config) Set(key, value string) error {
 	return fmt.Errorf("config: unknown key %q (valid keys: %s)", key, strings.Join(valid, ", "))
 }
 
+// setValue parses s into v, which must be addressable: a typed field (one that implements
+// encoding.TextUnmarshaler) parses itself, the rest by their kind.
 func setValue(v reflect.Value, s string) error {
 	s = strings.TrimSpace(s)
+	if u, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
+		return u.UnmarshalText([]byte(s))
+	}
 	switch v.Kind() {
 	case reflect.String:
 		v.SetString(s)
@@ -276,6 +284,11 @@ func setValue(v reflect.Value, s string) error {
 
 // String is the key's current value in the form Set reads.
 func (k ConfigKey) String() string {
+	if m, ok := k.Value.Interface().(encoding.TextMarshaler); ok {
+		if b, err := m.MarshalText(); err == nil {
+			return string(b)
+		}
+	}
 	switch k.Value.Kind() {
 	case reflect.Float64:
 		return strconv.FormatFloat(k.Value.Float(), 'g', -1, 64)

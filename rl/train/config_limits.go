@@ -29,8 +29,5 @@ func (c Config) checkNumbers() error {
 			}
 		}
 	}
-	if c.Algo == "awm" && !(c.AWM.GHuberP > 0) {
-		return fmt.Errorf("config: awm.ghuber_p must be > 0 (got %g): the ghuber weighting raises the error to this power", c.AWM.GHuberP)
-	}
 	return nil
 }

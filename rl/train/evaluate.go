@@ -1,8 +1,8 @@
 package train
 
 // Held-out evaluation: a fixed list of the task's held-out prompts, each sampled with a fixed
-// set of noise seeds by the deterministic Euler ODE under the policy adapter, scored with every
-// configured reward. The same prompts and noise at every evaluation make the curve a paired
+// set of noise seeds by the deterministic Euler ODE under the evaluation weights (an EMA of the
+// policy adapter, or the policy itself with eval_ema 0), scored with every configured reward. The same prompts and noise at every evaluation make the curve a paired
 // comparison: changes come from the weights, not from the draw.
 
 import (
@@ -16,8 +16,8 @@ import (
 
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/internal/atomicfile"
+	"github.com/flowtune/flowtune/nn"
 	"github.com/flowtune/flowtune/rl"
-	"github.com/flowtune/flowtune/rl/reward"
 	"github.com/flowtune/flowtune/tensor"
 )
 
@@ -61,7 +61,7 @@ func (e *evalSet) sample() []*image.RGBA {
 	m := e.r.t.Model
 	b := m.Patch.Proj.Weight.Backend()
 	grid := diffusion.SigmaGrid(cfg.EvalSteps, diffusion.SD3Shift)
-	sampler := diffusion.Guided{Model: e.r.pol.Sampler(rl.PolicyAdapter), Uncond: e.r.uncond, Scale: float32(cfg.EvalCFG)}
+	sampler := diffusion.Guided{Model: e.r.pol.Sampler(e.r.evalAdapter()), Uncond: e.r.uncond, Scale: float32(cfg.EvalCFG)}
 	n := len(e.prompts)
 	var out []*image.RGBA
 	for s := 0; s < cfg.EvalSeeds; s++ {
@@ -76,7 +76,26 @@ func (e *evalSet) sample() []*image.RGBA {
 	return out
 }
 
-// evalAndRecord evaluates the current policy as step's record; with a grid name it also saves
+// evalAdapter is the adapter set evaluations sample with: the EMA of the policy when eval_ema > 0
+// (docs/algorithms.md §7.3), the policy itself otherwise.
+func (r *run) evalAdapter() string {
+	if r.cfg.EvalEMA > 0 {
+		return rl.EvalAdapter
+	}
+	return rl.PolicyAdapter
+}
+
+// updateEvalEMA moves the evaluation EMA towards the policy after optimizer step s (1-based),
+// every eval_ema_every steps, with decay min(eval_ema, (1+s)/(10+s)).
+func (r *run) updateEvalEMA(s int) {
+	if r.cfg.EvalEMA == 0 || s%r.cfg.EvalEMAEvery != 0 {
+		return
+	}
+	d := min(r.cfg.EvalEMA, float64(1+s)/float64(10+s))
+	nn.UpdateAdapterEMA(r.t.Model, rl.EvalAdapter, rl.PolicyAdapter, float32(d))
+}
+
+// evalAndRecord evaluates the current evaluation weights (evalAdapter) as step's record; with a grid name it also saves
 // the before/after sample grid of the first prompts (one column per prompt, one row per seed).
 func (r *run) evalAndRecord(step int, gridName string) error {
 	start := time.Now()
@@ -89,10 +108,7 @@ func (r *run) evalAndRecord(step int, gridName string) error {
 	rec := evalRecord{Kind: "eval", Step: step, Reward: map[string]float64{}, Stderr: map[string]float64{},
 		SeedMeans: map[string][]float64{}, PerImage: map[string][]float64{}}
 	for _, rw := range r.rewards {
-		s, err := reward.ScoreAll(rw.r, prompts, asImages(imgs))
-		if err == nil {
-			err = checkScores(s)
-		}
+		s, err := rw.score(prompts, asImages(imgs))
 		if err != nil {
 			return fmt.Errorf("evaluation at step %d: %w", step, rw.scoreFailure(err, ""))
 		}

@@ -43,8 +43,11 @@ func memoryEstimate(cfg Config, m *diffusion.Model, trainPrompts int) []memoryPa
 		}
 	})
 	sets := 2.0 // the policy and its lagged copy (RAM, NFT) or KL-EMA (AWM)
-	if cfg.Algo == "flowgrpo" || cfg.Algo == "awm" && cfg.AWM.EMABeta == 0 {
+	if cfg.Algo == "flowgrpo" || cfg.Algo == "awm" && (cfg.AWM.EMABeta == 0 || cfg.AWM.KLBeta <= 0) {
 		sets = 1
+	}
+	if cfg.EvalEMA != 0 {
+		sets++ // the evaluation EMA
 	}
 	adapters := lora * (2*sets + 3) * f32
 

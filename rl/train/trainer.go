@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,11 +93,10 @@ var ErrInterrupted = errors.New("interrupted")
 // an evaluation. In the latter cases the run saved a checkpoint it can be resumed from.
 var ErrReward = errors.New("reward failed")
 
-// rewardError marks err as a reward failure (errors.Is(e, ErrReward)); its text is err's with
-// any credentials of a reward URL redacted.
+// rewardError marks err as a reward failure (errors.Is(e, ErrReward)) without changing its text.
 type rewardError struct{ err error }
 
-func (e *rewardError) Error() string   { return redactSecrets(e.err.Error()) }
+func (e *rewardError) Error() string   { return e.err.Error() }
 func (e *rewardError) Unwrap() []error { return []error{ErrReward, e.err} }
 
 func rewardFailure(err error) error { return &rewardError{err} }
@@ -240,16 +238,18 @@ func (r *run) stop(err error) (*Summary, error) {
 	if serr := r.writeSummary(s); serr != nil {
 		return nil, fmt.Errorf("%w; the checkpoint at step %d was saved, but not the summary: %v", err, r.st.Step, serr)
 	}
-	fix := "fix the reward"
-	var re *reward.RemoteError
-	if errors.As(err, &re) {
-		fix = "start the server again"
-		if re.Status != 0 && re.Status < 500 && re.Status != http.StatusTooManyRequests {
-			fix = "fix the server (it rejected the request)"
-		}
+	fix := "fix the reward, then"
+	switch {
+	case errors.Is(err, reward.ErrServerDown):
+		fix = "start the server again (or wait until it is less busy), then"
+	case errors.Is(err, reward.ErrRejected):
+		fix = "the server rejects what this run sends, so resuming as it is fails the same way: make the run and the server fit " +
+			"(the task's prompts and the server's reward, the token, the server's limits: the message says which), then"
+	case errors.Is(err, reward.ErrBadAnswer):
+		fix = "the server's answers are unusable: fix the server, then"
 	}
 	r.t.Log.Error().Err(err).Int("step", r.st.Step).Str("resume", "-resume "+dir).Msg("reward failed: checkpoint saved")
-	return s, fmt.Errorf("%w; the checkpoint at step %d was saved — %s and continue with -resume %s", err, r.st.Step, fix, dir)
+	return s, fmt.Errorf("%w; the checkpoint at step %d was saved — %s continue with -resume %s", err, r.st.Step, fix, dir)
 }
 
 // scoreFailure marks a scoring error of rw as a reward failure; where says what was scored
@@ -293,7 +293,7 @@ type run struct {
 type namedReward struct {
 	name   string
 	weight float64
-	url    string // server of a remote reward, else ""
+	url    string // server of a remote reward (credentials redacted, for logs), else ""
 	r      reward.Reward
 }
 
@@ -338,10 +338,9 @@ func (t *Trainer) setup() (_ *run, err error) {
 	}
 	r := &run{t: t, cfg: cfg, task: task, started: time.Now(), uncond: diffusion.UncondCond(t.Tok), savedStep: -1, lock: lock}
 	rws, _ := cfg.Rewards()
-	for _, rw := range rws {
-		if err := checkNotRedacted(rw); err != nil {
-			return nil, err
-		}
+	token, err := cfg.remoteToken(rws)
+	if err != nil {
+		return nil, err
 	}
 	for _, rw := range rws {
 		var rr reward.Reward
@@ -350,6 +349,7 @@ func (t *Trainer) setup() (_ *run, err error) {
 			o.Timeout = time.Duration(cfg.RewardTimeout * float64(time.Second))
 			o.Attempts = cfg.RewardRetries
 			o.Log = &t.Log
+			o.Token = token
 			if rr, err = reward.NewRemote(rw.Name, rw.URL, o); err != nil {
 				return nil, rewardFailure(err)
 			}
@@ -358,7 +358,7 @@ func (t *Trainer) setup() (_ *run, err error) {
 		} else {
 			rr, _ = reward.ByName(rw.Name)
 		}
-		r.rewards = append(r.rewards, namedReward{rw.Name, rw.Weight, rw.URL, rr})
+		r.rewards = append(r.rewards, namedReward{rw.Name, rw.Weight, reward.RedactURL(rw.URL), rr})
 	}
 	if r.eval, err = newEvalSet(r); err != nil {
 		return nil, err
@@ -371,6 +371,9 @@ func (t *Trainer) setup() (_ *run, err error) {
 	nn.SetRequiresGrad(nn.NamedParams(m), false)
 	nn.AddAdapter(m, rl.PolicyAdapter, cfg.LoRARank, float32(cfg.LoRAAlpha), tensor.NewRNG(cfg.Seed+4<<32), isAttention)
 	r.algo = newAlgorithm(r)
+	if cfg.EvalEMA > 0 {
+		nn.CopyAdapter(m, rl.EvalAdapter, rl.PolicyAdapter)
+	}
 	r.pol = rl.NewPolicies(m)
 	r.opt = nn.NewAdamW(nn.AdapterParams(m, rl.PolicyAdapter), nn.AdamWConfig{LR: float32(cfg.LR), Beta1: 0.9, Beta2: 0.999,
 		Eps: 1e-8, WeightDecay: float32(cfg.WeightDecay), MaxGradNorm: cfg.GradClip})
@@ -390,7 +393,7 @@ func (t *Trainer) setup() (_ *run, err error) {
 	r.rolloutRNG, r.trainRNG = &r.st.RolloutRNG, &r.st.TrainRNG
 	r.cursor = newCursor(cfg.Seed+3<<32, len(r.task.Train), &r.st.Cursor)
 
-	y, err := cfg.redactedYAML()
+	y, err := cfg.YAML()
 	if err != nil {
 		return nil, err
 	}
@@ -406,7 +409,7 @@ func (t *Trainer) setup() (_ *run, err error) {
 	return r, nil
 }
 
-// isAttention selects the q/k/v/out projections of both streams for LoRA (spec §2.6).
+// isAttention selects the q/k/v/out projections of both streams for LoRA (docs/algorithms.md §2.6).
 func isAttention(path string) bool { return strings.Contains(path, ".attn.") }
 
 func rewardList(rs []namedReward) string {
@@ -417,7 +420,7 @@ func rewardList(rs []namedReward) string {
 			parts[i] = fmt.Sprintf("%s@%s=%g", r.name, r.url, r.weight)
 		}
 	}
-	return redactSecrets(strings.Join(parts, ","))
+	return strings.Join(parts, ",")
 }
 
 // trainStep runs one RL step and records it.
@@ -443,6 +446,9 @@ func (r *run) trainStep() error {
 	if err != nil {
 		return err
 	}
+	if err := checkTotals(step+1, total); err != nil {
+		return err
+	}
 	keys := make([]string, len(total))
 	for i := range keys {
 		keys[i] = fmt.Sprint(i / cfg.Group) // one group per drawn prompt
@@ -450,11 +456,6 @@ func (r *run) trainStep() error {
 	adv, ast, err := rl.Advantages(total, keys, cfg.advantageConfig())
 	if err != nil {
 		return fmt.Errorf("step %d: %w", step+1, err)
-	}
-	for i := range adv {
-		if !finite(adv[i]) || !finite(total[i]) {
-			return rewardFailure(fmt.Errorf("step %d: the weighted reward %v of image %d gives the advantage %v: the rewards are too large to normalise", step+1, total[i], i, adv[i]))
-		}
 	}
 	b.adv = adv
 	end()
@@ -485,9 +486,14 @@ func (r *run) trainStep() error {
 		}
 		return fmt.Errorf("step %d: %w; stopped without updating the weights; %s (a lower lr may help)", step+1, err, kept)
 	}
-	r.opt.Step()
+	// A Flow-GRPO step whose advantages are all zero trained nothing, and the reference takes no
+	// optimiser step then (docs/algorithms.md §2.3).
+	if kept, ok := terms["kept_frac"]; !ok || kept > 0 {
+		r.opt.Step()
+	}
 	nn.ZeroGrads(r.pol.Net)
 	r.algo.afterStep(step + 1)
+	r.updateEvalEMA(step + 1)
 	tm.train = time.Since(t2).Seconds()
 	tm.step = time.Since(t0).Seconds()
 	r.stepTimes = append(r.stepTimes, tm.step)

@@ -6,14 +6,13 @@ package train
 //	algorithm  rollouts                 loss per micro-batch                 lagged adapter after step s
 //	awm        policy, ODE              rl.AWMLoss at K grid levels          "ema" ← EMA, d = min(0.3, 0.001·s)
 //	ram        "old", ODE               rl.RAMLoss at K levels t = √u        "old" ← EMA, d = min(0.9, 0.01·s)
-//	nft        "old", ODE               rl.NFTLoss at K rollout-grid levels  "old" ← EMA, d = min(0.5, 0.001·s)
+//	nft        "old", ODE               rl.NFTLoss at K random grid levels   "old" ← EMA, d = min(0.5, 0.001·s)
 //	flowgrpo   policy, SDE + log-probs  rl.FlowGRPOLoss on each stored step  none (on-policy)
 
 import (
 	"fmt"
 
 	"github.com/flowtune/flowtune/diffusion"
-	"github.com/flowtune/flowtune/nn"
 	"github.com/flowtune/flowtune/rl"
 	"github.com/flowtune/flowtune/tensor"
 )
@@ -30,26 +29,14 @@ type algorithm interface {
 	afterStep(s int)
 }
 
-// newAlgorithm creates the algorithm's lagged adapters (as copies of the fresh policy) and
-// returns it.
+// newAlgorithm creates the configured algorithm's lagged adapters (as copies of the fresh
+// policy) and returns its training step.
 func newAlgorithm(r *run) algorithm {
-	m := r.t.Model
-	switch r.cfg.Algo {
-	case "awm":
-		if r.cfg.AWM.EMABeta != 0 {
-			nn.CopyAdapter(m, rl.EMAAdapter, rl.PolicyAdapter)
-		}
-		return &awmAlgo{r: r, cfg: r.cfg.awmConfig()}
-	case "ram":
-		nn.CopyAdapter(m, rl.OldAdapter, rl.PolicyAdapter)
-		return &ramAlgo{r: r, cfg: r.cfg.ramConfig()}
-	case "nft":
-		nn.CopyAdapter(m, rl.OldAdapter, rl.PolicyAdapter)
-		return &nftAlgo{r: r, cfg: r.cfg.nftConfig()}
-	case "flowgrpo":
-		return &grpoAlgo{r: r, cfg: r.cfg.grpoConfig(r.uncond)}
+	a, err := lookupAlgo(r.cfg.Algo)
+	if err != nil {
+		panic("train: " + err.Error()) // Validate rejects it first
 	}
-	panic(fmt.Sprintf("train: unknown algorithm %q", r.cfg.Algo)) // Validate rejects it first
+	return a.build(r)
 }
 
 // lossFn evaluates one micro-batch's loss and its logged terms.
@@ -86,109 +73,6 @@ func (r *run) trainEndpoints(b *stepBatch, loss lossFn) (map[string]float64, err
 func condRows(c diffusion.Cond, lo, hi int) diffusion.Cond {
 	return diffusion.Cond{Tokens: c.Tokens[lo*c.L : hi*c.L], Mask: c.Mask[lo*c.L : hi*c.L], B: hi - lo, L: c.L}
 }
-
-type awmAlgo struct {
-	r   *run
-	cfg rl.AWMConfig
-}
-
-func (a *awmAlgo) rolloutAdapter() string           { return rl.PolicyAdapter }
-func (a *awmAlgo) sde() (diffusion.SDEConfig, bool) { return diffusion.SDEConfig{}, false }
-
-func (a *awmAlgo) train(b *stepBatch) (map[string]float64, error) {
-	return a.r.trainEndpoints(b, func(mb rl.Batch) (*tensor.Tensor, map[string]float64) {
-		l, st := rl.AWMLoss(a.r.pol, mb, rl.DrawAWM(a.r.trainRNG, a.cfg, mb.X0), a.cfg)
-		return l, map[string]float64{"loss": st.Loss, "pg": st.PG, "kl": st.KL, "ema_kl": st.EMAKL,
-			"fm_err": st.FMErr, "ratio_mean": st.RatioMean, "clip_frac": st.ClipFrac}
-	})
-}
-
-func (a *awmAlgo) afterStep(s int) {
-	if a.r.pol.EMA != "" {
-		c := a.r.cfg.AWM
-		nn.UpdateAdapterEMA(a.r.t.Model, rl.EMAAdapter, rl.PolicyAdapter, rampDecay(c.EMAMaxDecay, c.EMARamp, s))
-	}
-}
-
-type ramAlgo struct {
-	r   *run
-	cfg rl.RAMConfig
-}
-
-func (a *ramAlgo) rolloutAdapter() string           { return rl.OldAdapter }
-func (a *ramAlgo) sde() (diffusion.SDEConfig, bool) { return diffusion.SDEConfig{}, false }
-
-func (a *ramAlgo) train(b *stepBatch) (map[string]float64, error) {
-	return a.r.trainEndpoints(b, func(mb rl.Batch) (*tensor.Tensor, map[string]float64) {
-		l, st := rl.RAMLoss(a.r.pol, mb, rl.DrawRAM(a.r.trainRNG, a.cfg.Targets, mb.X0), a.cfg)
-		// RefGap, mean (v_θ − v_ref)², is the velocity-space KL the other methods log.
-		return l, map[string]float64{"loss": st.Loss, "kl": st.RefGap, "shift": st.Shift}
-	})
-}
-
-func (a *ramAlgo) afterStep(s int) {
-	c := a.r.cfg.RAM
-	nn.UpdateAdapterEMA(a.r.t.Model, rl.OldAdapter, rl.PolicyAdapter, rampDecay(c.OldMaxDecay, c.OldRamp, s))
-}
-
-type nftAlgo struct {
-	r   *run
-	cfg rl.NFTConfig
-}
-
-func (a *nftAlgo) rolloutAdapter() string           { return rl.OldAdapter }
-func (a *nftAlgo) sde() (diffusion.SDEConfig, bool) { return diffusion.SDEConfig{}, false }
-
-func (a *nftAlgo) train(b *stepBatch) (map[string]float64, error) {
-	grid := diffusion.SigmaGrid(a.cfg.GridSteps, a.cfg.Shift)
-	candidates := grid[:a.cfg.GridSteps-1] // the last step (σ → 0) is not trained
-	return a.r.trainEndpoints(b, func(mb rl.Batch) (*tensor.Tensor, map[string]float64) {
-		// K of the levels, without replacement; all of them when K = GridSteps − 1 (the reference).
-		perm := permutationFrom(a.r.trainRNG, len(candidates))
-		levels := make([]float64, a.cfg.Timesteps)
-		for i := range levels {
-			levels[i] = candidates[perm[i]]
-		}
-		l, st := rl.NFTLoss(a.r.pol, mb, rl.SharedLevelDraws(a.r.trainRNG, levels, mb.X0), a.cfg)
-		return l, map[string]float64{"loss": st.Loss, "policy": st.Policy, "kl": st.KL,
-			"pos_err": st.PosErr, "neg_err": st.NegErr}
-	})
-}
-
-func (a *nftAlgo) afterStep(s int) {
-	c := a.r.cfg.NFT
-	nn.UpdateAdapterEMA(a.r.t.Model, rl.OldAdapter, rl.PolicyAdapter, rampDecay(c.OldMaxDecay, c.OldRamp, s))
-}
-
-type grpoAlgo struct {
-	r   *run
-	cfg rl.GRPOConfig
-}
-
-func (a *grpoAlgo) rolloutAdapter() string           { return rl.PolicyAdapter }
-func (a *grpoAlgo) sde() (diffusion.SDEConfig, bool) { return a.cfg.SDE, true }
-
-// train replays every group's stored SDE steps (each group is one micro-batch); the losses are
-// scaled so that the gradient is the mean over groups and trained steps.
-func (a *grpoAlgo) train(b *stepBatch) (map[string]float64, error) {
-	G := a.r.cfg.Group
-	P := len(b.sde)
-	terms := map[string]float64{}
-	for g, ro := range b.sde {
-		st := rl.FlowGRPOAccumulate(a.r.pol, ro, b.conds[g], b.adv[g*G:(g+1)*G], a.cfg, P)
-		if !finite(st.Loss) {
-			return nil, fmt.Errorf("loss is %v in group %d", st.Loss, g)
-		}
-		w := 1 / float64(P)
-		for k, v := range map[string]float64{"loss": st.Loss, "pg": st.PG, "kl": st.KL, "ratio_mean": st.RatioMean,
-			"clip_frac": st.ClipFrac, "approx_kl": st.ApproxKL} {
-			terms[k] += w * v
-		}
-	}
-	return terms, nil
-}
-
-func (a *grpoAlgo) afterStep(int) {}
 
 // permutationFrom is a Fisher–Yates shuffle of 0…n−1 drawn from rng.
 func permutationFrom(rng *tensor.RNG, n int) []int {

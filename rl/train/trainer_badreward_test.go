@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/flowtune/flowtune/rl/reward"
+	"github.com/flowtune/flowtune/rl/reward/rewardtest"
 )
 
 // wild is brightness until switched on, then answers v (a reward server answering 1e308, or NaN).
@@ -23,7 +24,7 @@ func (w wild) Score(p string, img image.Image) (float64, error) {
 	if w.on.Load() {
 		return w.v, nil
 	}
-	return brightness{}.Score(p, img)
+	return rewardtest.Brightness{}.Score(p, img)
 }
 
 // A reward that answers ±1e308 or NaN, in a training step or in an evaluation, takes the path
@@ -37,7 +38,7 @@ func TestNonFiniteRewardCheckpointsAndResumes(t *testing.T) {
 		want      string
 	}{
 		{"train 1e308", 1e308, 1, "step 2: reward brightness on"},
-		{"train -1e308", -1e308, 1, "score -1e+308"},
+		{"train -1e308", -1e308, 1, "scores -1e+308"},
 		{"eval NaN", math.NaN(), 0, "evaluation at step 2: reward brightness"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

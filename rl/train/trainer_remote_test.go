@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/flowtune/flowtune/rl/reward"
+	"github.com/flowtune/flowtune/rl/reward/rewardtest"
 )
 
 // Modes of rewardServer.
@@ -78,7 +79,7 @@ func TestRemoteRewardTrainsLikeInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	srv := newRewardServer(t, brightness{})
+	srv := newRewardServer(t, rewardtest.Brightness{})
 	cfg.Reward = "brightness@" + srv.URL
 	remote := t.TempDir()
 	s, err := newRemoteTrainer(t, cfg, remote).Run(context.Background())
@@ -114,7 +115,7 @@ func TestRemoteRewardTrainsLikeInProcess(t *testing.T) {
 func TestRemoteRewardFailureCheckpointsAndResumes(t *testing.T) {
 	cfg := tinyConfig("ram")
 	cfg.CheckpointEvery = 0 // only the failure and the end save
-	srv := newRewardServer(t, brightness{})
+	srv := newRewardServer(t, rewardtest.Brightness{})
 	srv.failOver = cfg.Group // rollout requests carry one group; evaluations more
 	cfg.Reward = "brightness@" + srv.URL
 

@@ -7,14 +7,12 @@ package train
 import (
 	"fmt"
 	"image"
-	"math"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/flowtune/flowtune/diffusion"
-	"github.com/flowtune/flowtune/rl/reward"
 	"github.com/flowtune/flowtune/tensor"
 )
 
@@ -69,10 +67,7 @@ func (r *run) rollout(prompts []string) (*stepBatch, phaseTimes, error) {
 				ps[i] = prompts[j.group]
 			}
 			for _, rw := range r.rewards {
-				s, err := reward.ScoreAll(rw.r, ps, j.imgs)
-				if err == nil {
-					err = checkScores(s)
-				}
+				s, err := rw.score(ps, j.imgs)
 				if err != nil {
 					scoreFailed.Store(true)
 					return rw.scoreFailure(err, fmt.Sprintf("on %q", prompts[j.group]))
@@ -170,18 +165,3 @@ func (c *cursor) next(k int, list []string) []string {
 
 // permutation is a Fisher–Yates shuffle of 0…n−1 drawn from a fresh stream of seed.
 func permutation(seed uint64, n int) []int { return permutationFrom(tensor.NewRNG(seed), n) }
-
-// maxScore bounds the magnitude of one reward score. Group-relative advantages square the
-// rewards' deviations, so scores near the float64 limit (a server answering 1e308) overflow to
-// Inf there; no reward means anything by values this large.
-const maxScore = 1e100
-
-// checkScores rejects scores that are not finite numbers of a workable size.
-func checkScores(s []float64) error {
-	for i, v := range s {
-		if math.IsNaN(v) || math.Abs(v) > maxScore {
-			return fmt.Errorf("score %v of image %d is not a finite number of magnitude ≤ %g", v, i, maxScore)
-		}
-	}
-	return nil
-}

@@ -15,6 +15,7 @@ import (
 	"github.com/flowtune/flowtune/internal/plot"
 	"github.com/flowtune/flowtune/nn"
 	"github.com/flowtune/flowtune/rl"
+	"github.com/flowtune/flowtune/rl/reward/rewardtest"
 	"github.com/flowtune/flowtune/tensor"
 )
 
@@ -238,7 +239,7 @@ func TestRunDirectoryContents(t *testing.T) {
 	for seed := 0; seed < cfg.EvalSeeds; seed++ {
 		x := tensor.NewRNG(cfg.EvalSeed+uint64(seed)).Normal(tensor.CPU(), len(prompts), 3, 32, 32)
 		for _, img := range diffusion.Images(diffusion.SampleODE(ref, x, diffusion.SigmaGrid(cfg.EvalSteps, 3), c)) {
-			v, _ := brightness{}.Score("", img)
+			v, _ := rewardtest.Brightness{}.Score("", img)
 			want = append(want, v)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"image"
 	"os"
 	"path/filepath"
 	"sync"
@@ -16,26 +15,9 @@ import (
 	"github.com/flowtune/flowtune/diffusion/world"
 	"github.com/flowtune/flowtune/nn"
 	"github.com/flowtune/flowtune/rl/reward"
+	"github.com/flowtune/flowtune/rl/reward/rewardtest"
 	"github.com/flowtune/flowtune/tensor"
 )
-
-// brightness is a synthetic reward a tiny model can learn within a few steps: the mean channel
-// value of the image in [0, 1].
-type brightness struct{}
-
-func (brightness) Name() string { return "brightness" }
-
-func (brightness) Score(_ string, img image.Image) (float64, error) {
-	b := img.Bounds()
-	s := 0.0
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			r, g, bl, _ := img.At(x, y).RGBA()
-			s += float64(r+g+bl) / (3 * 65535)
-		}
-	}
-	return s / float64(b.Dx()*b.Dy()), nil
-}
 
 var (
 	worldOnce sync.Once
@@ -126,7 +108,7 @@ func newTinyTrainer(t *testing.T, cfg Config, dir string) *Trainer {
 	t.Helper()
 	tok := world.NewTokenizer(0)
 	return &Trainer{Cfg: cfg, Model: tinyModel(t, tok), World: sharedWorld(t), Tok: tok, OutDir: dir,
-		Log: zerolog.Nop(), BaseName: "tiny test model", ExtraRewards: map[string]reward.Reward{"brightness": brightness{}}}
+		Log: zerolog.Nop(), BaseName: "tiny test model", ExtraRewards: map[string]reward.Reward{"brightness": rewardtest.Brightness{}}}
 }
 
 // readMetrics parses metrics.jsonl into generic objects.
