@@ -151,6 +151,11 @@ func (c *Comparison) Run(ctx context.Context) (*CompareReport, error) {
 		return nil, fmt.Errorf("compare: %w", err)
 	}
 	defer lock.unlock()
+	if _, err := atomicfile.RemoveStale(c.OutDir, func(name string) bool {
+		return name == CompareTableFile || name == CompareJSONFile || name == CompareCurveFile
+	}); err != nil {
+		return nil, fmt.Errorf("compare: %w", err)
+	}
 	base, err := c.config(c.Algos[0], 0)
 	if err != nil {
 		return nil, err
