@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# build.sh — compiles kernels.cu to PTX for the CUDA backend.
+# build.sh — compiles kernels.cu to PTX and machine code for the CUDA backend.
 #
-#   kernels.cu  ->  cuda/kernels.ptx         (embedded in the Go binary with //go:embed)
-#                   cuda/kernels.ptx.sha256  (SHA-256 of the kernels.cu it was built from)
+#   kernels.cu  ->  cuda/kernels.ptx           (PTX for compute_80, embedded with //go:embed)
+#                   cuda/kernels.ptx.sha256    (SHA-256 of the kernels.cu it was built from)
+#   kernels.ptx ->  cuda/kernels.sm_80.cubin   (machine code for A100-class cards, 8.x)
+#                   cuda/kernels.sm_90.cubin   (machine code for H100/H200, 9.x)
+#                   cuda/kernels.cubin.sha256  (SHA-256 of the PTX the cubins were assembled from)
 #
-# The PTX targets compute_80: the driver JIT-compiles it for the card at hand (A100, H100, and
-# newer), so one file serves every supported GPU and users of the CUDA backend need no nvcc.
-# The PTX is committed; `go test ./cuda/` (no build tag, no GPU) fails when kernels.cu changed
-# without a rebuild. Regenerating with the same nvcc reproduces the committed file byte for byte
-# (CI checks `git diff` after running this script with Debian's CUDA 11.8 nvcc).
+# The backend loads the cubin of the card's major compute capability, so opening it costs
+# milliseconds instead of seconds of driver JIT; on newer cards (10.x, ...) the driver
+# JIT-compiles the PTX. The cubins are assembled from the committed PTX by ptxas alone (no host
+# compiler involved), which is deterministic: the same PTX and ptxas give the same bytes.
+# Everything is committed; `go test ./cuda/` (no build tag, no GPU) fails when kernels.cu
+# changed without a rebuild. Regenerating with the same nvcc reproduces the committed files byte
+# for byte (CI checks `git diff` after running this script with Debian's CUDA 11.8 nvcc).
 #
 # Building the Go side with the backend afterwards:
 #   go build -tags cuda ./...       # needs cuda.h and libcuda.so (not a GPU)
@@ -38,4 +43,13 @@ cp kernels.cu "$tmp/kernels.cu"
 (cd "$tmp" && "$NVCC" -ptx -arch=compute_80 -std=c++17 -O3 -o kernels.ptx kernels.cu)
 cp "$tmp/kernels.ptx" cuda/kernels.ptx
 sha256sum kernels.cu | cut -d' ' -f1 > cuda/kernels.ptx.sha256
+# ptxas sits beside nvcc (Debian's wrapper script hides the real directory, so ask PATH first).
+PTXAS="${PTXAS:-$(command -v ptxas || echo "$(dirname "$(command -v "$NVCC")")/ptxas")}"
+for sm in 80 90; do
+  # -O3 is ptxas's default, spelled out so that a changed default shows up here.
+  "$PTXAS" -arch=sm_$sm -O3 -o "$tmp/kernels.sm_$sm.cubin" "$tmp/kernels.ptx"
+  cp "$tmp/kernels.sm_$sm.cubin" cuda/
+done
+sha256sum cuda/kernels.ptx | cut -d' ' -f1 > cuda/kernels.cubin.sha256
 echo "build.sh: wrote cuda/kernels.ptx ($(wc -c < cuda/kernels.ptx) bytes, $(grep -c '^.visible .entry' cuda/kernels.ptx) kernels) for kernels.cu $(cut -c1-12 cuda/kernels.ptx.sha256)"
+echo "build.sh: wrote cuda/kernels.sm_80.cubin ($(wc -c < cuda/kernels.sm_80.cubin) bytes), cuda/kernels.sm_90.cubin ($(wc -c < cuda/kernels.sm_90.cubin) bytes) with $("$PTXAS" --version | grep -i release)"

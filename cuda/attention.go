@@ -8,7 +8,7 @@ import (
 	"github.com/flowtune/flowtune/tensor"
 )
 
-// Flash-style attention (kernels.cu §6): 64-query × 64-key tiles, fp32, the head dimension
+// Flash-style attention (kernels.cu §6): attTile-query × attTile-key tiles (geometry.go), fp32, the head dimension
 // padded up to 16, 32, 64 or 128 (the kernel variant).
 
 // headDim returns the padded head dimension of the kernel variant for Dh.
@@ -20,11 +20,6 @@ func headDim(op string, dh int) int {
 	}
 	panic(fmt.Sprintf("cuda: %s: head dimension %d; the CUDA attention kernels take at most 128", op, dh))
 }
-
-// Shared memory of the three kernels, in bytes (the layouts in kernels.cu §6).
-func attnFwdSmem(d int) int  { return 4 * (2*d*68 + 64*(d+4) + 64*68 + 64) }
-func attnDkdvSmem(d int) int { return 4 * (2*d*68 + 2*64*(d+4) + 2*64*68 + 192) }
-func attnDqSmem(d int) int   { return 4 * (2*d*68 + 3*64*(d+4) + 64*68 + 192) }
 
 func (b *Backend) checkAttn(op string, a tensor.AttnArgs, q, k, v, out, lse *buffer) {
 	nq, nkv := a.B*a.H*a.Lq*a.Dh, a.B*a.H*a.Lk*a.Dh
@@ -45,7 +40,7 @@ func (b *Backend) Attention(out, lse, q, k, v, mask tensor.Storage, a tensor.Att
 		return
 	}
 	d := headDim("Attention", a.Dh)
-	b.launch(fmt.Sprintf("attn_fwd_d%d", d), dim3{(a.Lq + 63) / 64, a.B * a.H, 1}, dim3{256, 1, 1}, attnFwdSmem(d),
+	b.launch(fmt.Sprintf("attn_fwd_d%d", d), dim3{(a.Lq + attTile - 1) / attTile, a.B * a.H, 1}, dim3{attThreads, 1, 1}, attnFwdSmem(d),
 		ptr(os), ptr(ls), ptr(qs), ptr(ks), ptr(vs), b.opt32(mask, "Attention"),
 		i32(a.H), i32(a.Lq), i32(a.Lk), i32(a.Dh), f32(a.Scale))
 }
@@ -66,15 +61,15 @@ func (b *Backend) AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, mask te
 	m := b.opt32(mask, op)
 	delta := b.tmp(max(1, bh*a.Lq), tensor.Float32)
 	if a.Lq > 0 {
-		b.launch("attn_bwd_delta", rowsGrid(bh*a.Lq), dim3{256, 1, 1}, 0, ptr(delta), ptr(gout), ptr(os), i32(bh*a.Lq), i32(a.Dh))
+		b.launch("attn_bwd_delta", rowsGrid(bh*a.Lq), dim3{rowWarps * 32, 1, 1}, 0, ptr(delta), ptr(gout), ptr(os), i32(bh*a.Lq), i32(a.Dh))
 	}
 	if a.Lk > 0 {
-		b.launch(fmt.Sprintf("attn_bwd_dkdv_d%d", d), dim3{(a.Lk + 63) / 64, bh, 1}, dim3{256, 1, 1}, attnDkdvSmem(d),
+		b.launch(fmt.Sprintf("attn_bwd_dkdv_d%d", d), dim3{(a.Lk + attTile - 1) / attTile, bh, 1}, dim3{attThreads, 1, 1}, attnDkdvSmem(d),
 			ptr(gk), ptr(gv), ptr(gout), ptr(qs), ptr(ks), ptr(vs), ptr(ls), ptr(delta), m,
 			i32(a.H), i32(a.Lq), i32(a.Lk), i32(a.Dh), f32(a.Scale))
 	}
 	if a.Lq > 0 {
-		b.launch(fmt.Sprintf("attn_bwd_dq_d%d", d), dim3{(a.Lq + 63) / 64, bh, 1}, dim3{256, 1, 1}, attnDqSmem(d),
+		b.launch(fmt.Sprintf("attn_bwd_dq_d%d", d), dim3{(a.Lq + attTile - 1) / attTile, bh, 1}, dim3{attThreads, 1, 1}, attnDqSmem(d),
 			ptr(gq), ptr(gout), ptr(qs), ptr(ks), ptr(vs), ptr(ls), ptr(delta), m,
 			i32(a.H), i32(a.Lq), i32(a.Lk), i32(a.Dh), f32(a.Scale))
 	}

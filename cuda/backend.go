@@ -3,10 +3,8 @@
 package cuda
 
 import (
-	_ "embed"
 	"fmt"
 	"os"
-	"regexp"
 	"runtime"
 	"strconv"
 	"sync"
@@ -19,7 +17,8 @@ import (
 )
 
 // The CUDA backend: tensor.Backend over device memory, every primitive a launch of a kernel
-// from kernels.cu (embedded as PTX, JIT-compiled by the driver when the backend opens).
+// from kernels.cu (embedded as machine code for sm_80 and sm_90 and as PTX for later cards,
+// which the driver JIT-compiles when the backend opens; see image.go).
 //
 // Threads and contexts. The backend uses the device's primary context and makes it current on
 // the calling OS thread at the start of every method, with the goroutine locked to that thread
@@ -36,9 +35,6 @@ import (
 // still in flight can see its memory reused out of order). Free releases one at once. When the
 // device runs out, the pool is emptied, the Go garbage collector is run to surface unreachable
 // storages, and the allocation is retried before giving up with a clear message.
-
-//go:embed kernels.ptx
-var kernelsPTX string
 
 // Precision selects how MatMul multiplies Float32 storages. BFloat16 storages always take the
 // bf16 tensor-core path.
@@ -111,7 +107,9 @@ type DeviceInfo struct {
 	ClockKHz, MemClockKHz  int
 	BusWidthBits           int
 	TotalMem               int64
-	JIT                    time.Duration // time the driver took to load (JIT-compile) the PTX
+	Image                  Image         // the compiled form of the kernels that was loaded
+	ImageNote              string        // why a cubin gave way to the PTX, if it did
+	Load                   time.Duration // time the driver took to load it (JIT included for PTX)
 	MaxSharedPerBlockOptin int
 }
 
@@ -138,8 +136,12 @@ func (d DeviceInfo) PeakTFLOPs(p Precision) float64 {
 }
 
 func (d DeviceInfo) String() string {
-	return fmt.Sprintf("%s (sm_%d%d, %d SMs, %.0f MHz, %.1f GiB, %.0f GB/s peak)", d.Name, d.Major, d.Minor,
-		d.SMs, float64(d.ClockKHz)/1e3, float64(d.TotalMem)/(1<<30), d.PeakGBs())
+	s := fmt.Sprintf("%s (sm_%d%d, %d SMs, %.0f MHz, %.1f GiB, %.0f GB/s peak; kernels: %s, loaded in %v)", d.Name, d.Major, d.Minor,
+		d.SMs, float64(d.ClockKHz)/1e3, float64(d.TotalMem)/(1<<30), d.PeakGBs(), d.Image, d.Load.Round(time.Microsecond))
+	if d.ImageNote != "" {
+		s += "; " + d.ImageNote
+	}
+	return s
 }
 
 // Backend is the CUDA implementation of tensor.Backend.
@@ -190,11 +192,12 @@ func Open(opt Options) (b *Backend, err error) {
 	}
 	b.ctx = primaryContext(dev)
 	cu.CtxSetCurrent(b.ctx)
-	t0 := time.Now()
-	mod := cu.ModuleLoadData(kernelsPTX)
-	jit := time.Since(t0)
-	for _, m := range regexp.MustCompile(`(?m)^\.visible \.entry (\w+)\(`).FindAllStringSubmatch(kernelsPTX, -1) {
-		b.fn[m[1]] = mod.GetFunction(m[1])
+	mod, img, took, note, err := loadKernels(major, minor)
+	if err != nil {
+		return nil, fmt.Errorf("cuda: %w", err)
+	}
+	for _, name := range kernelNames() {
+		b.fn[name] = mod.GetFunction(name)
 	}
 	b.info = DeviceInfo{
 		Name: cu.DeviceGetName(dev), Major: major, Minor: minor,
@@ -203,7 +206,9 @@ func Open(opt Options) (b *Backend, err error) {
 		MemClockKHz:            dev.Attribute(cu.MEMORY_CLOCK_RATE),
 		BusWidthBits:           dev.Attribute(cu.GLOBAL_MEMORY_BUS_WIDTH),
 		TotalMem:               cu.DeviceTotalMem(dev),
-		JIT:                    jit,
+		Image:                  img,
+		ImageNote:              note,
+		Load:                   took,
 		MaxSharedPerBlockOptin: maxSharedOptin(dev),
 	}
 	b.sumsqPart = cu.MemAlloc(sumsqBlocks * 8)

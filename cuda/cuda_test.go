@@ -25,7 +25,7 @@ var (
 func TestMain(m *testing.M) {
 	gpu, openErr = Open(Options{})
 	if openErr == nil {
-		fmt.Fprintf(os.Stderr, "cuda: %s, PTX JIT %v\n", gpu.Info(), gpu.Info().JIT)
+		fmt.Fprintf(os.Stderr, "cuda: %s\n", gpu.Info())
 	}
 	os.Exit(m.Run())
 }
@@ -44,6 +44,22 @@ func withMatMul(b *Backend, p Precision, f func()) {
 	b.SetMatMul(p)
 	defer b.SetMatMul(old)
 	f()
+}
+
+// TestKernelImage checks that Open loaded the image chosen for the card, without falling back.
+func TestKernelImage(t *testing.T) {
+	b := need(t)
+	info := b.Info()
+	want, err := imageFromEnv(info.Major, info.Minor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Image != want || info.ImageNote != "" {
+		t.Errorf("sm_%d%d loaded the %s image (%s), want %s", info.Major, info.Minor, info.Image, info.ImageNote, want)
+	}
+	if len(kernelNames()) < 40 {
+		t.Errorf("only %d kernels found in the PTX", len(kernelNames()))
+	}
 }
 
 func TestConformance(t *testing.T) {

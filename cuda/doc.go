@@ -19,6 +19,10 @@
 // reward, forward, backward, optimizer), and ProfileSteps brackets chosen training steps with
 // cuProfilerStart/Stop so that `nsys profile --capture-range=cudaProfilerApi` records only them.
 //
-// The PTX of kernels.cu is committed as kernels.ptx (with kernels.ptx.sha256, the hash of the
-// source it came from) and embedded in the binary: run ./build.sh after editing kernels.cu.
+// kernels.cu is committed compiled (build.sh): as PTX (kernels.ptx, with kernels.ptx.sha256, the
+// hash of the source it came from) and as machine code for sm_80 and sm_90 (kernels.sm_*.cubin,
+// assembled from that PTX). All three are embedded; Open loads the cubin of the card's family
+// (8.x or 9.x, milliseconds) and lets the driver JIT-compile the PTX on newer cards (seconds).
+// FLOWTUNE_CUDA_IMAGE=ptx forces the PTX, =cubin the cubin; DeviceInfo says which was loaded.
+// Run ./build.sh after editing kernels.cu.
 package cuda

@@ -61,6 +61,6 @@ func (b *Backend) ScatterAdd(dtable, dy tensor.Storage, idx []int32, dim int) {
 	plan := scatterPlan(idx, rows)
 	nuniq := (len(plan) - 1 - len(idx)) / 2
 	pl := b.uploadInts(plan)
-	b.launch("scatter_add_rows", dim3{nuniq, (dim + 127) / 128, 1}, dim3{128, 1, 1}, 0, ptr(dt), ptr(g), ptr(pl), i32(nuniq), i32(dim))
+	b.launch("scatter_add_rows", dim3{nuniq, (dim + scatterCols - 1) / scatterCols, 1}, dim3{scatterCols, 1, 1}, 0, ptr(dt), ptr(g), ptr(pl), i32(nuniq), i32(dim))
 	b.release(pl)
 }

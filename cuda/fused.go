@@ -35,7 +35,9 @@ func (b *Backend) RandNormal(dst tensor.Storage, seed, offset uint64) {
 	defer b.exit(b.enter("RandNormal"))
 	d := b.f32(dst, "RandNormal")
 	if d.n > 0 {
-		b.launch("rand_normal_f32", grid1(d.n, threads), dim3{threads, 1, 1}, 0, ptr(d), seed, offset, i32(d.n))
+		// One thread per 4-position block of the normal stream (tensor.PhiloxNormal4).
+		blocks := (offset+uint64(d.n)-1)/4 - offset/4 + 1
+		b.launch("rand_normal_f32", grid1(int(blocks), threads), dim3{threads, 1, 1}, 0, ptr(d), seed, offset, i32(d.n))
 	}
 }
 

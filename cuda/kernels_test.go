@@ -138,3 +138,40 @@ func TestStepProfiler(t *testing.T) {
 		t.Errorf("capture sequence %q", got)
 	}
 }
+
+// TestGeometry checks that the launch geometry of geometry.go is the one kernels.cu defines:
+// every constant there has its #define here with the same value, and no #define of a geometry
+// family (ATT_, GEMM_, ROW_, SCATTER_) lacks a Go twin.
+func TestGeometry(t *testing.T) {
+	src := readFile(t, "../kernels.cu")
+	defs := map[string]int{}
+	for _, m := range regexp.MustCompile(`(?m)^#define ((?:ATT|GEMM|ROW|SCATTER)_\w+) (\d+)\b`).FindAllStringSubmatch(src, -1) {
+		v, _ := strconv.Atoi(m[2])
+		defs[m[1]] = v
+	}
+	for name, v := range geometry {
+		if got, ok := defs[name]; !ok {
+			t.Errorf("kernels.cu has no #define %s (Go: %d)", name, v)
+		} else if got != v {
+			t.Errorf("%s is %d in kernels.cu, %d in cuda/geometry.go", name, got, v)
+		}
+	}
+	for name, v := range defs {
+		if _, ok := geometry[name]; !ok {
+			t.Errorf("kernels.cu defines %s = %d, which cuda/geometry.go does not mirror", name, v)
+		}
+	}
+	if len(defs) < 10 {
+		t.Errorf("found only %d geometry #defines in kernels.cu: the scan is broken", len(defs))
+	}
+	// The shared-memory sizes of the launchers, against the figures of the kernel headers.
+	if got := attnFwdSmem(64); got != 4*(2*64*68+64*68+64*68+64) {
+		t.Errorf("attnFwdSmem(64) = %d", got)
+	}
+	if got := bf16Smem(false, false); got != 4*(128*40+32*136)*2 {
+		t.Errorf("bf16Smem(nn) = %d", got)
+	}
+	if got := tf32Smem(true, true); got != 3*(16*132+128*20)*4 {
+		t.Errorf("tf32Smem(tt) = %d", got)
+	}
+}

@@ -19,29 +19,6 @@ import (
 // The suffix names the transposes (n: as stored, t: transposed); "_u" marks the bf16 variant
 // without 16-byte alignment requirements.
 
-// Shared memory of the tensor-core kernels, in bytes (kernels.cu: STAGES × (A + B slices)).
-func tf32Smem(ta, tb bool) int {
-	a, bb := 128*20, 16*132
-	if ta {
-		a = 16 * 132
-	}
-	if tb {
-		bb = 128 * 20
-	}
-	return 3 * (a + bb) * 4
-}
-
-func bf16Smem(ta, tb bool) int {
-	a, bb := 128*40, 32*136
-	if ta {
-		a = 32 * 136
-	}
-	if tb {
-		bb = 128 * 40
-	}
-	return 4 * (a + bb) * 2
-}
-
 func layout(ta, tb bool) string {
 	s := [2]byte{'n', 'n'}
 	if ta {
@@ -120,9 +97,9 @@ func (b *Backend) MatMul(c, a, bm tensor.Storage, p tensor.MatMulArgs) {
 		}
 	}
 
-	g := dim3{(p.N + 127) / 128, (p.M + 127) / 128, 1}
+	g := dim3{(p.N + gemmTile - 1) / gemmTile, (p.M + gemmTile - 1) / gemmTile, 1}
 	if g.y > 65535 {
-		panic(fmt.Sprintf("cuda: MatMul: M = %d exceeds the grid (at most %d)", p.M, 65535*128))
+		panic(fmt.Sprintf("cuda: MatMul: M = %d exceeds the grid (at most %d)", p.M, 65535*gemmTile))
 	}
 	pcount := p.Batch
 	if accum {
@@ -130,7 +107,7 @@ func (b *Backend) MatMul(c, a, bm tensor.Storage, p tensor.MatMulArgs) {
 	}
 	for pbase := 0; pbase < pcount; pbase += 65535 {
 		g.z = min(65535, pcount-pbase)
-		b.launch(name, g, dim3{256, 1, 1}, smem, ptr(cs), ptr(as), ptr(bs),
+		b.launch(name, g, dim3{gemmThreads, 1, 1}, smem, ptr(cs), ptr(as), ptr(bs),
 			i32(p.M), i32(p.N), i32(p.K), f32(p.Alpha), f32(betaC), f32(p.Beta),
 			i32(p.OffA), i32(p.OffB), i32(p.OffC), i32(p.StrideA), i32(p.StrideB), i32(p.StrideC),
 			i32(p.Batch), i32(b2i(accum)), i32(pbase))

@@ -10,7 +10,7 @@ import (
 
 // Softmax, LayerNorm and RMSNorm (kernels.cu §5): one warp per row, 8 rows per block.
 
-func rowsGrid(rows int) dim3 { return dim3{(rows + 7) / 8, 1, 1} }
+func rowsGrid(rows int) dim3 { return dim3{(rows + rowWarps - 1) / rowWarps, 1, 1} }
 
 func checkRows(op string, rows, cols int, bufs ...*buffer) {
 	for _, s := range bufs {
@@ -25,7 +25,7 @@ func (b *Backend) Softmax(y, x tensor.Storage, rows, cols int) {
 	ys, xs := b.f32(y, "Softmax"), b.f32(x, "Softmax")
 	checkRows("Softmax", rows, cols, ys, xs)
 	if rows*cols > 0 {
-		b.launch("softmax_f32", rowsGrid(rows), dim3{threads, 1, 1}, 0, ptr(ys), ptr(xs), i32(rows), i32(cols))
+		b.launch("softmax_f32", rowsGrid(rows), dim3{rowWarps * 32, 1, 1}, 0, ptr(ys), ptr(xs), i32(rows), i32(cols))
 	}
 }
 
@@ -34,7 +34,7 @@ func (b *Backend) SoftmaxBackward(dx, y, dy tensor.Storage, rows, cols int) {
 	d, ys, g := b.f32(dx, "SoftmaxBackward"), b.f32(y, "SoftmaxBackward"), b.f32(dy, "SoftmaxBackward")
 	checkRows("SoftmaxBackward", rows, cols, d, ys, g)
 	if rows*cols > 0 {
-		b.launch("softmax_backward_f32", rowsGrid(rows), dim3{threads, 1, 1}, 0, ptr(d), ptr(ys), ptr(g), i32(rows), i32(cols))
+		b.launch("softmax_backward_f32", rowsGrid(rows), dim3{rowWarps * 32, 1, 1}, 0, ptr(d), ptr(ys), ptr(g), i32(rows), i32(cols))
 	}
 }
 
@@ -44,7 +44,7 @@ func (b *Backend) LayerNorm(y, mean, rstd, x, w, bias tensor.Storage, rows, cols
 	checkRows("LayerNorm", rows, cols, ys, xs)
 	checkRows("LayerNorm", rows, 1, ms, rs)
 	if rows*cols > 0 {
-		b.launch("layernorm_f32", rowsGrid(rows), dim3{threads, 1, 1}, 0, ptr(ys), ptr(ms), ptr(rs), ptr(xs),
+		b.launch("layernorm_f32", rowsGrid(rows), dim3{rowWarps * 32, 1, 1}, 0, ptr(ys), ptr(ms), ptr(rs), ptr(xs),
 			b.opt32(w, "LayerNorm"), b.opt32(bias, "LayerNorm"), i32(rows), i32(cols), f32(eps))
 	}
 }
@@ -57,7 +57,7 @@ func (b *Backend) LayerNormBackward(dx, dw, db, dy, x, mean, rstd, w tensor.Stor
 	if rows*cols == 0 {
 		return
 	}
-	b.launch("layernorm_backward_dx_f32", rowsGrid(rows), dim3{threads, 1, 1}, 0, ptr(d), ptr(g), ptr(xs),
+	b.launch("layernorm_backward_dx_f32", rowsGrid(rows), dim3{rowWarps * 32, 1, 1}, 0, ptr(d), ptr(g), ptr(xs),
 		ptr(ms), ptr(rs), b.opt32(w, "LayerNormBackward"), i32(rows), i32(cols))
 	b.normWeightGrads(dw, db, g, xs, ms, rs, rows, cols)
 }
@@ -99,7 +99,7 @@ func (b *Backend) RMSNorm(y, rstd, x, w tensor.Storage, rows, cols int, eps floa
 	checkRows("RMSNorm", rows, cols, ys, xs)
 	checkRows("RMSNorm", rows, 1, rs)
 	if rows*cols > 0 {
-		b.launch("rmsnorm_f32", rowsGrid(rows), dim3{threads, 1, 1}, 0, ptr(ys), ptr(rs), ptr(xs),
+		b.launch("rmsnorm_f32", rowsGrid(rows), dim3{rowWarps * 32, 1, 1}, 0, ptr(ys), ptr(rs), ptr(xs),
 			b.opt32(w, "RMSNorm"), i32(rows), i32(cols), f32(eps))
 	}
 }
@@ -111,7 +111,7 @@ func (b *Backend) RMSNormBackward(dx, dw, dy, x, rstd, w tensor.Storage, rows, c
 	if rows*cols == 0 {
 		return
 	}
-	b.launch("rmsnorm_backward_dx_f32", rowsGrid(rows), dim3{threads, 1, 1}, 0, ptr(d), ptr(g), ptr(xs), ptr(rs),
+	b.launch("rmsnorm_backward_dx_f32", rowsGrid(rows), dim3{rowWarps * 32, 1, 1}, 0, ptr(d), ptr(g), ptr(xs), ptr(rs),
 		b.opt32(w, "RMSNormBackward"), i32(rows), i32(cols))
 	b.normWeightGrads(dw, nil, g, xs, nil, rs, rows, cols)
 }

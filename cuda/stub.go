@@ -24,3 +24,6 @@ func Range(name string) (end func()) { return func() {} }
 func ProfileSteps(b tensor.Backend, from, to int) *StepProfiler {
 	return &StepProfiler{from: from, to: to}
 }
+
+// Describe returns "" without CUDA support.
+func Describe(b tensor.Backend) string { return "" }

@@ -34,20 +34,16 @@ func grpoConfig(cfgScale float32, beta float64) GRPOConfig {
 	return cfg
 }
 
-// Replaying a rollout with the weights that sampled it gives ratio 1: exactly without guidance
-// (the same forward, the same fused log-prob), to float rounding with guidance (the rollout ran
-// v_u + w(v_c − v_u) as one 2B batch, training runs w·v_c + (1−w)·sg(v_u)).
+// Replaying a rollout with the weights that sampled it gives ratio 1 exactly, with and without
+// guidance: the training forward computes v_u + w(v_c − v_u) as the rollout did (one 2B batch)
+// and the same fused log-prob.
 func TestFlowGRPOOnPolicyRatio(t *testing.T) {
 	for _, w := range []float32{1, 4.5} {
 		cfg := grpoConfig(w, 0)
 		p, _, r, c := grpoSetup(t, 70, cfg, false)
 		for j := 0; j < cfg.TrainSteps(10); j++ {
 			_, st := FlowGRPOLoss(p, r, j, c, []float64{1, -1, 0.5, 2}, cfg)
-			tol := 0.0
-			if w != 1 {
-				tol = 1e-5
-			}
-			if math.Abs(st.RatioMean-1) > tol || st.ClipFrac != 0 {
+			if st.RatioMean != 1 || st.ClipFrac != 0 {
 				t.Errorf("CFG %g step %d: ratio mean 1%+.3g, clip fraction %g", w, j, st.RatioMean-1, st.ClipFrac)
 			}
 		}

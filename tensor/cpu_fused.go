@@ -63,12 +63,18 @@ func (cpuBackend) AdamW(param, grad, m, v Storage, a AdamWArgs) {
 	})
 }
 
-// RandNormal and RandUniform evaluate the Philox definitions of philox.go element by element.
+// RandNormal and RandUniform evaluate the Philox definitions of philox.go; RandNormal one
+// 4-position block per Philox call.
 func (cpuBackend) RandNormal(dst Storage, seed, offset uint64) {
 	d := cpuData(dst)
 	parallelFor(len(d), elemGrain/16, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			d[i] = PhiloxNormal(seed, offset+uint64(i))
+		for i := lo; i < hi; {
+			p := offset + uint64(i)
+			z := PhiloxNormal4(seed, p/4)
+			for j := p % 4; j < 4 && i < hi; j++ {
+				d[i] = z[j]
+				i++
+			}
 		}
 	})
 }

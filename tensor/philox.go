@@ -42,13 +42,31 @@ func PhiloxUniform(seed, idx uint64) float32 {
 	return Uint32ToUniform(r0)
 }
 
-// PhiloxNormal is element i of RandNormal: a standard normal from the Box–Muller transform of
-// the first two outputs, u1 ∈ (0,1], u2 ∈ (0,1]: z = √(−2 ln u1)·cos(2π u2). Computed in
-// float32 with the same formula on every backend.
+// The normal stream packs four positions into one Philox call: position p takes lane p mod 4
+// of the block at counter (lo32(p/4), hi32(p/4), PhiloxNormalDomain, 0). The third counter word
+// keeps these blocks apart from the uniform stream's (0) and Intn's (1), so a uniform and a
+// normal draw at overlapping offsets of one RNG never share random bits.
+const PhiloxNormalDomain = 2
+
+// PhiloxNormal4 returns the four standard normals of normal-stream block `block` (positions
+// 4·block … 4·block+3): Box–Muller on the output pairs (0,1) and (2,3), each uniform in (0,1]:
+// R = √(−2 ln u_a), z_a = R·cos 2πu_b, z_b = R·sin 2πu_b. Computed in float64 and rounded once;
+// a device may use float32 (within a few ulp).
+func PhiloxNormal4(seed, block uint64) [4]float32 {
+	r0, r1, r2, r3 := Philox(seed, uint32(block), uint32(block>>32), PhiloxNormalDomain, 0)
+	var z [4]float32
+	for h, pair := range [2][2]uint32{{r0, r1}, {r2, r3}} {
+		r := math.Sqrt(-2 * math.Log(float64(Uint32ToUniform(pair[0]))))
+		sn, cs := math.Sincos(2 * math.Pi * float64(Uint32ToUniform(pair[1])))
+		z[2*h], z[2*h+1] = float32(r*cs), float32(r*sn)
+	}
+	return z
+}
+
+// PhiloxNormal is element idx of the normal stream (RandNormal at offset o fills element i with
+// PhiloxNormal(seed, o+i)).
 func PhiloxNormal(seed, idx uint64) float32 {
-	r0, r1, _, _ := Philox(seed, uint32(idx), uint32(idx>>32), 0, 0)
-	u1, u2 := Uint32ToUniform(r0), Uint32ToUniform(r1)
-	return float32(math.Sqrt(-2*math.Log(float64(u1))) * math.Cos(2*math.Pi*float64(u2)))
+	return PhiloxNormal4(seed, idx/4)[idx%4]
 }
 
 // RNG is a seeded stream: each draw takes the next block of counters, so the state is just

@@ -143,6 +143,7 @@ func finetune(ctx context.Context, o options, overrides map[string]string, stder
 	log.Info().Str("device", o.device).Str("base", name).Int("base_params", diffusion.CountParamsOf(m)).Msg("setup")
 	t := &train.Trainer{Cfg: cfg, Model: m, World: w, Tok: tok, OutDir: o.out, Log: log, BaseName: name, Resume: o.resume != ""}
 	if o.device == "cuda" {
+		log.Info().Str("gpu", cuda.Describe(backend)).Msg("cuda")
 		t.Phase = cuda.Range // NVTX ranges per phase (no-op without a profiler)
 	}
 	if o.profileSteps != "" {

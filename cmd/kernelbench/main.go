@@ -59,7 +59,7 @@ func main() {
 		os.Exit(1)
 	}
 	info := g.Info()
-	fmt.Printf("device: %s\nPTX load (driver JIT): %v\n", info, info.JIT)
+	fmt.Printf("device: %s\nkernel load: %s image in %v\n", info, info.Image, info.Load)
 	fmt.Printf("peaks at boost clock: bf16 %.0f, tf32 %.0f, fp32 %.1f TFLOP/s; DRAM %.0f GB/s\n\n",
 		info.PeakTFLOPs(cuda.BF16), info.PeakTFLOPs(cuda.TF32), info.PeakTFLOPs(cuda.FP32), info.PeakGBs())
 

@@ -41,6 +41,11 @@ using std::max;
 using std::min;
 
 inline float __expf(float x) { return expf(x); }
+inline void sincospif(float x, float* s, float* c) {
+  const double a = 3.141592653589793 * (double)x;
+  *s = (float)std::sin(a);
+  *c = (float)std::cos(a);
+}
 inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((uint64_t)a * b) >> 32); }
 inline unsigned __float_as_uint(float f) {
   unsigned u;

@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <string>
@@ -239,7 +240,16 @@ CUresult cuCtxEnablePeerAccess(CUcontext, unsigned int) { return CUDA_ERROR_NOT_
 CUresult cuCtxDisablePeerAccess(CUcontext) { return CUDA_ERROR_NOT_SUPPORTED; }
 CUresult cuDeviceCanAccessPeer(int* v, CUdevice, CUdevice) { *v = 0; return CUDA_SUCCESS; }
 
-CUresult cuModuleLoadData(CUmodule* m, const void*) { *m = (CUmodule)fake_module; return CUDA_SUCCESS; }
+// The emulator runs kernels.cu itself, so the image only has to look like one: an ELF cubin for
+// the compute capability it reports (9.0) or PTX text.
+CUresult cuModuleLoadData(CUmodule* m, const void* image) {
+  const unsigned char* p = (const unsigned char*)image;
+  const bool elf = std::memcmp(p, "\x7f" "ELF", 4) == 0;
+  if (elf && p[48] != 90) return CUDA_ERROR_NO_BINARY_FOR_GPU;  // e_flags: the SM number
+  if (!elf && std::strstr((const char*)p, ".visible .entry") == nullptr) return CUDA_ERROR_INVALID_IMAGE;
+  *m = (CUmodule)fake_module;
+  return CUDA_SUCCESS;
+}
 CUresult cuModuleLoad(CUmodule* m, const char*) { *m = (CUmodule)fake_module; return CUDA_SUCCESS; }
 CUresult cuModuleGetFunction(CUfunction* f, CUmodule, const char* name) {
   auto it = registry().find(name);

@@ -2,6 +2,7 @@ package reward
 
 import (
 	"errors"
+	"github.com/flowtune/flowtune/rl/reward/rewardtest"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -82,7 +83,7 @@ func TestRedactURL(t *testing.T) {
 // token is sent as a bearer token.
 func TestRemoteCredentials(t *testing.T) {
 	prompts, imgs := scenes(t)
-	real := NewHandler(luma{}, zerolog.Nop(), ServerOptions{Token: "t0k"})
+	real := NewHandler(rewardtest.Brightness{}, zerolog.Nop(), ServerOptions{Token: "t0k"})
 	var gotUser, gotQuery string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if u, p, ok := r.BasicAuth(); ok {
@@ -116,7 +117,7 @@ func TestRemoteCredentials(t *testing.T) {
 	}
 
 	// A bearer token: the server that wants one accepts the client that has it.
-	tok := httptest.NewServer(NewHandler(luma{}, zerolog.Nop(), ServerOptions{Token: "t0k"}))
+	tok := httptest.NewServer(NewHandler(rewardtest.Brightness{}, zerolog.Nop(), ServerOptions{Token: "t0k"}))
 	defer tok.Close()
 	_, err = NewRemote("luma", tok.URL, fastRetries())
 	wantParts(t, err, "401", "no token was sent")

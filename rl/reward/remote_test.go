@@ -421,7 +421,7 @@ func TestHandlerValidatesRequests(t *testing.T) {
 	}
 
 	// The body limit.
-	status, ans = post(t, NewHandler(luma{}, zerolog.Nop(), ServerOptions{MaxBodyBytes: 1 << 20}), fmt.Sprintf(`{"prompt": ["a"], "image": [%q]}`, strings.Repeat("A", 2<<20)))
+	status, ans = post(t, NewHandler(rewardtest.Brightness{}, zerolog.Nop(), ServerOptions{MaxBodyBytes: 1 << 20}), fmt.Sprintf(`{"prompt": ["a"], "image": [%q]}`, strings.Repeat("A", 2<<20)))
 	if msg, _ := ans["error"].(string); status != http.StatusRequestEntityTooLarge || !strings.Contains(msg, "limit of 1 MiB") {
 		t.Fatalf("oversized body: status %d, answer %v", status, ans)
 	}

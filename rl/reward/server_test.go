@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/flowtune/flowtune/rl/reward/rewardtest"
 	"hash/crc32"
 	"image"
 	"io"
@@ -99,7 +100,7 @@ func allocated(f func()) uint64 {
 // limit, without the server allocating the image: the process allocates under 16 MiB to
 // answer it (decoding a 6000×6000 16-bit header would take 288 MB; 65535×65535, 34 GB).
 func TestServerRejectsDeclaredHugePNG(t *testing.T) {
-	srv := httptest.NewServer(Handler(luma{}, zerolog.Nop()))
+	srv := httptest.NewServer(Handler(rewardtest.Brightness{}, zerolog.Nop()))
 	defer srv.Close()
 	for _, side := range []uint32{6000, 65535} {
 		data := declaredPNG(t, side, side)
@@ -136,7 +137,7 @@ func TestServerBoundsDecodedMemoryPerRequest(t *testing.T) {
 		b, _ := json.Marshal(map[string][]string{"prompt": ps, "image": is})
 		return string(b)
 	}
-	h := NewHandler(luma{}, zerolog.Nop(), ServerOptions{MaxDecodedBytes: 10 * 64 * 64 * 4, MaxImages: 12})
+	h := NewHandler(rewardtest.Brightness{}, zerolog.Nop(), ServerOptions{MaxDecodedBytes: 10 * 64 * 64 * 4, MaxImages: 12})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	if status, msg := postJSON(t, srv.URL, body(10)); status != http.StatusOK {
@@ -155,7 +156,7 @@ func TestServerBoundsDecodedMemoryPerRequest(t *testing.T) {
 // Only application/json bodies are read: a web page's form or text/plain post (sent without a
 // CORS preflight) is refused with 415 before anything is decoded.
 func TestServerWantsJSON(t *testing.T) {
-	srv := httptest.NewServer(Handler(luma{}, zerolog.Nop()))
+	srv := httptest.NewServer(Handler(rewardtest.Brightness{}, zerolog.Nop()))
 	defer srv.Close()
 	for _, ct := range []string{"", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonx"} {
 		status, msg := postJSON(t, srv.URL, `{"prompt": ["a"], "image": ["x"]}`, "Content-Type", ct)
@@ -170,7 +171,7 @@ func TestServerWantsJSON(t *testing.T) {
 
 // With a token, every request needs Authorization: Bearer <token>; without it the answer is 401.
 func TestServerToken(t *testing.T) {
-	srv := httptest.NewServer(NewHandler(luma{}, zerolog.Nop(), ServerOptions{Token: "s3cret"}))
+	srv := httptest.NewServer(NewHandler(rewardtest.Brightness{}, zerolog.Nop(), ServerOptions{Token: "s3cret"}))
 	defer srv.Close()
 	body := `{"prompt": [], "image": []}`
 	for _, auth := range []string{"", "Bearer", "Bearer wrong", "Basic czNjcmV0", "bearer s3cret", "Bearer s3cret2"} {

@@ -18,7 +18,7 @@ type AWMSection struct {
 	GHuberP     float64   `yaml:"ghuber_p" help:"ghuber exponent"`
 	ClipRange   float64   `yaml:"clip_range" help:"PPO ratio clip (1: inactive on-policy)"`
 	KLBeta      float64   `yaml:"kl_beta" help:"weight of the velocity KL to the base model"`
-	EMABeta     float64   `yaml:"ema_beta" help:"weight of the KL to the EMA of the policy (0: no EMA adapter)"`
+	EMABeta     float64   `yaml:"ema_beta" help:"weight of the KL to the EMA of the policy, applied only when kl_beta > 0 as in the official code (0: no EMA adapter)"`
 	EMAMaxDecay float64   `yaml:"ema_max_decay" help:"the KL-EMA decay is min(ema_max_decay, ema_ramp*step)"`
 	EMARamp     float64   `yaml:"ema_ramp" help:"KL-EMA decay growth per step"`
 	Timesteps   int       `yaml:"timesteps" help:"training noise levels per endpoint (K)"`

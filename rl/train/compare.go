@@ -48,14 +48,24 @@ const ReferenceAlgo = "flowgrpo"
 const DefaultReach = 0.95
 
 // CompareDefaults are the config values a comparison uses unless the config file or flags set
-// them: the built-in composability task, and the default fine-tuning run made shorter and
-// evaluated more often, so that three seeds of three algorithms finish within an hour on two CPU
-// cores and each curve has enough points to place its reach step.
+// them: the built-in composability task, the default fine-tuning run made shorter, and a held-out
+// evaluation large enough that one evaluation's standard error is about 0.01 on compose.
+//
+// Sizing (docs/measurements.md §1): the shipped base model's per-image sd of the compose reward
+// is 0.25–0.26, so sd/√n ≤ 0.01 needs n ≥ 660 images; the task has 128 held-out prompts, so
+// 128 prompts × 6 seeds = 768 images (0.0093 on the base; ocr, sd 0.16, would need 2 seeds).
+// Evaluating costs about 94 CPU-ms per image (10 ODE steps and the reward), so every 8 steps
+// (5 evaluations per run) keeps three seeds of three algorithms within an hour on two idle
+// CPU cores: about 23 min of training (the old default's measured 26.7 min less its ~4 min of
+// evaluation) and 27 min of evaluation (estimated). Images of one prompt under different seeds are correlated, so the error counted
+// by prompt is larger (0.012); the gains are judged on the paired change over seeds instead
+// (compare_gain.go), where prompt difficulty cancels.
 var CompareDefaults = map[string]string{
 	"task":         "compose",
 	"steps":        "32",
-	"eval_every":   "4",
-	"eval_prompts": "32",
+	"eval_every":   "8",
+	"eval_prompts": "128",
+	"eval_seeds":   "6",
 }
 
 // Comparison describes one head-to-head comparison.
@@ -133,7 +143,10 @@ type AlgoResult struct {
 	// reaches) relative to the base model's: the collapse check.
 	DiversityAtReach float64 `json:"diversity_at_reach"`
 	SecondsPerStep   float64 `json:"seconds_per_step"`
-	TrainSeconds     float64 `json:"train_seconds"` // whole run's training time, mean over seeds
+	// Gain is the held-out change from the base at the last evaluation, with a t-interval over
+	// seeds and whether it is within noise.
+	Gain         *Gain   `json:"gain,omitempty"`
+	TrainSeconds float64 `json:"train_seconds"` // whole run's training time, mean over seeds
 }
 
 // Run trains every missing run, then writes compare.md, compare.json and compare_curves.png.
@@ -502,6 +515,7 @@ func (c *Comparison) summarise(algo string, rcs []*runCurve, baseDiv float64) Al
 		}
 	}
 	a.Final = a.Mean[len(a.Mean)-1]
+	a.Gain = gainOf(rcs, common[len(common)-1])
 	var peaks, totals, perStep []float64
 	for _, rc := range rcs {
 		p := math.Inf(-1)
@@ -575,6 +589,7 @@ func (r *CompareReport) Markdown() string {
 			a.Algo, a.Peak, a.PeakStep, a.PeakSeedsMean, a.PeakSeedsStd, a.Final, reachStep, reachSec, sr, tr,
 			a.SecondsPerStep, a.DiversityAtReach)
 	}
+	b.WriteString(r.gainMarkdown())
 	b.WriteString("\nRatios are Flow-GRPO's steps (training seconds) to the threshold over the algorithm's; > 1 is faster. " +
 		"Training seconds exclude the held-out evaluations. Diversity is the mean RMS pixel distance between a prompt's " +
 		"images under different seeds, relative to the base model; well below 1 means the samples collapsed.\n")

@@ -155,7 +155,20 @@ func TestCompareReportFromKnownCurves(t *testing.T) {
 		}
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, CompareTableFile))
-	for _, want := range []string{"| ram | 0.9500 (step 6)", "| 4 | 4 | 2.00× | 6.00× |", "| flowgrpo | 0.9000 (step 8)"} {
+	// Gains at step 8: Flow-GRPO +0.3, +0.5 (mean 0.4, stderr 0.1), RAM +0.4, +0.5 (0.45, 0.05);
+	// with two seeds t(0.975, 1) = 12.706, so both intervals contain zero.
+	near("flowgrpo gain", fg.Gain.Mean, 0.4)
+	near("flowgrpo gain stderr", fg.Gain.StdErr, 0.1)
+	near("ram gain interval low", *ram.Gain.CILow, 0.45-12.706204736*0.05)
+	if !fg.Gain.WithinNoise || !ram.Gain.WithinNoise || fg.Gain.Step != 8 {
+		t.Errorf("gains %+v, %+v: want both within noise at step 8", *fg.Gain, *ram.Gain)
+	}
+	js, _ := os.ReadFile(filepath.Join(dir, CompareJSONFile))
+	if !strings.Contains(string(js), `"within_noise": true`) || !strings.Contains(string(js), `"ci_low"`) {
+		t.Errorf("compare.json lacks the gain interval:\n%s", js)
+	}
+	for _, want := range []string{"| ram | 0.9500 (step 6)", "| 4 | 4 | 2.00× | 6.00× |", "| flowgrpo | 0.9000 (step 8)",
+		"| flowgrpo | 8 | +0.4000 | +0.3000, +0.5000 | [-0.8706, +1.6706] | 4.0 | within noise |"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("compare.md lacks %q:\n%s", want, md)
 		}
@@ -284,5 +297,50 @@ func TestCompareEndToEndAndContinue(t *testing.T) {
 	}
 	if md, _ := os.ReadFile(filepath.Join(c.OutDir, CompareTableFile)); !strings.Contains(string(md), fmt.Sprintf("| %s |", "ram")) {
 		t.Fatalf("compare.md:\n%s", md)
+	}
+}
+
+// The gain's t-interval over seeds: three seeds of paired changes 0.10, 0.12, 0.14 give mean 0.12,
+// standard error 0.02/√3 and the interval 0.12 ± 4.302653·0.011547, which excludes zero; changes
+// of 0.05, −0.02, 0.03 give an interval that contains it.
+func TestGainInterval(t *testing.T) {
+	curve := func(d float64) *runCurve {
+		return &runCurve{steps: []int{0, 4, 8}, reward: []float64{0.3, 0.3 + d/2, 0.3 + d}}
+	}
+	g := gainOf([]*runCurve{curve(0.10), curve(0.12), curve(0.14)}, 8)
+	se := 0.02 / math.Sqrt(3)
+	half := 4.302652730 * se
+	checks := []struct {
+		what      string
+		got, want float64
+	}{{"mean", g.Mean, 0.12}, {"stderr", g.StdErr, se}, {"low", *g.CILow, 0.12 - half}, {"high", *g.CIHigh, 0.12 + half},
+		{"t", g.T, 0.12 / se}}
+	for _, c := range checks {
+		if math.Abs(c.got-c.want) > 1e-8 {
+			t.Errorf("%s = %.10f, want %.10f", c.what, c.got, c.want)
+		}
+	}
+	if g.WithinNoise {
+		t.Error("an interval of [0.07, 0.17] reported as within noise")
+	}
+	if g := gainOf([]*runCurve{curve(0.05), curve(-0.02), curve(0.03)}, 8); !g.WithinNoise || *g.CILow >= 0 {
+		t.Errorf("changes 0.05, -0.02, 0.03: interval [%g, %g], within noise %v; want it to contain 0", *g.CILow, *g.CIHigh, g.WithinNoise)
+	}
+	if g := gainOf([]*runCurve{curve(0.2)}, 8); !g.WithinNoise || g.CILow != nil {
+		t.Errorf("one seed: %+v; want no interval and within noise", *g)
+	}
+}
+
+// Student-t quantiles against published table values.
+func TestTQuantile(t *testing.T) {
+	for _, c := range []struct {
+		p    float64
+		df   int
+		want float64
+	}{{0.975, 1, 12.7062047}, {0.975, 2, 4.3026527}, {0.975, 5, 2.5705818}, {0.975, 10, 2.2281389},
+		{0.975, 30, 2.0422725}, {0.95, 3, 2.3533634}, {0.995, 4, 4.6040949}, {0.025, 2, -4.3026527}, {0.975, 1000, 1.9623391}} {
+		if got := tQuantile(c.p, c.df); math.Abs(got-c.want) > 1e-6*math.Abs(c.want) {
+			t.Errorf("t quantile %g with %d df = %.7f, want %.7f", c.p, c.df, got, c.want)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/flowtune/flowtune/rl/reward/rewardtest"
 	"image"
 	"net/http"
 	"net/http/httptest"

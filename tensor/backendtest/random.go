@@ -19,6 +19,7 @@ func testRandom(s *suite) {
 	}
 	streams := []stream{
 		{0, 0, 1}, {1, 0, 31}, {42, 7, 1025}, {0xDEADBEEFCAFEF00D, 1<<32 - 5, 33}, {7, 1<<40 + 3, 257},
+		{3, 1 << 33, 1027}, // aligned offset: whole 4-blocks stored at once, a ragged tail
 	}
 	for _, st := range streams {
 		s.sub(fmt.Sprintf("seed=%#x/offset=%d/n=%d", st.seed, st.offset, st.n), func(s *suite) {

@@ -1,0 +1,67 @@
+package cuda
+
+// Launch geometry the Go launchers share with kernels.cu. Each constant has a twin there, a
+// #define of the name in the comment beside it, and TestGeometry checks that they agree.
+const (
+	attTile    = 64  // ATT_TILE: queries and keys per attention tile
+	attPad     = 4   // ATT_PAD: floats of padding behind each shared row
+	attThreads = 256 // ATT_THREADS: 16×16 threads, 4×4 scores each
+
+	gemmTile       = 128 // GEMM_TILE: rows and columns of C per block
+	gemmThreads    = 256 // GEMM_THREADS
+	gemmF32BK      = 8   // GEMM_F32_BK
+	gemmTF32BK     = 16  // GEMM_TF32_BK
+	gemmTF32Stages = 3   // GEMM_TF32_STAGES
+	gemmTF32Pad    = 4   // GEMM_TF32_PAD
+	gemmBF16BK     = 32  // GEMM_BF16_BK
+	gemmBF16Stages = 4   // GEMM_BF16_STAGES
+	gemmBF16Pad    = 8   // GEMM_BF16_PAD
+
+	rowWarps    = 8   // ROW_WARPS: rows (a warp each) per block of the row kernels
+	scatterCols = 128 // SCATTER_COLS: columns per block of scatter_add_rows
+
+	attStride = attTile + attPad // row stride of the 64-wide attention tiles, in floats
+)
+
+// geometry lists the constants above under their kernels.cu names (for TestGeometry).
+var geometry = map[string]int{
+	"ATT_TILE": attTile, "ATT_PAD": attPad, "ATT_THREADS": attThreads,
+	"GEMM_TILE": gemmTile, "GEMM_THREADS": gemmThreads, "GEMM_F32_BK": gemmF32BK,
+	"GEMM_TF32_BK": gemmTF32BK, "GEMM_TF32_STAGES": gemmTF32Stages, "GEMM_TF32_PAD": gemmTF32Pad,
+	"GEMM_BF16_BK": gemmBF16BK, "GEMM_BF16_STAGES": gemmBF16Stages, "GEMM_BF16_PAD": gemmBF16Pad,
+	"ROW_WARPS": rowWarps, "SCATTER_COLS": scatterCols,
+}
+
+// Shared memory of the attention kernels, in bytes, for head dimension tile d (kernels.cu §6
+// carves it in this order).
+func attnFwdSmem(d int) int {
+	return 4 * (2*d*attStride + attTile*(d+attPad) + attTile*attStride + attTile)
+}
+func attnDkdvSmem(d int) int {
+	return 4 * (2*d*attStride + 2*attTile*(d+attPad) + 2*attTile*attStride + 3*attTile)
+}
+func attnDqSmem(d int) int {
+	return 4 * (2*d*attStride + 3*attTile*(d+attPad) + attTile*attStride + 3*attTile)
+}
+
+// Shared memory of the tensor-core GEMMs, in bytes: STAGES × (A slice + B slice), each slice
+// stored with its contiguous axis padded.
+func tf32Smem(ta, tb bool) int {
+	return gemmTF32Stages * gemmSlices(ta, tb, gemmTF32BK, gemmTF32Pad) * 4
+}
+func bf16Smem(ta, tb bool) int {
+	return gemmBF16Stages * gemmSlices(ta, tb, gemmBF16BK, gemmBF16Pad) * 2
+}
+
+// gemmSlices is the number of elements of one stage: A is [BM][BK+pad] ([BK][BM+pad] when
+// transposed), B is [BK][BN+pad] ([BN][BK+pad] when transposed).
+func gemmSlices(ta, tb bool, bk, pad int) int {
+	a, b := gemmTile*(bk+pad), bk*(gemmTile+pad)
+	if ta {
+		a = bk * (gemmTile + pad)
+	}
+	if tb {
+		b = gemmTile * (bk + pad)
+	}
+	return a + b
+}
