@@ -19,7 +19,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/flowtune/flowtune/rl/reward"
-	"github.com/flowtune/flowtune/rl/reward/rewardtest"
 )
 
 // refusing is a reward that fails on every image, as a compose server does on sign prompts.
