@@ -245,13 +245,10 @@ func TestServerBoundsRequestsInFlight(t *testing.T) {
 	for lim.waiting.Load() != 1 {
 		time.Sleep(time.Millisecond)
 	}
-	// With one request held and one waiting, a third is turned away at once.
-	start := time.Now()
+	// With one request held and one waiting, a third is turned away without waiting (the
+	// message tells the full queue from the queue's timeout).
 	if s, msg := postJSON(t, srv.URL, body); s != http.StatusServiceUnavailable || !strings.Contains(msg, "1 waiting") {
 		t.Fatalf("a third request while one is held and one waits: %d %q", s, msg)
-	}
-	if took := time.Since(start); took > wait/2 {
-		t.Fatalf("the full queue's 503 took %v", took)
 	}
 	resp, err := http.Get(srv.URL + "/health")
 	if err != nil || resp.StatusCode != http.StatusOK {

@@ -31,12 +31,15 @@ import (
 //	config.yaml             the resolved config
 //	metrics.jsonl           one JSON object per step ("kind":"train") and per evaluation ("kind":"eval")
 //	summary.json            base and final held-out rewards with their noise, wall time
-//	reward_curve.png        held-out and training reward against the step
-//	samples_base.png        evaluation samples of the base model (fixed seeds) …
-//	samples_final.png       … and of the fine-tuned one, same prompts and seeds
-//	samples_prompts.txt     the prompts of the sample grids' columns
+//	reward_curve.png        held-out and training reward against the step; below, KL and diversity
+//	samples_step<N>.png     captioned evaluation samples after step N (fixed prompts and seeds)
+//	samples_base.png        the same as samples_step0.png: the base model
+//	samples_final.png       the same as the last step's: the fine-tuned model
+//	samples_prompts.txt     the prompts of the sample grids' rows
 //	adapters.safetensors    the trained LoRA adapter
 //	checkpoint.safetensors  the whole training state (for Resume)
+//
+// docs/run-directory.md describes every file.
 type Trainer struct {
 	Cfg      Config
 	Model    *diffusion.Model // the base model; the trainer adds the adapters
@@ -180,9 +183,9 @@ func (r *run) evalDue(step int) bool {
 func (r *run) gridName(step int) string {
 	switch step {
 	case 0:
-		return "samples_base.png"
+		return BaseGridFile
 	case r.cfg.Steps:
-		return "samples_final.png"
+		return FinalGridFile
 	}
 	return ""
 }

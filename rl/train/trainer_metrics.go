@@ -54,6 +54,8 @@ type anyRecord struct {
 	Stderr    map[string]float64   `json:"stderr"`
 	SeedMeans map[string][]float64 `json:"seed_means"`
 	PerImage  map[string][]float64 `json:"per_image"`
+	KL        float64              `json:"kl"`        // train records
+	Diversity float64              `json:"diversity"` // eval records
 }
 
 func (r *run) appendRecord(rec any) error {
