@@ -59,7 +59,7 @@ type anyRecord struct {
 }
 
 func (r *run) appendRecord(rec any) error {
-	line, err := json.Marshal(rec)
+	line, err := marshalJSON(rec)
 	if err != nil {
 		return err
 	}
@@ -259,7 +259,7 @@ func stderr(v []float64) float64 {
 func (r *run) wallSeconds() float64 { return r.st.WallSeconds + time.Since(r.started).Seconds() }
 
 func (r *run) writeSummary(s *Summary) error {
-	data, err := json.MarshalIndent(s, "", "  ")
+	data, err := marshalJSONIndent(s, "", "  ")
 	if err != nil {
 		return err
 	}
