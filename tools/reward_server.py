@@ -5,7 +5,7 @@
     go run ./cmd/finetune ... -reward myreward@http://127.0.0.1:8700
 
 Fill in score() with your model (PickScore, OCR, GenEval, ...), or keep this file as it is
-and pass your own function: reward_server.main(scorer=my_score); docs/rewards.md shows
+and pass your own function: reward_server.main(scorer=my_score); docs/reward-models.md shows
 PickScore with transformers. The rest is the protocol, standard library only:
 
     GET  /health   200 {"status": "ok", "reward": NAME}

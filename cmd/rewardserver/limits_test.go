@@ -86,7 +86,7 @@ func TestSlowAndIdleConnectionsAreCut(t *testing.T) {
 			resp.Body.Close()
 		}
 	}
-	client := &http.Client{Timeout: 2 * time.Second}
+	client := &http.Client{Timeout: 5 * time.Second}
 	resp, err := client.Get("http://" + addr + "/health")
 	if err != nil {
 		t.Fatalf("/health with 60 slow connections open: %v", err)

@@ -137,6 +137,14 @@ func runIO(ctx context.Context, args []string, stdout, stderr io.Writer, ready f
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	url := "http://" + ln.Addr().String()
+	if tcp := ln.Addr().(*net.TCPAddr); tcp.IP.IsUnspecified() {
+		// every interface: name the machine, which the "[::]" of the address does not
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "127.0.0.1"
+		}
+		url = "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port))
+	}
 	ev := log.Info().Str("reward", r.Name()).Str("url", url).Str("use", "-reward "+r.Name()+"@"+url)
 	if token != "" {
 		ev = ev.Str("token", "required (from "+tokenFrom+")")

@@ -205,6 +205,9 @@ func (c Config) validate(extra map[string]reward.Reward) error {
 	if c.EvalPromptsFile != "" && c.PromptsFile == "" {
 		return errors.New("config: eval_prompts_file needs prompts_file too")
 	}
+	if err := c.checkNumbers(); err != nil {
+		return err
+	}
 	rws, err := c.Rewards()
 	if err != nil {
 		return err
