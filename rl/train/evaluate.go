@@ -6,6 +6,7 @@ package train
 // comparison: changes come from the weights, not from the draw.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -53,8 +54,9 @@ func (e *evalSet) images() int { return len(e.prompts) * e.r.cfg.EvalSeeds }
 
 // sample draws every evaluation image with the current policy, seed-major (image s·n + j is
 // prompt j under seed s). Seed s's noise is the stream EvalSeed + s, one draw for all prompts,
-// so an image's noise never depends on the batching.
-func (e *evalSet) sample() []*image.RGBA {
+// so an image's noise never depends on the batching. A cancelled ctx stops it between batches
+// with an error wrapping ErrInterrupted.
+func (e *evalSet) sample(ctx context.Context) ([]*image.RGBA, error) {
 	cfg := e.r.cfg
 	b, lat := e.r.pipe.Backend(), e.r.pipe.Latent()
 	grid := diffusion.SigmaGrid(cfg.EvalSteps, diffusion.SD3Shift)
@@ -64,13 +66,16 @@ func (e *evalSet) sample() []*image.RGBA {
 	for s := 0; s < cfg.EvalSeeds; s++ {
 		x := tensor.NewRNG(cfg.EvalSeed+uint64(s)).Normal(b, n, lat[0], lat[1], lat[2])
 		for lo := 0; lo < n; lo += evalBatch {
+			if ctx.Err() != nil {
+				return nil, ErrInterrupted
+			}
 			hi := min(lo+evalBatch, n)
 			var xb *tensor.Tensor
 			tensor.NoGrad(func() { xb = tensor.Slice(x, 0, lo, hi) })
 			out = append(out, e.r.pipe.Images(diffusion.SampleODE(sampler, xb, grid, condRows(e.cond, lo, hi)))...)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // evalAdapter is the adapter set evaluations sample with: the EMA of the policy when eval_ema > 0
@@ -95,9 +100,12 @@ func (r *run) updateEvalEMA(s int) {
 // evalAndRecord evaluates the current evaluation weights (evalAdapter) as step's record, redraws
 // the curves and saves the captioned sample grid of the first prompts as samples_step<step>.png,
 // and also under gridName when that is not empty (samples_base.png, samples_final.png).
-func (r *run) evalAndRecord(step int, gridName string) error {
+func (r *run) evalAndRecord(ctx context.Context, step int, gridName string) error {
 	start := time.Now()
-	imgs := r.eval.sample()
+	imgs, err := r.eval.sample(ctx)
+	if err != nil {
+		return fmt.Errorf("evaluation at step %d: %w", step, err)
+	}
 	n := len(r.eval.prompts)
 	prompts := make([]string, len(imgs))
 	var meta []json.RawMessage

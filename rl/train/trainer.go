@@ -110,8 +110,9 @@ func (e *rewardError) Unwrap() []error { return []error{ErrReward, e.err} }
 
 func rewardFailure(err error) error { return &rewardError{err} }
 
-// Run trains until Cfg.Steps steps are done, or ctx is cancelled (then it saves a checkpoint
-// and returns an error wrapping ErrInterrupted). A non-finite loss or gradient stops the run
+// Run trains until Cfg.Steps steps are done, or ctx is cancelled (then it finishes the current
+// step, abandons an evaluation in progress, saves a checkpoint and returns an error wrapping
+// ErrInterrupted; a resumed run repeats the abandoned evaluation first). A non-finite loss or gradient stops the run
 // with an error and leaves the last checkpoint as it was. A reward that cannot be computed (a
 // remote reward's server down after the retries) stops the run with an error wrapping
 // ErrReward after saving a checkpoint: of the state before the failed step, or after the step
@@ -123,20 +124,12 @@ func (t *Trainer) Run(ctx context.Context) (*Summary, error) {
 	}
 	defer r.lock.unlock()
 	cfg := t.Cfg
-	if err := r.pendingEval(); err != nil {
+	if err := r.pendingEval(ctx); err != nil {
 		return r.stop(err)
 	}
 	for r.st.Step < cfg.Steps {
 		if ctx.Err() != nil {
-			if err := r.saveCheckpoint(); err != nil {
-				return nil, err
-			}
-			t.Log.Warn().Int("step", r.st.Step).Str("resume", "-resume "+t.OutDir).Msg("interrupted: checkpoint saved")
-			s := r.summary(false)
-			if err := r.writeSummary(s); err != nil {
-				return nil, err
-			}
-			return s, fmt.Errorf("%w at step %d of %d; checkpoint saved in %s", ErrInterrupted, r.st.Step, cfg.Steps, t.OutDir)
+			return r.interrupted()
 		}
 		start := r.stepStart()
 		if t.BeforeStep != nil {
@@ -151,7 +144,7 @@ func (t *Trainer) Run(ctx context.Context) (*Summary, error) {
 		step := r.st.Step
 		if r.evalDue(step) {
 			end := r.phase("eval")
-			err := r.evalAndRecord(step, r.gridName(step))
+			err := r.evalAndRecord(ctx, step, r.gridName(step))
 			end()
 			if err != nil {
 				return r.stop(err)
@@ -199,12 +192,12 @@ func (r *run) gridName(step int) string {
 // pendingEval runs the evaluation of the step the run starts from, when it is due and its record
 // is missing: the base model's at step 0, or one whose reward failed before a resume. The
 // checkpoint is then saved again so that it holds the record.
-func (r *run) pendingEval() error {
+func (r *run) pendingEval(ctx context.Context) error {
 	step := r.st.Step
 	if !r.evalDue(step) || r.hasEval(step) {
 		return nil
 	}
-	if err := r.evalAndRecord(step, r.gridName(step)); err != nil {
+	if err := r.evalAndRecord(ctx, step, r.gridName(step)); err != nil {
 		return err
 	}
 	if step > 0 {
@@ -233,9 +226,28 @@ func (r *run) rewind(s stepState) {
 	r.st.Metrics = r.st.Metrics[:s.records]
 }
 
-// stop ends Run with err. A reward failure first saves a checkpoint of the current state (the
-// caller has made it consistent) and the partial summary, and says how to continue.
+// interrupted ends Run after ctx was cancelled, between steps or during an evaluation (whose
+// record is then missing, so the resumed run evaluates first): it saves a checkpoint and the
+// partial summary.
+func (r *run) interrupted() (*Summary, error) {
+	if err := r.saveCheckpoint(); err != nil {
+		return nil, err
+	}
+	r.t.Log.Warn().Int("step", r.st.Step).Str("resume", "-resume "+r.t.OutDir).Msg("interrupted: checkpoint saved")
+	s := r.summary(false)
+	if err := r.writeSummary(s); err != nil {
+		return nil, err
+	}
+	return s, fmt.Errorf("%w at step %d of %d; checkpoint saved in %s", ErrInterrupted, r.st.Step, r.cfg.Steps, r.t.OutDir)
+}
+
+// stop ends Run with err. An interruption (ctx cancelled during an evaluation) ends it as
+// interrupted does. A reward failure first saves a checkpoint of the current state (the caller
+// has made it consistent) and the partial summary, and says how to continue.
 func (r *run) stop(err error) (*Summary, error) {
+	if errors.Is(err, ErrInterrupted) {
+		return r.interrupted()
+	}
 	if !errors.Is(err, ErrReward) {
 		return nil, err
 	}
