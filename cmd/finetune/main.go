@@ -24,6 +24,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -286,7 +287,22 @@ func printSummary(w io.Writer, s *train.Summary, dir string) {
 	sort.Strings(names)
 	for _, n := range names {
 		r := s.Rewards[n]
-		fmt.Fprintf(w, "  %-15s %.4f → %.4f  (%+.4f ± %.4f, z = %.1f)\n", n, r.BaseEval, r.FinalEval, r.Delta, r.DeltaStderr, r.DeltaZ)
+		fmt.Fprintf(w, "  %-15s %.4f → %.4f  (%+.4f ± %.4f, %s)\n", n, r.BaseEval, r.FinalEval, r.Delta, r.DeltaStderr, zText(r))
 	}
 	fmt.Fprintf(w, "run directory: %s (%s)\n", dir, strings.Join([]string{train.SummaryFile, train.MetricsFile, train.CurveFile, train.AdaptersFile}, ", "))
+}
+
+// zText says how far the paired change is from zero in standard errors. A change and a stderr
+// that both print as 0.0000 are rounding noise (one image off in the last bit already gives a z
+// of about 1), and a zero stderr (identical changes, or one image) leaves the ratio undefined:
+// neither prints a z.
+func zText(r train.RewardSummary) string {
+	const printed = 0.00005 // below this, %.4f prints 0.0000
+	switch {
+	case math.Abs(r.Delta) < printed && r.DeltaStderr < printed:
+		return "no change at this precision"
+	case r.DeltaStderr == 0:
+		return "zero stderr: z undefined"
+	}
+	return fmt.Sprintf("z = %.1f", r.DeltaZ)
 }
