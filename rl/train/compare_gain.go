@@ -8,6 +8,7 @@ package train
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -35,7 +36,7 @@ type Gain struct {
 func gainOf(rcs []*runCurve, step int) *Gain {
 	g := &Gain{Step: step, Level: GainLevel, WithinNoise: true}
 	for _, rc := range rcs {
-		if j := indexOf(rc.steps, step); j >= 0 {
+		if j := slices.Index(rc.steps, step); j >= 0 {
 			g.PerSeed = append(g.PerSeed, rc.reward[j]-rc.reward[0])
 		}
 	}
@@ -57,15 +58,6 @@ func gainOf(rcs []*runCurve, step int) *Gain {
 		g.T = g.Mean / g.StdErr
 	}
 	return g
-}
-
-func indexOf(steps []int, s int) int {
-	for j, v := range steps {
-		if v == s {
-			return j
-		}
-	}
-	return -1
 }
 
 // gainMarkdown is compare.md's section on the gains.

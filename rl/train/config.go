@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -196,7 +197,7 @@ func (c Config) validate(extra map[string]reward.Reward) error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	if !contains(world.TaskNames, c.Task) && c.PromptsFile == "" {
+	if !slices.Contains(world.TaskNames, c.Task) && c.PromptsFile == "" {
 		return c.taskError()
 	}
 	if c.Resolution < 0 {
@@ -252,13 +253,4 @@ func (c Config) validate(extra map[string]reward.Reward) error {
 		return fmt.Errorf("config: reward_retries must be ≥ 1, the first attempt included (got %d)", c.RewardRetries)
 	}
 	return algo.validate(c)
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
