@@ -316,19 +316,6 @@ func meanAt(rcs []*runCurve, step int, f func(*runCurve, int) float64) float64 {
 	return mean(collect(rcs, step, f))
 }
 
-// meanStdOf is the mean and sample standard deviation (0 for fewer than two values).
-func meanStdOf(v []float64) (float64, float64) {
-	m := mean(v)
-	if len(v) < 2 {
-		return m, 0
-	}
-	ss := 0.0
-	for _, x := range v {
-		ss += (x - m) * (x - m)
-	}
-	return m, math.Sqrt(ss / float64(len(v)-1))
-}
-
 // Markdown is compare.md: the budget, the threshold and one row per algorithm.
 func (r *CompareReport) Markdown() string {
 	var b strings.Builder

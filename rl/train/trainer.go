@@ -548,17 +548,6 @@ func (r *run) trainStep() error {
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
-func mean(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := 0.0
-	for _, x := range v {
-		s += x
-	}
-	return s / float64(len(v))
-}
-
 // phase opens the Trainer's Phase range for name (a no-op without one).
 func (r *run) phase(name string) (end func()) {
 	if r.t.Phase == nil {

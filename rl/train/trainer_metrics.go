@@ -242,20 +242,6 @@ func pairedStderr(a, b []float64) float64 {
 	return stderr(d)
 }
 
-// stderr is the sample std (n − 1) over √n.
-func stderr(v []float64) float64 {
-	n := float64(len(v))
-	if n < 2 {
-		return 0
-	}
-	m := mean(v)
-	ss := 0.0
-	for _, x := range v {
-		ss += (x - m) * (x - m)
-	}
-	return math.Sqrt(ss/(n-1)) / math.Sqrt(n)
-}
-
 func (r *run) wallSeconds() float64 { return r.st.WallSeconds + time.Since(r.started).Seconds() }
 
 func (r *run) writeSummary(s *Summary) error {
