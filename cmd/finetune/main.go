@@ -1,11 +1,15 @@
-// Command finetune post-trains flowtune's base model with reinforcement learning on one of the
-// built-in world's tasks and writes a run directory (see train.Trainer).
+// Command finetune post-trains a text-to-image model with reinforcement learning and writes a
+// run directory (see train.Trainer): flowtune's base model (or -model, a flowtune checkpoint) on
+// one of the built-in world's tasks, or an SD3-family checkpoint (-model, a diffusers folder or a
+// single file) on a prompt file with its prompt-embedding cache and a remote reward
+// (docs/your-model.md).
 //
 //	go run ./cmd/finetune                                  # the built-in default: RAM on pref (a few minutes on 2 cores)
 //	go run ./cmd/finetune -algo awm -task compose -steps 100
 //	go run ./cmd/finetune -reward compose=1,pref=0.5 -lr 5e-4 -out runs/mix
 //	go run ./cmd/finetune -config runs/mix/config.yaml -seed 2
 //	go run ./cmd/finetune -resume runs/mix -steps 200     # continue (and extend) a run
+//	go run ./cmd/finetune -model <SD3.5 folder> -embeddings cache.safetensors -prompts train.txt -reward pickscore@http://127.0.0.1:8700
 //	go run ./cmd/finetune -compare awm,ram,flowgrpo -seeds 3 -out runs/compare   # head to head (≈1 h)
 //
 // Every config key is also a flag (yaml key with '-' for '_', e.g. -eval-every, -ram.multiplier).
