@@ -39,25 +39,12 @@ func DrawNFT(rng *tensor.RNG, cfg NFTConfig, x0 *tensor.Tensor) Draws {
 	if cfg.Timesteps < 1 || cfg.Timesteps > len(candidates) {
 		panic(fmt.Sprintf("rl.DrawNFT: %d levels from a %d-step grid (at most %d)", cfg.Timesteps, cfg.GridSteps, len(candidates)))
 	}
-	perm := shuffled(rng, len(candidates))
+	perm := rng.Perm(len(candidates))
 	levels := make([]float64, cfg.Timesteps)
 	for i := range levels {
 		levels[i] = candidates[perm[i]]
 	}
 	return SharedLevelDraws(rng, levels, x0)
-}
-
-// shuffled is a Fisher–Yates permutation of 0…n−1 drawn from rng.
-func shuffled(rng *tensor.RNG, n int) []int {
-	p := make([]int, n)
-	for i := range p {
-		p[i] = i
-	}
-	for i := n - 1; i > 0; i-- {
-		j := rng.Intn(i + 1)
-		p[i], p[j] = p[j], p[i]
-	}
-	return p
 }
 
 // NFTStats are the logged terms of one DiffusionNFT loss.

@@ -115,3 +115,16 @@ func (r *RNG) Intn(n int) int {
 	r.Offset++
 	return int(uint64(a) * uint64(n) >> 32)
 }
+
+// Perm is a Fisher–Yates permutation of 0…n−1, drawing n−1 host-side integers (Intn).
+func (r *RNG) Perm(n int) []int {
+	p := make([]int, n)
+	for i := range p {
+		p[i] = i
+	}
+	for i := n - 1; i > 0; i-- {
+		j := r.Intn(i + 1)
+		p[i], p[j] = p[j], p[i]
+	}
+	return p
+}

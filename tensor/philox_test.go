@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -69,5 +70,28 @@ func TestCPURandNormalOffsets(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Perm is a permutation of 0…n−1 that consumes n−1 draws of the stream, and different seeds give
+// different orders.
+func TestRNGPerm(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 7, 100} {
+		r := NewRNG(3)
+		p := r.Perm(n)
+		seen := make([]bool, n)
+		for _, v := range p {
+			if v < 0 || v >= n || seen[v] {
+				t.Fatalf("Perm(%d) = %v is not a permutation", n, p)
+			}
+			seen[v] = true
+		}
+		if len(p) != n || r.Offset != uint64(max(n-1, 0)) {
+			t.Fatalf("Perm(%d): %d values, %d draws", n, len(p), r.Offset)
+		}
+	}
+	a, b := NewRNG(1).Perm(100), NewRNG(2).Perm(100)
+	if slices.Equal(a, b) {
+		t.Fatal("seeds 1 and 2 give the same permutation")
 	}
 }

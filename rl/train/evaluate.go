@@ -72,7 +72,7 @@ func (e *evalSet) sample(ctx context.Context) ([]*image.RGBA, error) {
 			hi := min(lo+evalBatch, n)
 			var xb *tensor.Tensor
 			tensor.NoGrad(func() { xb = tensor.Slice(x, 0, lo, hi) })
-			out = append(out, e.r.pipe.Images(diffusion.SampleODE(sampler, xb, grid, condRows(e.cond, lo, hi)))...)
+			out = append(out, e.r.pipe.Images(diffusion.SampleODE(sampler, xb, grid, e.cond.Rows(lo, hi)))...)
 		}
 	}
 	return out, nil

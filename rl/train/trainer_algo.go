@@ -55,7 +55,7 @@ func (r *run) trainEndpoints(b *stepBatch, loss lossFn) (map[string]float64, err
 		hi := min(lo+r.cfg.MicroBatch, N)
 		var xb *tensor.Tensor
 		tensor.NoGrad(func() { xb = tensor.Slice(x0, 0, lo, hi) })
-		l, t := loss(rl.Batch{X0: xb, Cond: condRows(cond, lo, hi), Adv: b.adv[lo:hi]})
+		l, t := loss(rl.Batch{X0: xb, Cond: cond.Rows(lo, hi), Adv: b.adv[lo:hi]})
 		w := float64(hi-lo) / float64(N)
 		lv := float64(l.Item())
 		if !finite(lv) {
@@ -67,22 +67,4 @@ func (r *run) trainEndpoints(b *stepBatch, loss lossFn) (map[string]float64, err
 		}
 	}
 	return terms, nil
-}
-
-// condRows is rows lo…hi−1 of c.
-func condRows(c diffusion.Cond, lo, hi int) diffusion.Cond {
-	return c.Rows(lo, hi)
-}
-
-// permutationFrom is a Fisher–Yates shuffle of 0…n−1 drawn from rng.
-func permutationFrom(rng *tensor.RNG, n int) []int {
-	p := make([]int, n)
-	for i := range p {
-		p[i] = i
-	}
-	for i := n - 1; i > 0; i-- {
-		j := rng.Intn(i + 1)
-		p[i], p[j] = p[j], p[i]
-	}
-	return p
 }

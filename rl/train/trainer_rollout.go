@@ -186,4 +186,4 @@ func (c *cursor) nextIdx(k int) []int {
 }
 
 // permutation is a Fisher–Yates shuffle of 0…n−1 drawn from a fresh stream of seed.
-func permutation(seed uint64, n int) []int { return permutationFrom(tensor.NewRNG(seed), n) }
+func permutation(seed uint64, n int) []int { return tensor.NewRNG(seed).Perm(n) }
