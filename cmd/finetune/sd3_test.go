@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"image"
 	"image/png"
 	"io"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/flowtune/flowtune/diffusion/prompts"
 	"github.com/flowtune/flowtune/rl/reward"
+	"github.com/flowtune/flowtune/rl/reward/rewardtest"
 )
 
 // sd3Fixture assembles a tiny SD3.5-structured diffusers folder (the transformer fixture of
@@ -67,7 +67,7 @@ type brightness struct {
 }
 
 func (b *brightness) server(t *testing.T) *httptest.Server {
-	inner := reward.Handler(lumaReward{}, zerolog.Nop())
+	inner := reward.Handler(rewardtest.Brightness{}, zerolog.Nop())
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
 			data, _ := io.ReadAll(r.Body)
@@ -84,21 +84,6 @@ func (b *brightness) server(t *testing.T) *httptest.Server {
 		}
 		inner.ServeHTTP(w, r)
 	}))
-}
-
-type lumaReward struct{}
-
-func (lumaReward) Name() string { return "brightness" }
-func (lumaReward) Score(_ string, img image.Image) (float64, error) {
-	bd := img.Bounds()
-	s := 0.0
-	for y := bd.Min.Y; y < bd.Max.Y; y++ {
-		for x := bd.Min.X; x < bd.Max.X; x++ {
-			r, g, b, _ := img.At(x, y).RGBA()
-			s += float64(r+g+b) / (3 * 65535)
-		}
-	}
-	return s / float64(bd.Dx()*bd.Dy()), nil
 }
 
 // TestSD3EndToEnd runs finetune on the tiny SD3.5-structured model with the tiny VAE, a random
