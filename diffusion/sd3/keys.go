@@ -105,11 +105,16 @@ func CountParams(cfg Config) int64 {
 		if e.Name == posTableKey {
 			continue
 		}
-		k := int64(1)
-		for _, d := range e.Shape {
-			k *= int64(d)
-		}
-		n += k
+		n += e.size()
+	}
+	return n
+}
+
+// size is the number of scalars of the tensor e names.
+func (e entry) size() int64 {
+	n := int64(1)
+	for _, d := range e.Shape {
+		n *= int64(d)
 	}
 	return n
 }

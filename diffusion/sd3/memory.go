@@ -67,10 +67,7 @@ func EstimateTrainMemory(cfg Config, s TrainShape) MemoryEstimate {
 		if en.Name == posTableKey {
 			continue
 		}
-		n := int64(1)
-		for _, d := range en.Shape {
-			n *= int64(d)
-		}
+		n := en.size()
 		if len(en.Shape) == 2 {
 			e.Weights += n * wsize
 			if strings.HasSuffix(en.Name, ".weight") && matchTarget(strings.TrimSuffix(en.Name, ".weight"), targets) {
