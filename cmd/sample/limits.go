@@ -5,16 +5,13 @@ package main
 // exceeds what the machine has.
 
 import (
-	"bufio"
 	"fmt"
 	"math"
-	"os"
-	"strconv"
-	"strings"
 
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/internal/cli"
 	"github.com/flowtune/flowtune/internal/plot"
+	"github.com/flowtune/flowtune/internal/sysmem"
 	"github.com/flowtune/flowtune/nn"
 )
 
@@ -127,27 +124,11 @@ func (o options) checkMemory(m *diffusion.Model, images, batch, gridRows int) er
 		gib(j.total()), gib(j.forward), gib(j.trajectory), gib(j.images), gib(j.grid), gib(j.model), gib(limit), why)
 }
 
-// memoryAllowance is 80% of the memory available now (Linux's MemAvailable), or 8 GiB where that
-// cannot be read.
+// memoryAllowance is 80% of the memory available now (Linux's MemAvailable, bounded by a cgroup
+// limit), or 8 GiB where that cannot be read.
 func memoryAllowance() (float64, string) {
-	if kb, ok := memAvailableKB("/proc/meminfo"); ok {
-		return 0.8 * kb * 1024, "80% of the memory available now; -max-mem sets it"
+	if b, ok := sysmem.Available(); ok {
+		return 0.8 * b, "80% of the memory available now; -max-mem sets it"
 	}
 	return 8 << 30, "a default where the available memory is unknown; -max-mem sets it"
-}
-
-func memAvailableKB(path string) (float64, bool) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, false
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "MemAvailable:"); ok {
-			v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			return v, err == nil
-		}
-	}
-	return 0, false
 }
