@@ -65,49 +65,54 @@ func Open(path string) (*Cache, error) {
 	return c, nil
 }
 
+// damaged is the error of a cache file whose contents are not what the cache writers produce.
+func damaged(format string, args ...any) error {
+	return fmt.Errorf(format+"; write the cache again (tools/encode_prompts.py or go run ./cmd/embedcache)", args...)
+}
+
 func newCache(path string, f *nn.SafetensorsFile) (*Cache, error) {
 	meta := f.Metadata()
 	if v := meta["format"]; v != FormatVersion {
-		return nil, fmt.Errorf("prompt cache %s: metadata format %q, want %q (write caches with tools/encode_prompts.py or go run ./cmd/embedcache)", path, v, FormatVersion)
+		return nil, damaged("prompt cache %s: metadata format %q, want %q (write caches with tools/encode_prompts.py or go run ./cmd/embedcache)", path, v, FormatVersion)
 	}
 	c := &Cache{Path: path, Model: meta["model"], f: f, prompts: map[string]string{}}
 	if err := json.Unmarshal([]byte(meta["prompts"]), &c.prompts); err != nil {
-		return nil, fmt.Errorf("prompt cache %s: metadata \"prompts\" is not a JSON object of hash → prompt: %v", path, err)
+		return nil, damaged("prompt cache %s: metadata \"prompts\" is not a JSON object of hash → prompt: %v", path, err)
 	}
 	seen := map[string]int{}
 	for _, name := range f.Names() {
 		key, part, ok := strings.Cut(name, ".")
 		if !ok || (part != "prompt_embeds" && part != "pooled") {
-			return nil, fmt.Errorf("prompt cache %s: unexpected tensor %q (want <hash>.prompt_embeds and <hash>.pooled)", path, name)
+			return nil, damaged("prompt cache %s: unexpected tensor %q (want <hash>.prompt_embeds and <hash>.pooled)", path, name)
 		}
 		if _, ok := c.prompts[key]; !ok {
-			return nil, fmt.Errorf("prompt cache %s: tensor %q has no prompt in the metadata", path, name)
+			return nil, damaged("prompt cache %s: tensor %q has no prompt in the metadata", path, name)
 		}
 		info, _ := f.Info(name)
 		if part == "prompt_embeds" {
 			if len(info.Shape) != 2 {
-				return nil, fmt.Errorf("prompt cache %s: %s has shape %v, want [tokens, width]", path, name, info.Shape)
+				return nil, damaged("prompt cache %s: %s has shape %v, want [tokens, width]", path, name, info.Shape)
 			}
 			if c.Dim == 0 {
 				c.SeqLen, c.Dim = info.Shape[0], info.Shape[1]
 			} else if info.Shape[0] != c.SeqLen || info.Shape[1] != c.Dim {
-				return nil, fmt.Errorf("prompt cache %s: %s has shape %v, other prompts [%d %d]", path, name, info.Shape, c.SeqLen, c.Dim)
+				return nil, damaged("prompt cache %s: %s has shape %v, other prompts [%d %d]", path, name, info.Shape, c.SeqLen, c.Dim)
 			}
 		} else {
 			if len(info.Shape) != 1 {
-				return nil, fmt.Errorf("prompt cache %s: %s has shape %v, want [width]", path, name, info.Shape)
+				return nil, damaged("prompt cache %s: %s has shape %v, want [width]", path, name, info.Shape)
 			}
 			if c.PooledDim == 0 {
 				c.PooledDim = info.Shape[0]
 			} else if info.Shape[0] != c.PooledDim {
-				return nil, fmt.Errorf("prompt cache %s: %s has shape %v, other prompts [%d]", path, name, info.Shape, c.PooledDim)
+				return nil, damaged("prompt cache %s: %s has shape %v, other prompts [%d]", path, name, info.Shape, c.PooledDim)
 			}
 		}
 		seen[key]++
 	}
 	for key, p := range c.prompts {
 		if seen[key] != 2 {
-			return nil, fmt.Errorf("prompt cache %s: prompt %q (%s) lacks its prompt_embeds or pooled tensor", path, p, key)
+			return nil, damaged("prompt cache %s: prompt %q (%s) lacks its prompt_embeds or pooled tensor", path, p, key)
 		}
 	}
 	return c, nil
