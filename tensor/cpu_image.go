@@ -1,7 +1,5 @@
 package tensor
 
-import "math"
-
 // GroupNorm, Im2Col and Col2Im on the CPU: the image primitives behind convolutions and the
 // VAE. Statistics accumulate in float64 like the other norms; every output element is written
 // by exactly one goroutine, so the results do not depend on the number of cores.
@@ -13,17 +11,7 @@ func (cpuBackend) GroupNorm(y, mean, rstd, x, w, b Storage, a GroupNormArgs) {
 	parallelFor(a.Rows(), rowGrain(L)/2, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			in, out := xs[r*L:(r+1)*L], ys[r*L:(r+1)*L]
-			var s float64
-			for _, v := range in {
-				s += float64(v)
-			}
-			mu := s / float64(L)
-			var ss float64
-			for _, v := range in {
-				d := float64(v) - mu
-				ss += d * d
-			}
-			rs64 := 1 / math.Sqrt(ss/float64(L)+float64(a.Eps))
+			mu, rs64 := meanRstd(in, a.Eps)
 			ms[r], rs[r] = float32(mu), float32(rs64)
 			c0 := (r % a.Groups) * cpg
 			for k := 0; k < cpg; k++ {

@@ -63,18 +63,7 @@ func (cpuBackend) LayerNorm(y, mean, rstd, x, w, b Storage, rows, cols int, eps 
 	parallelFor(rows, rowGrain(cols)/2, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			in, out := xs[r*cols:(r+1)*cols], ys[r*cols:(r+1)*cols]
-			// Two passes: the mean, then the variance around it (no cancellation).
-			var s float64
-			for _, v := range in {
-				s += float64(v)
-			}
-			mu := s / float64(cols)
-			var ss float64
-			for _, v := range in {
-				d := float64(v) - mu
-				ss += d * d
-			}
-			rs64 := 1 / math.Sqrt(ss/float64(cols)+float64(eps))
+			mu, rs64 := meanRstd(in, eps)
 			ms[r], rs[r] = float32(mu), float32(rs64)
 			for j, v := range in {
 				h := (float64(v) - mu) * rs64
@@ -215,4 +204,20 @@ func addPartials(dst []float32, partials [][]float64) {
 		}
 		dst[j] = float32(s)
 	}
+}
+
+// meanRstd is the mean of v and 1/√(variance + eps), the population variance taken in two
+// passes (the mean, then the squares around it: no cancellation), in float64.
+func meanRstd(v []float32, eps float32) (mu, rstd float64) {
+	var s float64
+	for _, x := range v {
+		s += float64(x)
+	}
+	mu = s / float64(len(v))
+	var ss float64
+	for _, x := range v {
+		d := float64(x) - mu
+		ss += d * d
+	}
+	return mu, 1 / math.Sqrt(ss/float64(len(v))+float64(eps))
 }
