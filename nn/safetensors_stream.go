@@ -1,7 +1,6 @@
 package nn
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 )
@@ -37,12 +36,7 @@ func StreamSafetensors(path string, specs []SafetensorsSpec, meta map[string]str
 	header, names := safetensorsHeader(shapes, meta, dtype)
 	esize := int(safetensorsDTypeSize[dtype])
 	return writeFileAtomic(path, func(w io.Writer) error {
-		var lenBuf [8]byte
-		binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(header)))
-		if _, err := w.Write(lenBuf[:]); err != nil {
-			return err
-		}
-		if _, err := w.Write(header); err != nil {
+		if err := writeSafetensorsHeader(w, header); err != nil {
 			return err
 		}
 		var buf []float32

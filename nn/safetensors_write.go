@@ -45,12 +45,7 @@ func EncodeSafetensors(w io.Writer, tensors map[string]HostTensor, meta map[stri
 		return err
 	}
 	header, names := safetensorsHeader(tensors, meta, dtype)
-	var lenBuf [8]byte
-	binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(header)))
-	if _, err := w.Write(lenBuf[:]); err != nil {
-		return err
-	}
-	if _, err := w.Write(header); err != nil {
+	if err := writeSafetensorsHeader(w, header); err != nil {
 		return err
 	}
 	const chunk = 1 << 16
@@ -248,4 +243,15 @@ func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
 		d.Close()
 	}
 	return nil
+}
+
+// writeSafetensorsHeader writes the header's length (8 bytes, little-endian) and the header.
+func writeSafetensorsHeader(w io.Writer, header []byte) error {
+	var n [8]byte
+	binary.LittleEndian.PutUint64(n[:], uint64(len(header)))
+	if _, err := w.Write(n[:]); err != nil {
+		return err
+	}
+	_, err := w.Write(header)
+	return err
 }
