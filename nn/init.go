@@ -35,8 +35,3 @@ func InitXavierUniform(w *tensor.Tensor, rng *tensor.RNG) {
 	bound := math.Sqrt(6 / float64(in+out))
 	InitUniform(w, rng, -bound, bound)
 }
-
-// InitZero sets every element of t to 0.
-func InitZero(t *tensor.Tensor) {
-	t.Backend().Fill(t.Storage(), 0)
-}

@@ -106,15 +106,6 @@ func Tensors(ps []Named) []*tensor.Tensor {
 	return out
 }
 
-// ParamMap keys the tensors by name (the form SaveTensors and LoadInto take).
-func ParamMap(ps []Named) map[string]*tensor.Tensor {
-	out := make(map[string]*tensor.Tensor, len(ps))
-	for _, n := range ps {
-		out[n.Name] = n.P
-	}
-	return out
-}
-
 // SetRequiresGrad marks every listed parameter as trained (true) or frozen (false).
 func SetRequiresGrad(ps []Named, v bool) {
 	for _, n := range ps {
