@@ -1067,6 +1067,166 @@ ATTN_INSTANCES(32)
 ATTN_INSTANCES(64)
 ATTN_INSTANCES(128)
 
+// ---- 6b. Attention forward in bf16 on the tensor cores ---------------------------------------
+//
+// attn_bf16_fwd_d{64,128}: the forward of attn_fwd_d* with Q, K, V in bf16 ([B,H,L,D], D = Dh
+// exactly) and every product on the tensor cores: S = Q·Kᵀ and O += P·V by mma.sync m16n8k16
+// (bf16 in, fp32 accumulators) fed by ldmatrix (.trans for V), P rounded to bf16 between the two.
+// The online softmax, the key bias (mask·log2 e, −∞ past Lk), out and lse (fp32) are those of
+// attn_fwd_d*, so the fp32 backward kernels take its lse.  Grid (ceil(Lq/64), B·H), ATTB_THREADS
+// = 128 threads: 4 warps, each 16 query rows of the block's 64 against each 64-key tile; a
+// thread holds, per 8-column slice, rows g and g+8 (g = lane/4) and columns 2t, 2t+1 (t = lane
+// mod 4), so row statistics meet by two shuffles.  Tiles arrive by 16-byte cp.async (rows past
+// the end zero-filled) into rows padded by 8 bf16, which puts the 8 rows of an ldmatrix on
+// distinct banks.  Shared memory: 3·64·(D+8) bf16 + 64 floats.
+// Preconditions: Dh = D, B·H ≤ 65535.  Twin: cpuBackend.Attention (bf16 tolerance, ~1e-2).
+// Measured: —
+#define ATTB_TILE 64      // queries per block and keys per tile
+#define ATTB_THREADS 128  // 4 warps × 16 query rows
+#define ATTB_PAD 8        // bf16 of padding behind each shared row
+static_assert(ATTB_THREADS / 32 * 16 == ATTB_TILE, "a warp owns 16 query rows of the tile");
+
+// attb_load_tile: rows [0, ATTB_TILE) of a row-major [*, D] bf16 matrix into dst (stride
+// D+ATTB_PAD) by 16-byte cp.async; rows ≥ nvalid are zero-filled without reading src.
+template <int D>
+__device__ __forceinline__ void attb_load_tile(uint16_t* dst, const uint16_t* src, int nvalid) {
+  constexpr int CH = D / 8;  // 16-byte chunks per row
+  for (int e = threadIdx.x; e < ATTB_TILE * CH; e += blockDim.x) {
+    const int r = e / CH, c = (e % CH) * 8;
+    const bool ok = r < nvalid;
+    cp_async16(dst + r * (D + ATTB_PAD) + c, ok ? src + (long long)r * D + c : src, ok ? 16 : 0);
+  }
+}
+__device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
+  return (uint32_t)f32_to_bf16(lo) | ((uint32_t)f32_to_bf16(hi) << 16);
+}
+// attb_row_max / attb_row_sum: over the 4 threads (t = 0..3) that share a row.
+__device__ __forceinline__ float attb_row_max(float v) {
+  v = fmaxf(v, __shfl_xor_sync(FULL_MASK, v, 1));
+  return fmaxf(v, __shfl_xor_sync(FULL_MASK, v, 2));
+}
+__device__ __forceinline__ float attb_row_sum(float v) {
+  v += __shfl_xor_sync(FULL_MASK, v, 1);
+  return v + __shfl_xor_sync(FULL_MASK, v, 2);
+}
+
+template <int D>
+__device__ __forceinline__ void attn_bf16_fwd_body(float* out, float* lse, const uint16_t* q,
+                                                   const uint16_t* k, const uint16_t* v,
+                                                   const float* mask, int H, int Lq, int Lk,
+                                                   float scale) {
+  constexpr int LD = D + ATTB_PAD, NT = ATTB_TILE / 8, DT = D / 8;
+  DYNAMIC_SHARED(uint4, gemm_smem16);  // the same dynamic shared memory as every kernel's
+  uint16_t* Qs = reinterpret_cast<uint16_t*>(gemm_smem16);  // [64][D+8] queries
+  uint16_t* Ks = Qs + ATTB_TILE * LD;                         // [64][D+8] keys
+  uint16_t* Vs = Ks + ATTB_TILE * LD;                         // [64][D+8] values
+  float* kbias = reinterpret_cast<float*>(Vs + ATTB_TILE * LD);  // [64]
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int mq = lane >> 3, mr = lane & 7;  // the ldmatrix matrix and row this lane addresses
+  const int bh = blockIdx.y, b = bh / H, q0 = blockIdx.x * ATTB_TILE, wrow = warp * 16;
+  const int nq = min(ATTB_TILE, Lq - q0);
+  const uint16_t* kb = k + (long long)bh * Lk * D;
+  const uint16_t* vb = v + (long long)bh * Lk * D;
+  attb_load_tile<D>(Qs, q + ((long long)bh * Lq + q0) * D, nq);
+  const float sl2 = scale * LOG2E;
+
+  float o[DT][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+#pragma unroll
+  for (int j = 0; j < DT; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
+  for (int k0 = 0; k0 < Lk; k0 += ATTB_TILE) {
+    const int nk = min(ATTB_TILE, Lk - k0);
+    __syncthreads();  // the previous tile's readers of Ks, Vs, kbias are done
+    attb_load_tile<D>(Ks, kb + (long long)k0 * D, nk);
+    attb_load_tile<D>(Vs, vb + (long long)k0 * D, nk);
+    cp_async_commit();
+    for (int j = tid; j < ATTB_TILE; j += blockDim.x)
+      kbias[j] = j < nk ? (mask ? mask[(long long)b * Lk + k0 + j] * LOG2E : 0.f) : -INFINITY;
+    cp_async_wait<0>();
+    __syncthreads();  // Q (first pass), K, V and the key bias are in shared memory
+
+    // S = Q·Kᵀ: a warp's 16 rows × 64 keys, NT slices of 8 keys.
+    float s[NT][4];
+#pragma unroll
+    for (int j = 0; j < NT; j++) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) {
+      uint32_t a[4];
+      ldmatrix_x4(a, Qs + (wrow + (mq & 1) * 8 + mr) * LD + kk * 16 + (mq >> 1) * 8);
+#pragma unroll
+      for (int np = 0; np < NT / 2; np++) {
+        uint32_t bb[4];
+        ldmatrix_x4(bb, Ks + (np * 16 + (mq >> 1) * 8 + mr) * LD + kk * 16 + (mq & 1) * 8);
+        mma_bf16_16816(s[2 * np], a, bb[0], bb[1]);
+        mma_bf16_16816(s[2 * np + 1], a, bb[2], bb[3]);
+      }
+    }
+    // Online softmax of rows g (h = 0) and g+8 (h = 1).
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      float mt = -INFINITY;
+#pragma unroll
+      for (int j = 0; j < NT; j++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+          s[j][2 * h + e] = s[j][2 * h + e] * sl2 + kbias[j * 8 + 2 * t + e];
+          mt = fmaxf(mt, s[j][2 * h + e]);
+        }
+      const float mnew = fmaxf(m[h], attb_row_max(mt));
+      const float mref = mnew == -INFINITY ? 0.f : mnew;  // a row masked out so far stays at 0
+      const float alpha = exp2f(m[h] - mref);
+      float rs = 0.f;
+#pragma unroll
+      for (int j = 0; j < NT; j++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+          s[j][2 * h + e] = exp2f(s[j][2 * h + e] - mref);
+          rs += s[j][2 * h + e];
+        }
+      l[h] = l[h] * alpha + attb_row_sum(rs);
+      m[h] = mnew;
+#pragma unroll
+      for (int j = 0; j < DT; j++) {
+        o[j][2 * h] *= alpha;
+        o[j][2 * h + 1] *= alpha;
+      }
+    }
+    // O += P·V: the accumulators of two 8-key slices are the A fragment of one 16-key step.
+#pragma unroll
+    for (int kk = 0; kk < ATTB_TILE / 16; kk++) {
+      const uint32_t a[4] = {pack_bf16x2(s[2 * kk][0], s[2 * kk][1]), pack_bf16x2(s[2 * kk][2], s[2 * kk][3]),
+                             pack_bf16x2(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                             pack_bf16x2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+      for (int dp = 0; dp < DT / 2; dp++) {
+        uint32_t bb[4];
+        ldmatrix_x4_trans(bb, Vs + (kk * 16 + (mq & 1) * 8 + mr) * LD + dp * 16 + (mq >> 1) * 8);
+        mma_bf16_16816(o[2 * dp], a, bb[0], bb[1]);
+        mma_bf16_16816(o[2 * dp + 1], a, bb[2], bb[3]);
+      }
+    }
+  }
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+    const int qi = q0 + wrow + g + 8 * h;
+    if (qi >= Lq) continue;
+    const float inv = l[h] > 0.f ? 1.f / l[h] : 0.f;  // Lk = 0: out = 0, lse = −∞ like the twin
+    float* orow = out + ((long long)bh * Lq + qi) * D;
+#pragma unroll
+    for (int j = 0; j < DT; j++)
+      *reinterpret_cast<float2*>(orow + j * 8 + 2 * t) = float2{o[j][2 * h] * inv, o[j][2 * h + 1] * inv};
+    if (t == 0) lse[(long long)bh * Lq + qi] = (m[h] + log2f(l[h])) * LN2;
+  }
+}
+
+#define ATTN_BF16_INSTANCE(D)                                                                   \
+  extern "C" __global__ void __launch_bounds__(ATTB_THREADS) attn_bf16_fwd_d##D(                \
+      float* out, float* lse, const uint16_t* q, const uint16_t* k, const uint16_t* v,          \
+      const float* mask, int H, int Lq, int Lk, float scale) {                                  \
+    attn_bf16_fwd_body<D>(out, lse, q, k, v, mask, H, Lq, Lk, scale);                           \
+  }
+ATTN_BF16_INSTANCE(64)
+ATTN_BF16_INSTANCE(128)
+
 // ============================================================================================
 // 7. Matrix multiply
 // ============================================================================================

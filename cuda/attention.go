@@ -39,10 +39,32 @@ func (b *Backend) Attention(out, lse, q, k, v, mask tensor.Storage, a tensor.Att
 	if a.B*a.H*a.Lq == 0 {
 		return
 	}
+	if b.opt.Attention == BF16 && (a.Dh == 64 || a.Dh == 128) {
+		b.attentionBF16(os, ls, qs, ks, vs, mask, a)
+		return
+	}
 	d := headDim("Attention", a.Dh)
 	b.launch(fmt.Sprintf("attn_fwd_d%d", d), dim3{(a.Lq + attTile - 1) / attTile, a.B * a.H, 1}, dim3{attThreads, 1, 1}, attnFwdSmem(d),
 		ptr(os), ptr(ls), ptr(qs), ptr(ks), ptr(vs), b.opt32(mask, "Attention"),
 		i32(a.H), i32(a.Lq), i32(a.Lk), i32(a.Dh), f32(a.Scale))
+}
+
+// attentionBF16 is the tensor-core forward: q, k, v rounded to bf16 on the device (temporaries),
+// then attn_bf16_fwd_d<Dh>. Its lse feeds the fp32 backward like the fp32 forward's.
+func (b *Backend) attentionBF16(os, ls, qs, ks, vs *buffer, mask tensor.Storage, a tensor.AttnArgs) {
+	var conv [3]*buffer
+	for i, s := range []*buffer{qs, ks, vs} {
+		conv[i] = b.tmp(max(1, s.n), tensor.BFloat16)
+		if s.n > 0 {
+			b.launch("convert_f32_bf16", grid1(s.n, threads), dim3{threads, 1, 1}, 0, ptr(conv[i]), ptr(s), i32(s.n))
+		}
+	}
+	b.launch(fmt.Sprintf("attn_bf16_fwd_d%d", a.Dh), dim3{(a.Lq + attbTile - 1) / attbTile, a.B * a.H, 1},
+		dim3{attbThreads, 1, 1}, attnBF16Smem(a.Dh), ptr(os), ptr(ls), ptr(conv[0]), ptr(conv[1]), ptr(conv[2]),
+		b.opt32(mask, "Attention"), i32(a.H), i32(a.Lq), i32(a.Lk), f32(a.Scale))
+	for _, c := range conv {
+		b.release(c)
+	}
 }
 
 func (b *Backend) AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, mask tensor.Storage, a tensor.AttnArgs) {
