@@ -1067,11 +1067,12 @@ ATTN_INSTANCES(32)
 ATTN_INSTANCES(64)
 ATTN_INSTANCES(128)
 
-// ---- 6b. Attention forward in bf16 on the tensor cores ---------------------------------------
+// ---- 6b. Attention in bf16 on the tensor cores ----------------------------------------------
 //
 // attn_bf16_fwd_d{64,128}: the forward of attn_fwd_d* with Q, K, V in bf16 ([B,H,L,D], D = Dh
 // exactly) and every product on the tensor cores: S = Q·Kᵀ and O += P·V by mma.sync m16n8k16
-// (bf16 in, fp32 accumulators) fed by ldmatrix (.trans for V), P rounded to bf16 between the two.
+// (bf16 in, fp32 accumulators) fed by ldmatrix (.trans for V), P rounded to bf16 between the two
+// (attb_mm_abt, attb_mm_pv; the backward kernels below are built from the same two).
 // The online softmax, the key bias (mask·log2 e, −∞ past Lk), out and lse (fp32) are those of
 // attn_fwd_d*, so the fp32 backward kernels take its lse.  Grid (ceil(Lq/64), B·H), ATTB_THREADS
 // = 128 threads: 4 warps, each 16 query rows of the block's 64 against each 64-key tile; a
@@ -1109,6 +1110,70 @@ __device__ __forceinline__ float attb_row_sum(float v) {
   v += __shfl_xor_sync(FULL_MASK, v, 1);
   return v + __shfl_xor_sync(FULL_MASK, v, 2);
 }
+// attb_mm_abt: s = A·Bᵀ for a warp, A its 16 rows (stride D+ATTB_PAD) and B the tile's 64 rows,
+// both [row][D] bf16: s[j] is the m16n8 accumulator of B rows j·8..j·8+7.
+template <int D>
+__device__ __forceinline__ void attb_mm_abt(float (&s)[ATTB_TILE / 8][4], const uint16_t* A,
+                                            const uint16_t* B) {
+  constexpr int LD = D + ATTB_PAD, NT = ATTB_TILE / 8;
+  const int lane = threadIdx.x & 31, mq = lane >> 3, mr = lane & 7;  // ldmatrix matrix and row
+#pragma unroll
+  for (int j = 0; j < NT; j++) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+#pragma unroll
+  for (int kk = 0; kk < D / 16; kk++) {
+    uint32_t a[4];
+    ldmatrix_x4(a, A + ((mq & 1) * 8 + mr) * LD + kk * 16 + (mq >> 1) * 8);
+#pragma unroll
+    for (int np = 0; np < NT / 2; np++) {
+      uint32_t bb[4];
+      ldmatrix_x4(bb, B + (np * 16 + (mq >> 1) * 8 + mr) * LD + kk * 16 + (mq & 1) * 8);
+      mma_bf16_16816(s[2 * np], a, bb[0], bb[1]);
+      mma_bf16_16816(s[2 * np + 1], a, bb[2], bb[3]);
+    }
+  }
+}
+// attb_mm_pv: o += P·V for a warp, P its 16×64 block in accumulator layout (rounded to bf16 here:
+// the accumulators of two 8-column slices are the A fragment of one 16-deep step) and V the
+// tile's 64 rows [row][D] bf16, read transposed by ldmatrix.trans.
+template <int D>
+__device__ __forceinline__ void attb_mm_pv(float (&o)[D / 8][4], const float (&p)[ATTB_TILE / 8][4],
+                                           const uint16_t* V) {
+  constexpr int LD = D + ATTB_PAD, DT = D / 8;
+  const int lane = threadIdx.x & 31, mq = lane >> 3, mr = lane & 7;
+#pragma unroll
+  for (int kk = 0; kk < ATTB_TILE / 16; kk++) {
+    const uint32_t a[4] = {pack_bf16x2(p[2 * kk][0], p[2 * kk][1]), pack_bf16x2(p[2 * kk][2], p[2 * kk][3]),
+                           pack_bf16x2(p[2 * kk + 1][0], p[2 * kk + 1][1]),
+                           pack_bf16x2(p[2 * kk + 1][2], p[2 * kk + 1][3])};
+#pragma unroll
+    for (int dp = 0; dp < DT / 2; dp++) {
+      uint32_t bb[4];
+      ldmatrix_x4_trans(bb, V + (kk * 16 + (mq & 1) * 8 + mr) * LD + dp * 16 + (mq >> 1) * 8);
+      mma_bf16_16816(o[2 * dp], a, bb[0], bb[1]);
+      mma_bf16_16816(o[2 * dp + 1], a, bb[2], bb[3]);
+    }
+  }
+}
+// attb_vec: v[j] = j < n ? f(j) : fill for the tile's 64 entries (key bias, lse, delta).
+template <typename F>
+__device__ __forceinline__ void attb_vec(float* v, int n, float fill, F f) {
+  for (int j = threadIdx.x; j < ATTB_TILE; j += blockDim.x) v[j] = j < n ? f(j) : fill;
+}
+// attb_write: dst row (row0 + r) = acc·f for the warp's rows r = wrow+g, wrow+g+8 below L.
+template <int D>
+__device__ __forceinline__ void attb_write(float* dst, const float (&acc)[D / 8][4], float f,
+                                           long long row0, int r0, int L) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, wrow = (threadIdx.x >> 5) * 16;
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+    const int r = r0 + wrow + g + 8 * h;
+    if (r >= L) continue;
+    float* row = dst + (row0 + r) * D;
+#pragma unroll
+    for (int j = 0; j < D / 8; j++)
+      *reinterpret_cast<float2*>(row + j * 8 + 2 * t) = float2{acc[j][2 * h] * f, acc[j][2 * h + 1] * f};
+  }
+}
 
 template <int D>
 __device__ __forceinline__ void attn_bf16_fwd_body(float* out, float* lse, const uint16_t* q,
@@ -1122,7 +1187,6 @@ __device__ __forceinline__ void attn_bf16_fwd_body(float* out, float* lse, const
   uint16_t* Vs = Ks + ATTB_TILE * LD;                         // [64][D+8] values
   float* kbias = reinterpret_cast<float*>(Vs + ATTB_TILE * LD);  // [64]
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
-  const int mq = lane >> 3, mr = lane & 7;  // the ldmatrix matrix and row this lane addresses
   const int bh = blockIdx.y, b = bh / H, q0 = blockIdx.x * ATTB_TILE, wrow = warp * 16;
   const int nq = min(ATTB_TILE, Lq - q0);
   const uint16_t* kb = k + (long long)bh * Lk * D;
@@ -1139,27 +1203,12 @@ __device__ __forceinline__ void attn_bf16_fwd_body(float* out, float* lse, const
     attb_load_tile<D>(Ks, kb + (long long)k0 * D, nk);
     attb_load_tile<D>(Vs, vb + (long long)k0 * D, nk);
     cp_async_commit();
-    for (int j = tid; j < ATTB_TILE; j += blockDim.x)
-      kbias[j] = j < nk ? (mask ? mask[(long long)b * Lk + k0 + j] * LOG2E : 0.f) : -INFINITY;
+    attb_vec(kbias, nk, -INFINITY, [&](int j) { return mask ? mask[(long long)b * Lk + k0 + j] * LOG2E : 0.f; });
     cp_async_wait<0>();
     __syncthreads();  // Q (first pass), K, V and the key bias are in shared memory
 
-    // S = Q·Kᵀ: a warp's 16 rows × 64 keys, NT slices of 8 keys.
     float s[NT][4];
-#pragma unroll
-    for (int j = 0; j < NT; j++) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
-#pragma unroll
-    for (int kk = 0; kk < D / 16; kk++) {
-      uint32_t a[4];
-      ldmatrix_x4(a, Qs + (wrow + (mq & 1) * 8 + mr) * LD + kk * 16 + (mq >> 1) * 8);
-#pragma unroll
-      for (int np = 0; np < NT / 2; np++) {
-        uint32_t bb[4];
-        ldmatrix_x4(bb, Ks + (np * 16 + (mq >> 1) * 8 + mr) * LD + kk * 16 + (mq & 1) * 8);
-        mma_bf16_16816(s[2 * np], a, bb[0], bb[1]);
-        mma_bf16_16816(s[2 * np + 1], a, bb[2], bb[3]);
-      }
-    }
+    attb_mm_abt<D>(s, Qs + wrow * LD, Ks);  // a warp's 16 rows × 64 keys
     // Online softmax of rows g (h = 0) and g+8 (h = 1).
 #pragma unroll
     for (int h = 0; h < 2; h++) {
@@ -1190,20 +1239,7 @@ __device__ __forceinline__ void attn_bf16_fwd_body(float* out, float* lse, const
         o[j][2 * h + 1] *= alpha;
       }
     }
-    // O += P·V: the accumulators of two 8-key slices are the A fragment of one 16-key step.
-#pragma unroll
-    for (int kk = 0; kk < ATTB_TILE / 16; kk++) {
-      const uint32_t a[4] = {pack_bf16x2(s[2 * kk][0], s[2 * kk][1]), pack_bf16x2(s[2 * kk][2], s[2 * kk][3]),
-                             pack_bf16x2(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                             pack_bf16x2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-#pragma unroll
-      for (int dp = 0; dp < DT / 2; dp++) {
-        uint32_t bb[4];
-        ldmatrix_x4_trans(bb, Vs + (kk * 16 + (mq & 1) * 8 + mr) * LD + dp * 16 + (mq >> 1) * 8);
-        mma_bf16_16816(o[2 * dp], a, bb[0], bb[1]);
-        mma_bf16_16816(o[2 * dp + 1], a, bb[2], bb[3]);
-      }
-    }
+    attb_mm_pv<D>(o, s, Vs);
   }
 #pragma unroll
   for (int h = 0; h < 2; h++) {
@@ -1218,11 +1254,148 @@ __device__ __forceinline__ void attn_bf16_fwd_body(float* out, float* lse, const
   }
 }
 
+// attn_bf16_bwd_dkdv_d{64,128}: attn_bwd_dkdv_d* on the tensor cores.  For one 64-key tile of
+// one (b, h), walks every query tile: Sᵀ = K·Qᵀ and dPᵀ = V·dOutᵀ (a warp: 16 keys × 64
+// queries), Pᵀ = exp2(Sᵀ·scale·log2 e + bias − lse), dSᵀ = Pᵀ ⊙ (dPᵀ − delta), then
+// dV += Pᵀ·dOut and dK += dSᵀ·Q with Pᵀ and dSᵀ rounded to bf16.  Queries past Lq get lse = +∞
+// (so P = 0), keys past Lk a bias of −∞.  q, k, v, dout bf16; lse, delta (attn_bwd_delta), dk,
+// dv fp32.  Grid (ceil(Lk/64), B·H), ATTB_THREADS threads.  Shared memory: 4·64·(D+8) bf16 +
+// 3·64 floats.  Twin: cpuBackend.AttentionBackward (bf16 tolerance).  Measured: —
+template <int D>
+__device__ __forceinline__ void attn_bf16_bwd_dkdv_body(float* dk, float* dv, const uint16_t* dout,
+                                                        const uint16_t* q, const uint16_t* k,
+                                                        const uint16_t* v, const float* lse,
+                                                        const float* delta, const float* mask,
+                                                        int H, int Lq, int Lk, float scale) {
+  constexpr int LD = D + ATTB_PAD, NT = ATTB_TILE / 8, DT = D / 8;
+  DYNAMIC_SHARED(uint4, gemm_smem16);
+  uint16_t* Ks = reinterpret_cast<uint16_t*>(gemm_smem16);  // [64][D+8] this block's keys
+  uint16_t* Vs = Ks + ATTB_TILE * LD;                         // [64][D+8] their values
+  uint16_t* Qs = Vs + ATTB_TILE * LD;                         // [64][D+8] a query tile
+  uint16_t* dOs = Qs + ATTB_TILE * LD;                        // [64][D+8] its output gradient
+  float* kbias = reinterpret_cast<float*>(dOs + ATTB_TILE * LD);  // [64]
+  float* qlse = kbias + ATTB_TILE;                                // [64] lse·log2 e, +∞ past Lq
+  float* qdelta = qlse + ATTB_TILE;                               // [64]
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, wrow = (threadIdx.x >> 5) * 16;
+  const int bh = blockIdx.y, b = bh / H, k0 = blockIdx.x * ATTB_TILE;
+  const int nk = min(ATTB_TILE, Lk - k0);
+  attb_load_tile<D>(Ks, k + ((long long)bh * Lk + k0) * D, nk);
+  attb_load_tile<D>(Vs, v + ((long long)bh * Lk + k0) * D, nk);
+  attb_vec(kbias, nk, -INFINITY, [&](int j) { return mask ? mask[(long long)b * Lk + k0 + j] * LOG2E : 0.f; });
+  const float sl2 = scale * LOG2E;
+
+  float gk[DT][4], gv[DT][4];
+#pragma unroll
+  for (int j = 0; j < DT; j++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) gk[j][e] = gv[j][e] = 0.f;
+  for (int q0 = 0; q0 < Lq; q0 += ATTB_TILE) {
+    const int nq = min(ATTB_TILE, Lq - q0);
+    __syncthreads();  // the previous query tile's readers of Qs, dOs, qlse, qdelta are done
+    const long long qoff = ((long long)bh * Lq + q0) * D;
+    attb_load_tile<D>(Qs, q + qoff, nq);
+    attb_load_tile<D>(dOs, dout + qoff, nq);
+    cp_async_commit();
+    const long long row0 = (long long)bh * Lq + q0;
+    attb_vec(qlse, nq, INFINITY, [&](int j) { return lse[row0 + j] * LOG2E; });
+    attb_vec(qdelta, nq, 0.f, [&](int j) { return delta[row0 + j]; });
+    cp_async_wait<0>();
+    __syncthreads();  // Q, dOut, lse, delta of this tile (and K, V, bias on the first pass) are in
+
+    float p[NT][4], ds[NT][4];
+    attb_mm_abt<D>(p, Ks + wrow * LD, Qs);   // Sᵀ: the warp's 16 keys × 64 queries
+    attb_mm_abt<D>(ds, Vs + wrow * LD, dOs);  // dPᵀ
+#pragma unroll
+    for (int j = 0; j < NT; j++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int key = wrow + g + 8 * (e >> 1), qc = j * 8 + 2 * t + (e & 1);
+        p[j][e] = exp2f(p[j][e] * sl2 + kbias[key] - qlse[qc]);
+        ds[j][e] = p[j][e] * (ds[j][e] - qdelta[qc]);
+      }
+    attb_mm_pv<D>(gv, p, dOs);
+    attb_mm_pv<D>(gk, ds, Qs);
+  }
+  attb_write<D>(dk, gk, scale, (long long)bh * Lk, k0, Lk);
+  attb_write<D>(dv, gv, 1.f, (long long)bh * Lk, k0, Lk);
+}
+
+// attn_bf16_bwd_dq_d{64,128}: attn_bwd_dq_d* on the tensor cores.  For one 64-query tile of one
+// (b, h), walks every key tile: S = Q·Kᵀ, dP = dOut·Vᵀ, P and dS as in dkdv, dQ += dS·K (dS in
+// bf16), dQ = scale·Σ.  Grid (ceil(Lq/64), B·H).  Shared memory as dkdv.
+// Twin: cpuBackend.AttentionBackward (bf16 tolerance).  Measured: —
+template <int D>
+__device__ __forceinline__ void attn_bf16_bwd_dq_body(float* dq, const uint16_t* dout,
+                                                      const uint16_t* q, const uint16_t* k,
+                                                      const uint16_t* v, const float* lse,
+                                                      const float* delta, const float* mask,
+                                                      int H, int Lq, int Lk, float scale) {
+  constexpr int LD = D + ATTB_PAD, NT = ATTB_TILE / 8, DT = D / 8;
+  DYNAMIC_SHARED(uint4, gemm_smem16);
+  uint16_t* Qs = reinterpret_cast<uint16_t*>(gemm_smem16);  // [64][D+8] this block's queries
+  uint16_t* dOs = Qs + ATTB_TILE * LD;                        // [64][D+8] their output gradient
+  uint16_t* Ks = dOs + ATTB_TILE * LD;                        // [64][D+8] a key tile
+  uint16_t* Vs = Ks + ATTB_TILE * LD;                         // [64][D+8] its values
+  float* kbias = reinterpret_cast<float*>(Vs + ATTB_TILE * LD);  // [64]
+  float* rlse = kbias + ATTB_TILE;                               // [64] lse·log2 e, +∞ past Lq
+  float* rdelta = rlse + ATTB_TILE;                              // [64]
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, wrow = (threadIdx.x >> 5) * 16;
+  const int bh = blockIdx.y, b = bh / H, q0 = blockIdx.x * ATTB_TILE;
+  const int nq = min(ATTB_TILE, Lq - q0);
+  const long long qoff = ((long long)bh * Lq + q0) * D, row0 = (long long)bh * Lq + q0;
+  attb_load_tile<D>(Qs, q + qoff, nq);
+  attb_load_tile<D>(dOs, dout + qoff, nq);
+  attb_vec(rlse, nq, INFINITY, [&](int j) { return lse[row0 + j] * LOG2E; });
+  attb_vec(rdelta, nq, 0.f, [&](int j) { return delta[row0 + j]; });
+  const float sl2 = scale * LOG2E;
+
+  float gq[DT][4];
+#pragma unroll
+  for (int j = 0; j < DT; j++) gq[j][0] = gq[j][1] = gq[j][2] = gq[j][3] = 0.f;
+  for (int k0 = 0; k0 < Lk; k0 += ATTB_TILE) {
+    const int nk = min(ATTB_TILE, Lk - k0);
+    __syncthreads();  // the previous key tile's readers of Ks, Vs, kbias are done
+    const long long koff = ((long long)bh * Lk + k0) * D;
+    attb_load_tile<D>(Ks, k + koff, nk);
+    attb_load_tile<D>(Vs, v + koff, nk);
+    cp_async_commit();
+    attb_vec(kbias, nk, -INFINITY, [&](int j) { return mask ? mask[(long long)b * Lk + k0 + j] * LOG2E : 0.f; });
+    cp_async_wait<0>();
+    __syncthreads();  // this key tile (and Q, dOut, lse, delta on the first pass) is in place
+
+    float s[NT][4], dp[NT][4];
+    attb_mm_abt<D>(s, Qs + wrow * LD, Ks);    // the warp's 16 queries × 64 keys
+    attb_mm_abt<D>(dp, dOs + wrow * LD, Vs);  // dP
+#pragma unroll
+    for (int j = 0; j < NT; j++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int r = wrow + g + 8 * (e >> 1), kc = j * 8 + 2 * t + (e & 1);
+        const float pv = exp2f(s[j][e] * sl2 + kbias[kc] - rlse[r]);
+        s[j][e] = pv * (dp[j][e] - rdelta[r]);
+      }
+    attb_mm_pv<D>(gq, s, Ks);
+  }
+  attb_write<D>(dq, gq, scale, (long long)bh * Lq, q0, Lq);
+}
+
 #define ATTN_BF16_INSTANCE(D)                                                                   \
   extern "C" __global__ void __launch_bounds__(ATTB_THREADS) attn_bf16_fwd_d##D(                \
       float* out, float* lse, const uint16_t* q, const uint16_t* k, const uint16_t* v,          \
       const float* mask, int H, int Lq, int Lk, float scale) {                                  \
     attn_bf16_fwd_body<D>(out, lse, q, k, v, mask, H, Lq, Lk, scale);                           \
+  }                                                                                             \
+  extern "C" __global__ void __launch_bounds__(ATTB_THREADS) attn_bf16_bwd_dkdv_d##D(           \
+      float* dk, float* dv, const uint16_t* dout, const uint16_t* q, const uint16_t* k,         \
+      const uint16_t* v, const float* lse, const float* delta, const float* mask, int H,        \
+      int Lq, int Lk, float scale) {                                                            \
+    attn_bf16_bwd_dkdv_body<D>(dk, dv, dout, q, k, v, lse, delta, mask, H, Lq, Lk, scale);      \
+  }                                                                                             \
+  extern "C" __global__ void __launch_bounds__(ATTB_THREADS) attn_bf16_bwd_dq_d##D(             \
+      float* dq, const uint16_t* dout, const uint16_t* q, const uint16_t* k, const uint16_t* v, \
+      const float* lse, const float* delta, const float* mask, int H, int Lq, int Lk,           \
+      float scale) {                                                                            \
+    attn_bf16_bwd_dq_body<D>(dq, dout, q, k, v, lse, delta, mask, H, Lq, Lk, scale);            \
   }
 ATTN_BF16_INSTANCE(64)
 ATTN_BF16_INSTANCE(128)

@@ -39,7 +39,7 @@ func (b *Backend) Attention(out, lse, q, k, v, mask tensor.Storage, a tensor.Att
 	if a.B*a.H*a.Lq == 0 {
 		return
 	}
-	if b.opt.Attention == BF16 && (a.Dh == 64 || a.Dh == 128) {
+	if b.useBF16Attention(a) {
 		b.attentionBF16(os, ls, qs, ks, vs, mask, a)
 		return
 	}
@@ -49,21 +49,33 @@ func (b *Backend) Attention(out, lse, q, k, v, mask tensor.Storage, a tensor.Att
 		i32(a.H), i32(a.Lq), i32(a.Lk), i32(a.Dh), f32(a.Scale))
 }
 
-// attentionBF16 is the tensor-core forward: q, k, v rounded to bf16 on the device (temporaries),
-// then attn_bf16_fwd_d<Dh>. Its lse feeds the fp32 backward like the fp32 forward's.
-func (b *Backend) attentionBF16(os, ls, qs, ks, vs *buffer, mask tensor.Storage, a tensor.AttnArgs) {
-	var conv [3]*buffer
-	for i, s := range []*buffer{qs, ks, vs} {
-		conv[i] = b.tmp(max(1, s.n), tensor.BFloat16)
+// useBF16Attention reports whether attention runs on the tensor cores (attn_bf16_*): with
+// Options.Attention = BF16 for head dimensions 64 and 128.
+func (b *Backend) useBF16Attention(a tensor.AttnArgs) bool {
+	return b.opt.Attention == BF16 && (a.Dh == 64 || a.Dh == 128)
+}
+
+// toBF16Temps rounds fp32 storages to bf16 temporaries on the device (release them after).
+func (b *Backend) toBF16Temps(ss ...*buffer) []*buffer {
+	out := make([]*buffer, len(ss))
+	for i, s := range ss {
+		out[i] = b.tmp(max(1, s.n), tensor.BFloat16)
 		if s.n > 0 {
-			b.launch("convert_f32_bf16", grid1(s.n, threads), dim3{threads, 1, 1}, 0, ptr(conv[i]), ptr(s), i32(s.n))
+			b.launch("convert_f32_bf16", grid1(s.n, threads), dim3{threads, 1, 1}, 0, ptr(out[i]), ptr(s), i32(s.n))
 		}
 	}
+	return out
+}
+
+// attentionBF16 is the tensor-core forward: q, k, v rounded to bf16 on the device, then
+// attn_bf16_fwd_d<Dh>.
+func (b *Backend) attentionBF16(os, ls, qs, ks, vs *buffer, mask tensor.Storage, a tensor.AttnArgs) {
+	c := b.toBF16Temps(qs, ks, vs)
 	b.launch(fmt.Sprintf("attn_bf16_fwd_d%d", a.Dh), dim3{(a.Lq + attbTile - 1) / attbTile, a.B * a.H, 1},
-		dim3{attbThreads, 1, 1}, attnBF16Smem(a.Dh), ptr(os), ptr(ls), ptr(conv[0]), ptr(conv[1]), ptr(conv[2]),
+		dim3{attbThreads, 1, 1}, attnBF16Smem(a.Dh), ptr(os), ptr(ls), ptr(c[0]), ptr(c[1]), ptr(c[2]),
 		b.opt32(mask, "Attention"), i32(a.H), i32(a.Lq), i32(a.Lk), f32(a.Scale))
-	for _, c := range conv {
-		b.release(c)
+	for _, t := range c {
+		b.release(t)
 	}
 }
 
@@ -84,6 +96,24 @@ func (b *Backend) AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, mask te
 	delta := b.tmp(max(1, bh*a.Lq), tensor.Float32)
 	if a.Lq > 0 {
 		b.launch("attn_bwd_delta", rowsGrid(bh*a.Lq), dim3{rowWarps * 32, 1, 1}, 0, ptr(delta), ptr(gout), ptr(os), i32(bh*a.Lq), i32(a.Dh))
+	}
+	if b.useBF16Attention(a) {
+		c := b.toBF16Temps(qs, ks, vs, gout)
+		if a.Lk > 0 {
+			b.launch(fmt.Sprintf("attn_bf16_bwd_dkdv_d%d", a.Dh), dim3{(a.Lk + attbTile - 1) / attbTile, bh, 1},
+				dim3{attbThreads, 1, 1}, attnBF16BwdSmem(a.Dh), ptr(gk), ptr(gv), ptr(c[3]), ptr(c[0]), ptr(c[1]), ptr(c[2]),
+				ptr(ls), ptr(delta), m, i32(a.H), i32(a.Lq), i32(a.Lk), f32(a.Scale))
+		}
+		if a.Lq > 0 {
+			b.launch(fmt.Sprintf("attn_bf16_bwd_dq_d%d", a.Dh), dim3{(a.Lq + attbTile - 1) / attbTile, bh, 1},
+				dim3{attbThreads, 1, 1}, attnBF16BwdSmem(a.Dh), ptr(gq), ptr(c[3]), ptr(c[0]), ptr(c[1]), ptr(c[2]),
+				ptr(ls), ptr(delta), m, i32(a.H), i32(a.Lq), i32(a.Lk), f32(a.Scale))
+		}
+		for _, t := range c {
+			b.release(t)
+		}
+		b.release(delta)
+		return
 	}
 	if a.Lk > 0 {
 		b.launch(fmt.Sprintf("attn_bwd_dkdv_d%d", d), dim3{(a.Lk + attTile - 1) / attTile, bh, 1}, dim3{attThreads, 1, 1}, attnDkdvSmem(d),

@@ -13,12 +13,12 @@ import (
 	"github.com/flowtune/flowtune/tensor"
 )
 
-// TestAttentionBF16 runs the tensor-core attention forward (Options.Attention = BF16) at
+// TestAttentionBF16 runs the tensor-core attention (Options.Attention = BF16) at
 // awkward lengths against the CPU backend on the same bf16-rounded q, k, v: what remains is the
 // rounding of P to bf16 before P·V, and the fp32 sums in another order. It covers one query and
 // one key, lengths that leave ragged 64-tiles (31, 77), SD3.5-Medium's joint text+image
 // sequence at 512² (333 text + 1024 image tokens = 1357), a key mask that pads keys away, a
-// padded batch entry, Lq ≠ Lk, and both head dimensions; then the fp32 backward from its lse.
+// padded batch entry, Lq ≠ Lk, and both head dimensions; then the tensor-core backward.
 // (Rows whose every key is −∞ are left out: the CPU twin gives NaN there, the kernels −∞.)
 func TestAttentionBF16(t *testing.T) {
 	b := need(t)

@@ -54,9 +54,10 @@ func (p Precision) String() string {
 type Options struct {
 	Device int
 	MatMul Precision
-	// Attention selects the attention forward: FP32 (SIMT, the default) or BF16 (q, k, v
-	// rounded to bf16 on the device, tensor cores, fp32 softmax and output) for head dimensions
-	// 64 and 128; other head dimensions and the backward stay fp32 (attention.go).
+	// Attention selects attention's precision: FP32 (SIMT, the default) or BF16 (q, k, v and
+	// the output gradient rounded to bf16 on the device, products on the tensor cores, softmax,
+	// outputs and gradients in fp32) for head dimensions 64 and 128; other head dimensions stay
+	// fp32 (attention.go).
 	Attention Precision
 	SyncDebug bool // synchronise and check for errors after every launch, naming the kernel
 }

@@ -68,7 +68,9 @@ func TestLaunchedKernelsExist(t *testing.T) {
 			want[k+d] = true
 		}
 	}
-	want["attn_bf16_fwd_d64"], want["attn_bf16_fwd_d128"] = true, true
+	for _, k := range []string{"attn_bf16_fwd_d", "attn_bf16_bwd_dkdv_d", "attn_bf16_bwd_dq_d"} {
+		want[k+"64"], want[k+"128"] = true, true
+	}
 	for _, l := range []string{"nn", "nt", "tn", "tt"} {
 		for _, k := range []string{"gemm_f32_", "gemm_tf32_", "gemm_bf16_"} {
 			want[k+l] = true

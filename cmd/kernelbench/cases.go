@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/flowtune/flowtune/cuda"
 	"github.com/flowtune/flowtune/tensor"
@@ -176,11 +177,11 @@ func attnCase(backward bool, L int) kcase {
 	}
 }
 
-// attnBF16Case is the tensor-core attention forward (Options.Attention = BF16; the time
-// includes rounding q, k, v to bf16), checked against the fp32 CPU twin at bf16 tolerance.
-func attnBF16Case(L int) kcase {
-	c := attnCase(false, L)
-	c.name, c.peak, c.tol = fmt.Sprintf("attention_bf16_fwd L=%d", L), cuda.BF16, 3e-2
+// attnBF16Case is the tensor-core attention (Options.Attention = BF16; the time includes
+// rounding the inputs to bf16), checked against the fp32 CPU twin at bf16 tolerance.
+func attnBF16Case(backward bool, L int) kcase {
+	c := attnCase(backward, L)
+	c.name, c.peak, c.tol = strings.Replace(c.name, "attention_", "attention_bf16_", 1), cuda.BF16, 3e-2
 	check, bench := c.check, c.bench
 	c.check = func(be tensor.Backend, gpu bool) []float32 {
 		if g, ok := be.(*cuda.Backend); ok {
@@ -244,7 +245,7 @@ func cases() []kcase {
 		cs = append(cs, attnCase(false, L), attnCase(true, L))
 	}
 	for _, L := range []int{1357, 4096} {
-		cs = append(cs, attnBF16Case(L))
+		cs = append(cs, attnBF16Case(false, L), attnBF16Case(true, L))
 	}
 	f32 := func(be tensor.Backend, n int) tensor.Storage { return be.Alloc(n, tensor.Float32) }
 	sde := tensor.SDEArgs{Kind: tensor.SDEFlow, Batch: 16, Sigma: 0.8, SigmaNext: 0.7, ST: 0.7}
