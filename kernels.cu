@@ -1975,7 +1975,7 @@ extern "C" __global__ void rand_normal_f32(float* y, unsigned long long seed,
 // 10. Diffusion and RL: Euler–Maruyama step, velocity losses
 // ============================================================================================
 //
-// Spec §2.1.  The host turns SDEArgs into the coefficients of an affine mean μ = cx·x + cv·v,
+// docs/algorithms.md §2.1.  The host turns SDEArgs into the coefficients of an affine mean μ = cx·x + cv·v,
 // the step's std, and the log-prob form logp = −w·mean_D (x'−μ)² + k (both SDE kinds fit:
 // cuda/fused.go mirrors newSDECoef of the twin).  Per-sample sums are split over `parts`
 // blocks per sample so that a small batch still fills the machine; rows_finalize adds the parts

@@ -9,7 +9,10 @@ import (
 	"github.com/flowtune/flowtune/tensor"
 )
 
-// AdamW, Philox random numbers and the fused diffusion/RL ops (kernels.cu §8–§10).
+// AdamW, Philox random numbers and the fused diffusion/RL ops (kernels.cu §8–§10): the backend
+// implements tensor.FusedDiffusion, with the step constants of tensor.SDEArgs.Coef.
+
+var _ tensor.FusedDiffusion = (*Backend)(nil)
 
 func (b *Backend) AdamW(param, grad, m, v tensor.Storage, a tensor.AdamWArgs) {
 	defer b.exit(b.enter("AdamW"))
@@ -46,28 +49,6 @@ func (b *Backend) RandUniform(dst tensor.Storage, seed, offset uint64) {
 	}
 }
 
-// sdeCoef are the per-step constants of one Euler–Maruyama step (spec §2.1), in float64: the
-// mean is μ = cx·x + cv·v and logp = −w·mean_D (x'−μ)² + k. The same algebra as the CPU
-// backend's newSDECoef (cpu_fused.go).
-type sdeCoef struct{ cx, cv, std, w, k float64 }
-
-func newSDECoef(a tensor.SDEArgs) sdeCoef {
-	sigma, next, st := float64(a.Sigma), float64(a.SigmaNext), float64(a.ST)
-	switch a.Kind {
-	case tensor.SDEFlow:
-		dt := next - sigma
-		c := st * st / (2 * sigma)
-		std := st * math.Sqrt(-dt)
-		return sdeCoef{cx: 1 + c*dt, cv: (1 + c*(1-sigma)) * dt, std: std,
-			w: 1 / (2 * std * std), k: -math.Log(std) - 0.5*math.Log(2*math.Pi)}
-	case tensor.SDECPS:
-		std := next * math.Sin(st*math.Pi/2)
-		r := math.Sqrt(max(next*next-std*std, 0))
-		return sdeCoef{cx: (1 - next) + r, cv: -(1-next)*sigma + r*(1-sigma), std: std, w: 1}
-	}
-	panic(fmt.Sprintf("cuda: unknown SDE kind %d", a.Kind))
-}
-
 func checkBatch(op string, batch, dim int, perSample []*buffer, perElem []*buffer) {
 	for _, s := range perSample {
 		if s.n != batch {
@@ -99,9 +80,9 @@ func (b *Backend) SDEStep(xNext, logp, x, v, z tensor.Storage, a tensor.SDEArgs)
 	if a.Batch == 0 {
 		return
 	}
-	co := newSDECoef(a)
-	b.rowsReduce("sde_step_partial", lp, a.Batch, a.Dim, -co.w/float64(a.Dim), co.k,
-		ptr(xn), ptr(xs), ptr(vs), zp, f64(co.cx), f64(co.cv), f64(co.std))
+	co := a.Coef()
+	b.rowsReduce("sde_step_partial", lp, a.Batch, a.Dim, -co.W/float64(a.Dim), co.K,
+		ptr(xn), ptr(xs), ptr(vs), zp, f64(co.CX), f64(co.CV), f64(co.Std))
 }
 
 // rowsReduce runs a per-sample partial-sum kernel (grid (parts, batch)) and rows_finalize:
@@ -130,10 +111,10 @@ func (b *Backend) SDEStepBackward(dv, dlogp, x, v, xNext tensor.Storage, a tenso
 	if n == 0 {
 		return
 	}
-	co := newSDECoef(a)
-	f := 2 * co.w * co.cv / float64(a.Dim)
+	co := a.Coef()
+	f := 2 * co.W * co.CV / float64(a.Dim)
 	b.launch("sde_step_backward", grid1(n, threads), dim3{threads, 1, 1}, 0, ptr(g), ptr(dl), ptr(xs), ptr(vs), ptr(xn),
-		i32(a.Dim), i32(n), f64(co.cx), f64(co.cv), f64(f))
+		i32(a.Dim), i32(n), f64(co.CX), f64(co.CV), f64(f))
 }
 
 func (b *Backend) SqErr(e, v, target tensor.Storage, batch, dim int) {

@@ -299,9 +299,12 @@ func (w *Validating) RandUniform(dst tensor.Storage, seed, offset uint64) {
 	w.check("RandUniform", relF32, 1, nil, out{"dst", dst})
 }
 
+// The fused diffusion ops: the reference runs its own fused kernels, or their composition.
+var _ tensor.FusedDiffusion = (*Validating)(nil)
+
 func (w *Validating) SDEStep(xNext, logp, x, v, z tensor.Storage, a tensor.SDEArgs) {
 	w.gpu.SDEStep(w.g(xNext), w.g(logp), w.g(x), w.g(v), w.g(z), a)
-	w.ref.SDEStep(w.r(xNext), w.r(logp), w.r(x), w.r(v), w.r(z), a)
+	tensor.Fused(w.ref).SDEStep(w.r(xNext), w.r(logp), w.r(x), w.r(v), w.r(z), a)
 	outs := []out{{"logp", logp}}
 	if z != nil {
 		outs = append(outs, out{"xNext", xNext})
@@ -311,18 +314,18 @@ func (w *Validating) SDEStep(xNext, logp, x, v, z tensor.Storage, a tensor.SDEAr
 
 func (w *Validating) SDEStepBackward(dv, dlogp, x, v, xNext tensor.Storage, a tensor.SDEArgs) {
 	w.gpu.SDEStepBackward(w.g(dv), w.g(dlogp), w.g(x), w.g(v), w.g(xNext), a)
-	w.ref.SDEStepBackward(w.r(dv), w.r(dlogp), w.r(x), w.r(v), w.r(xNext), a)
+	tensor.Fused(w.ref).SDEStepBackward(w.r(dv), w.r(dlogp), w.r(x), w.r(v), w.r(xNext), a)
 	w.check("SDEStepBackward", relF32, 1, in(dlogp, x, v, xNext), out{"dv", dv})
 }
 
 func (w *Validating) SqErr(e, v, target tensor.Storage, batch, dim int) {
 	w.gpu.SqErr(w.g(e), w.g(v), w.g(target), batch, dim)
-	w.ref.SqErr(w.r(e), w.r(v), w.r(target), batch, dim)
+	tensor.Fused(w.ref).SqErr(w.r(e), w.r(v), w.r(target), batch, dim)
 	w.check("SqErr", relF32, dim, in(v, target), out{"e", e})
 }
 
 func (w *Validating) SqErrBackward(dv, de, v, target tensor.Storage, batch, dim int) {
 	w.gpu.SqErrBackward(w.g(dv), w.g(de), w.g(v), w.g(target), batch, dim)
-	w.ref.SqErrBackward(w.r(dv), w.r(de), w.r(v), w.r(target), batch, dim)
+	tensor.Fused(w.ref).SqErrBackward(w.r(dv), w.r(de), w.r(v), w.r(target), batch, dim)
 	w.check("SqErrBackward", relF32, 1, in(de, v, target), out{"dv", dv})
 }

@@ -1,6 +1,6 @@
 package diffusion
 
-// A Gaussian mixture testbed with closed forms (spec §7.2): sampling and log-density, the exact
+// A Gaussian mixture testbed with closed forms (docs/algorithms.md §7.2): sampling and log-density, the exact
 // rectified-flow velocity of the mixture, and its exact tilts by linear and quadratic rewards.
 // Trained velocities and RL fixed points are compared against these in tests. Host float64.
 

@@ -1,6 +1,6 @@
 package diffusion
 
-// The exact rectified-flow velocity of a Gaussian mixture (spec §7.2). With x_t = (1−t)x0 + tε,
+// The exact rectified-flow velocity of a Gaussian mixture (docs/algorithms.md §7.2). With x_t = (1−t)x0 + tε,
 // x0 ~ Σ_k w_k N(μ_k, Σ_k), ε ~ N(0, I), the pair (x0, x_t) is jointly Gaussian within each
 // component, so with C_k = (1−t)²Σ_k + t²I and r_k = x − (1−t)μ_k:
 //

@@ -99,7 +99,7 @@ func TestGMMVelocityScore(t *testing.T) {
 			score := []float64{-epshat[0] / tt, -epshat[1] / tt}
 			checkClose64(t, "score −ε̂/t vs finite differences", score, fd, 1e-6, 1e-6)
 			fromV := []float64{-(x[0] + (1-tt)*v[0]) / tt, -(x[1] + (1-tt)*v[1]) / tt}
-			checkClose64(t, "score from v (spec §1.1)", fromV, fd, 1e-6, 1e-6)
+			checkClose64(t, "score from v (docs/algorithms.md §1.1)", fromV, fd, 1e-6, 1e-6)
 			recon := []float64{(1-tt)*x0hat[0] + tt*epshat[0], (1-tt)*x0hat[1] + tt*epshat[1]}
 			checkClose64(t, "(1−t)x̂0 + tε̂ = x", recon, x, 1e-12, 1e-12)
 			checkClose64(t, "v = (x − x̂0)/t", v, []float64{(x[0] - x0hat[0]) / tt, (x[1] - x0hat[1]) / tt}, 1e-10, 1e-10)
@@ -248,7 +248,7 @@ func TestGMMTilt1D(t *testing.T) {
 		checkClose64(t, c.name+": mean and variance", []float64{c.tilt.Mean()[0], c.tilt.Cov()[0]}, []float64{mean, variance}, 1e-8, 1e-7)
 		t.Logf("%s: tilted weights %.4f means %.4f (grid mean %.6f var %.6f)", c.name, c.tilt.Weights, c.tilt.Means, mean, variance)
 	}
-	// The spec's form of the quadratic tilt weights, for invertible Q: w' ∝ w_k N(c; μ_k, Σ_k + βQ⁻¹).
+	// The form of the quadratic tilt weights in docs/algorithms.md §7.2, for invertible Q: w' ∝ w_k N(c; μ_k, Σ_k + βQ⁻¹).
 	q := g.TiltQuadratic([]float64{2}, []float64{1}, 0.5)
 	spec := make([]float64, 3)
 	var z float64

@@ -1,6 +1,6 @@
 package diffusion
 
-// Exact reward tilts of a Gaussian mixture (spec §7.2): the KL-regularised optimum
+// Exact reward tilts of a Gaussian mixture (docs/algorithms.md §7.2): the KL-regularised optimum
 // p*(x) ∝ p(x)·exp(r(x)/β) is again a mixture when r is linear or quadratic, because each
 // component's Gaussian times exp(r/β) is an unnormalised Gaussian. The new weight of a
 // component is its old weight times that product's integral.
@@ -39,7 +39,7 @@ func (g *GMM) TiltLinear(a []float64, beta float64) *GMM {
 //	Z_k = ∫ N(x; μ_k, Σ_k) exp(−½ (x−c)ᵀA(x−c)) dx
 //	    = |Σ_k|^(−½) |P_k|^(−½) exp(½ μ'_kᵀ P_k μ'_k − ½ μ_kᵀΣ_k⁻¹μ_k − ½ cᵀAc),
 //
-// which for invertible Q equals the spec's N(c; μ_k, Σ_k + βQ⁻¹) up to a factor common to all
+// which for invertible Q equals N(c; μ_k, Σ_k + βQ⁻¹) up to a factor common to all
 // components; this form also covers singular Q (a reward on some coordinates only).
 func (g *GMM) TiltQuadratic(Q, c []float64, beta float64) *GMM {
 	D := g.Dim()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -122,7 +123,7 @@ type Pretrainer struct {
 // Run trains for Cfg.Steps steps, writing progress lines, sample grids (samples_stepN.png),
 // the EMA model (base.safetensors) and a loss log (pretrain_log.jsonl) into OutDir. Cancelling
 // ctx stops after the current step and saves.
-func (p *Pretrainer) Run(ctx context.Context) error {
+func (p *Pretrainer) Run(ctx context.Context) (err error) {
 	cfg := p.Cfg
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -167,7 +168,11 @@ func (p *Pretrainer) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer logFile.Close()
+	defer func() {
+		if cerr := logFile.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("pretrain: closing %s: %w", logPath, cerr)
+		}
+	}()
 
 	start := time.Now()
 	var lossSum float64
@@ -212,8 +217,9 @@ func (p *Pretrainer) Run(ctx context.Context) error {
 				Float64("img_per_s", rate*float64(cfg.Batch)).
 				Str("eta", (time.Duration(float64(cfg.Steps-done)/rate) * time.Second).Round(time.Second).String()).
 				Msg("pretrain")
-			rec, _ := json.Marshal(map[string]any{"step": done, "loss": avg, "grad_norm": gnorm, "lr": opt.LR, "elapsed_s": el})
-			logFile.Write(append(rec, '\n'))
+			if err := writeLogRecord(logFile, map[string]any{"step": done, "loss": avg, "grad_norm": gnorm, "lr": opt.LR, "elapsed_s": el}); err != nil {
+				return fmt.Errorf("pretrain: step %d: writing %s: %w", done, logPath, err)
+			}
 			lossSum, lossN = 0, 0
 		}
 		if cfg.SampleEvery > 0 && done%cfg.SampleEvery == 0 {
@@ -277,4 +283,15 @@ var DefaultSamplePrompts = []string{
 	"a blue square above a yellow triangle",
 	`a sign that says "K7Q"`,
 	"a green triangle",
+}
+
+// writeLogRecord appends rec to the log as one JSON line. A value JSON cannot hold (a NaN or
+// infinite gradient norm) is an error, not a silently empty line.
+func writeLogRecord(w io.Writer, rec map[string]any) error {
+	line, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(line, '\n'))
+	return err
 }

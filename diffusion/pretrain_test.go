@@ -3,8 +3,10 @@ package diffusion
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -77,4 +79,41 @@ func splitLines(b []byte) [][]byte {
 		}
 	}
 	return out
+}
+
+// A loss log that cannot be written stops the run with an error naming the file, instead of a
+// run that reports success with its log missing; a record JSON cannot hold is an error too.
+func TestPretrainReportsLogWriteErrors(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full to make writes fail")
+	}
+	w, err := world.New(world.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := world.NewTokenizer(0)
+	mcfg := DefaultModelConfig(tok.VocabSize(), tok.MaxLen)
+	mcfg.Dim, mcfg.Depth, mcfg.Heads, mcfg.FreqDim = 16, 1, 2, 16
+	m, err := NewModel(tensor.CPU(), mcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultPretrainConfig()
+	cfg.Steps, cfg.Batch, cfg.WarmupSteps, cfg.LogEvery, cfg.SampleEvery, cfg.SaveEvery = 2, 2, 1, 1, 0, 0
+	dir := t.TempDir()
+	// Every write to the log fails with "no space left on device".
+	if err := os.Symlink("/dev/full", filepath.Join(dir, "pretrain_log.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	p := &Pretrainer{Cfg: cfg, Model: m, World: w, Tok: tok, OutDir: dir, Log: zerolog.Nop(),
+		SamplePrompts: DefaultSamplePrompts[:1]}
+	err = p.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "pretrain_log.jsonl") || !strings.Contains(err.Error(), "step 1") {
+		t.Fatalf("Run with an unwritable log: %v, want an error naming pretrain_log.jsonl and step 1", err)
+	}
+
+	var buf strings.Builder
+	if err := writeLogRecord(&buf, map[string]any{"grad_norm": math.Inf(1)}); err == nil || buf.Len() != 0 {
+		t.Fatalf("infinite grad norm: error %v, wrote %q", err, buf.String())
+	}
 }

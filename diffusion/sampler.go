@@ -6,7 +6,7 @@ import (
 	"github.com/flowtune/flowtune/tensor"
 )
 
-// SampleODE integrates dx = v dt with Euler steps along grid (σ_0 = 1 … σ_N = 0, spec §1.4),
+// SampleODE integrates dx = v dt with Euler steps along grid (σ_0 = 1 … σ_N = 0, docs/algorithms.md §1.4),
 // starting from the noise x, and returns the clean sample. No tape is recorded.
 func SampleODE(m VelocityModel, x *tensor.Tensor, grid []float64, c Cond) *tensor.Tensor {
 	checkGrid(grid)
@@ -28,7 +28,22 @@ func EulerStep(x, v *tensor.Tensor, dt float64) *tensor.Tensor {
 	return out
 }
 
-// SDEConfig picks the stochastic sampler of Flow-GRPO rollouts (spec §2.1).
+// SDEConfig picks the stochastic sampler of Flow-GRPO rollouts (docs/algorithms.md §2.1). Both replace the
+// deterministic Euler step from σ to σ' < σ by a Gaussian one, x' = μ + std·z with z ~ N(0, I),
+// whose log-density is what Flow-GRPO's policy ratio is made of:
+//
+//   - tensor.SDEFlow, the Flow-GRPO SDE: the reverse-time SDE whose marginals match the ODE's,
+//     dx = [v + s²/(2σ)·(x + (1−σ)v)]dt + s·dw, taken as one Euler–Maruyama step, so
+//     μ = x + [v + s²/(2σ)·(x + (1−σ)v)]·dt and std = s·√(−dt) with dt = σ' − σ and the noise
+//     scale s = FlowSDEScale(grid, i, Noise); the log-prob is the full Gaussian log-density
+//     (per element, averaged over the sample).
+//   - tensor.SDECPS, coefficients-preserving sampling: from the predicted data x̂0 = x − σv and
+//     noise ε̂ = x + (1−σ)v, x' = (1−σ')·x̂0 + √(σ'² − std²)·ε̂ + std·z with std = σ'·sin(Noise·π/2),
+//     so x' has exactly the noise level σ'; its log-prob is −mean (x'−μ)², without the
+//     constants (they cancel in the ratio).
+//
+// The fused step (tensor.SDESample, tensor.SDELogProb) evaluates these with the constants of
+// tensor.SDEArgs.Coef; Args resolves its scalars for one step of a grid.
 type SDEConfig struct {
 	Kind  tensor.SDEKind // tensor.SDEFlow (default) or tensor.SDECPS
 	Noise float64        // noise level a: 0.7 for the Flow SDE, 0.8 for CPS
@@ -45,7 +60,7 @@ func (s SDEConfig) Args(grid []float64, i, B, D int) tensor.SDEArgs {
 	return a
 }
 
-// Rollout is what a Flow-GRPO sampling pass keeps per batch (spec §2.2): the latent before each
+// Rollout is what a Flow-GRPO sampling pass keeps per batch (docs/algorithms.md §2.2): the latent before each
 // step and the final one, and the log-probability of each step under the sampling policy.
 type Rollout struct {
 	Sigmas   []float64        // σ_0 … σ_T

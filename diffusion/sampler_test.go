@@ -37,7 +37,7 @@ func moments(v []float32) (mean, variance float64) {
 }
 
 // With the exact velocity, the ODE and the Flow-GRPO SDE (a = 0.7) both carry N(0,1) noise to
-// the data law N(mu, s²): same marginal moments (spec §7.2 test 2).
+// the data law N(mu, s²): same marginal moments (docs/algorithms.md §7.2 test 2).
 func TestSDEAndODEShareMarginals(t *testing.T) {
 	b := tensor.CPU()
 	g := gaussVelocity{mu: 1.5, s: 0.5}
@@ -63,7 +63,7 @@ func TestSDEAndODEShareMarginals(t *testing.T) {
 	}
 }
 
-// The stored log-prob of a sampled step equals the Gaussian density formula of spec §2.1
+// The stored log-prob of a sampled step equals the Gaussian density formula of docs/algorithms.md §2.1
 // evaluated independently in float64.
 func TestSDELogProbIsGaussianDensity(t *testing.T) {
 	b := tensor.CPU()

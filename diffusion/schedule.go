@@ -1,6 +1,6 @@
 package diffusion
 
-// Noise schedules in host float64 math (spec §1.2, §1.3, §1.6, §2.1): the SD3 timestep shift,
+// Noise schedules in host float64 math (docs/algorithms.md §1.2, §1.3, §1.6, §2.1): the SD3 timestep shift,
 // the exact inference σ grid diffusers builds, the model's time input, and the Flow-GRPO /
 // memoryless diffusion coefficients.
 
@@ -58,7 +58,7 @@ func SigmaGrid(n int, shift float64) []float64 {
 	return grid
 }
 
-// FlowSDEScale is the Flow-GRPO noise scale of step i of grid with noise level a (spec §2.1):
+// FlowSDEScale is the Flow-GRPO noise scale of step i of grid with noise level a (docs/algorithms.md §2.1):
 // s_t = a·√(σ / (1 − σ̃)) with σ = grid[i], where σ̃ = σ except at σ = 1, where the next grid
 // value is used instead to keep the scale finite. The step's std is s_t·√(σ_i − σ_{i+1}).
 func FlowSDEScale(grid []float64, i int, a float64) float64 {
@@ -77,7 +77,7 @@ func FlowSDEScale(grid []float64, i int, a float64) float64 {
 }
 
 // FlowSDEG2 is the squared diffusion coefficient g(t)² = a²·t/(1−t) of the Flow-GRPO SDE
-// family (spec §1.6), continuous in t.
+// family (docs/algorithms.md §1.6), continuous in t.
 func FlowSDEG2(t, a float64) float64 { return a * a * t / (1 - t) }
 
 // MemorylessG2 is g(t)² = 2t/(1−t), the memoryless schedule of Adjoint Matching / RAM (the

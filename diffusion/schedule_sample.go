@@ -1,6 +1,6 @@
 package diffusion
 
-// Training-time noise-level samplers (spec §1.1, §4.3, §6.5). All draw from a *tensor.RNG on the
+// Training-time noise-level samplers (docs/algorithms.md §1.1, §4.3, §6.5). All draw from a *tensor.RNG on the
 // host, so a seeded run picks the same levels on every device.
 
 import (
@@ -70,7 +70,7 @@ func shuffleFloats(rng *tensor.RNG, v []float64) {
 	}
 }
 
-// AWMTimeType selects how AWM draws its training indices on the sampling grid (spec §4.3).
+// AWMTimeType selects how AWM draws its training indices on the sampling grid (docs/algorithms.md §4.3).
 type AWMTimeType uint8
 
 const (

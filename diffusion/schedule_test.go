@@ -10,14 +10,14 @@ import (
 
 // The σ grids are rational numbers: σ_min = Shift(1/1000, 3) = 1/334, and Shift maps rationals
 // to rationals. These fractions were computed exactly (Python fractions.Fraction) from the
-// recipe of spec §1.3.
+// recipe of docs/algorithms.md §1.3.
 var (
 	exactGrid10 = []float64{1, 891.0 / 928, 390.0 / 427, 223.0 / 260, 279.0 / 353, 447.0 / 632,
 		56.0 / 93, 225.0 / 484, 57.0 / 205, 1.0 / 112, 0}
 	exactGrid14 = []float64{1, 4009.0 / 4120, 1838.0 / 1949, 3343.0 / 3676, 1505.0 / 1727,
 		2677.0 / 3232, 1172.0 / 1505, 2011.0 / 2788, 839.0 / 1283, 1345.0 / 2344, 506.0 / 1061,
 		679.0 / 1900, 173.0 / 839, 1.0 / 112, 0}
-	// The grids as the spec prints them (4 decimals).
+	// The grids as docs/algorithms.md §1.3 prints them (4 decimals).
 	specGrid10 = []float64{1.0, .9601, .9133, .8577, .7904, .7073, .6022, .4649, .2780, .0089, 0}
 	specGrid14 = []float64{1.0, .9731, .9430, .9094, .8715, .8283, .7787, .7213, .6539, .5738,
 		.4769, .3574, .2062, .0089, 0}
@@ -30,7 +30,7 @@ func TestSigmaGrid(t *testing.T) {
 	checkClose64(t, "N=10 vs spec", g10, specGrid10, 5.01e-5, 0)
 	checkClose64(t, "N=14 vs spec", g14, specGrid14, 5.01e-5, 0)
 
-	// N=40: the spec lists the ends: 1.0, .9913, …, .1465, .0810, .0089, 0.
+	// N=40: docs/algorithms.md §1.3 lists the ends: 1.0, .9913, …, .1465, .0810, .0089, 0.
 	g40 := SigmaGrid(40, SD3Shift)
 	ends := []float64{g40[0], g40[1], g40[37], g40[38], g40[39], g40[40]}
 	checkClose64(t, "N=40 ends vs spec", ends, []float64{1, .9913, .1465, .0810, .0089, 0}, 5.01e-5, 0)
@@ -82,7 +82,7 @@ func TestFlowSDEScale(t *testing.T) {
 	for i := range got {
 		got[i] = FlowSDEScale(grid, i, 0.7)
 	}
-	// Spec §2.1 (3 decimals), and the exact values 0.7·√(σ/(1−σ̃)) on the rational grid.
+	// docs/algorithms.md §2.1 (3 decimals), and the exact values 0.7·√(σ/(1−σ̃)) on the rational grid.
 	spec := []float64{3.506, 3.435, 2.273, 1.719, 1.359, 1.088, 0.861, 0.652, 0.434, 0.066}
 	checkClose64(t, "s_t vs spec", got, spec, 5.01e-4, 0)
 	exact := make([]float64, 10)
@@ -114,7 +114,7 @@ func TestAWMStrata(t *testing.T) {
 		n, k   int
 		lo, hi []int
 	}{
-		// Spec §4.3: {1}, {2,3}, {4,5}, {6,7}, {8,9}, {10,11}.
+		// docs/algorithms.md §4.3: {1}, {2,3}, {4,5}, {6,7}, {8,9}, {10,11}.
 		{AWMDiscreteWoInit, 14, 6, []int{1, 2, 4, 6, 8, 10}, []int{2, 4, 6, 8, 10, 12}},
 		{AWMDiscrete, 14, 6, []int{0, 2, 4, 6, 8, 10}, []int{2, 4, 6, 8, 10, 12}},
 		// linspace(1, 12, 6) = 1, 3.2, 5.4, 7.6, 9.8, 12.

@@ -3,11 +3,12 @@ package nn
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/flowtune/flowtune/tensor"
 )
 
-// AdamWConfig holds AdamW's hyperparameters. The spec's defaults (§7.3) are
+// AdamWConfig holds AdamW's hyperparameters. The defaults of docs/algorithms.md §7.3 are
 // DefaultAdamWConfig's.
 type AdamWConfig struct {
 	LR, Beta1, Beta2, Eps, WeightDecay float32
@@ -118,7 +119,7 @@ func (o *AdamW) LoadState(st map[string]*tensor.Tensor, steps int) error {
 		if !ok {
 			return fmt.Errorf("nn.AdamW.LoadState: optimizer state %q missing", name)
 		}
-		if !sameShape(src.Shape(), dst.Shape()) {
+		if !slices.Equal(src.Shape(), dst.Shape()) {
 			return fmt.Errorf("nn.AdamW.LoadState: %q has shape %v, want %v", name, src.Shape(), dst.Shape())
 		}
 	}

@@ -1,10 +1,13 @@
 package nn
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Exponential moving averages of parameters: θ_ema ← d·θ_ema + (1−d)·θ, element-wise, in place,
 // through the backend's Axpby. The RL methods keep EMAs of LoRA weights as lagged "old"
-// policies and for evaluation (spec §7.3); pretraining keeps one of the whole model.
+// policies and for evaluation (docs/algorithms.md §7.3); pretraining keeps one of the whole model.
 
 // EMAUpdate moves every dst[i] towards src[i]: dst ← decay·dst + (1−decay)·src. The lists pair
 // by position and must agree in shape; decay 0 copies, decay 1 leaves dst as it is.
@@ -14,7 +17,7 @@ func EMAUpdate(dst, src []Named, decay float32) {
 	}
 	for i := range dst {
 		d, s := dst[i].P, src[i].P
-		if !sameShape(d.Shape(), s.Shape()) {
+		if !slices.Equal(d.Shape(), s.Shape()) {
 			panic(fmt.Sprintf("nn.EMAUpdate: %s %v and %s %v", dst[i].Name, d.Shape(), src[i].Name, s.Shape()))
 		}
 		d.Backend().Axpby(d.Storage(), decay, d.Storage(), 1-decay, s.Storage())

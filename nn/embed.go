@@ -14,7 +14,7 @@ const TimestepMaxPeriod = 10000
 // f_i = exp(−ln(10000)·i/half), i < half, row b is [cos(t_b·f_0) … cos(t_b·f_{half−1}),
 // sin(t_b·f_0) … sin(t_b·f_{half−1})] (diffusers' get_timestep_embedding with
 // flip_sin_to_cos=True, downscale_freq_shift=0, as SD3 uses; an odd dim gets a zero last column).
-// The model's time input is the timestep 1000·σ, not σ (spec §1.2). Computed in float64 on the
+// The model's time input is the timestep 1000·σ, not σ (docs/algorithms.md §1.2). Computed in float64 on the
 // host: it is a constant of the graph.
 func SinusoidalEmbedding(b tensor.Backend, timesteps []float32, dim int) *tensor.Tensor {
 	if dim < 2 || len(timesteps) == 0 {

@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/flowtune/flowtune/tensor"
@@ -202,20 +203,8 @@ func AdapterParams(m Module, name string) []Named {
 
 // copyParam overwrites dst's elements with src's (same shape).
 func copyParam(dst, src *tensor.Tensor) {
-	if !sameShape(dst.Shape(), src.Shape()) {
+	if !slices.Equal(dst.Shape(), src.Shape()) {
 		panic(fmt.Sprintf("nn.copyParam: shapes %v and %v", dst.Shape(), src.Shape()))
 	}
 	dst.Backend().Copy(dst.Storage(), 0, src.Storage(), 0, src.Size())
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -225,3 +225,13 @@ func checkBlockInputs(op string, x, y *tensor.Tensor) {
 		panic(fmt.Sprintf("nn.%s: x %v, y %v; want [B, L, D] and [B, D]", op, x.Shape(), y.Shape()))
 	}
 }
+
+// Modulate is adaLN's h·(1+scale) + shift, with [B, 1, D] scale and shift broadcast over the
+// tokens of h [B, L, D].
+func Modulate(h, shift, scale *tensor.Tensor) *tensor.Tensor { return modulate(h, shift, scale) }
+
+// ModulationChunks applies a modulation Linear to siluY [B, D] and splits its output into
+// [B, 1, D] chunks (as many as Out()/D), in the order the Linear's rows store them.
+func ModulationChunks(mod *Linear, siluY *tensor.Tensor) []*tensor.Tensor {
+	return (&Stream{Mod: mod}).modulation(siluY)
+}

@@ -63,3 +63,42 @@ func F16ToFloat32(h uint16) float32 {
 	v := float32(mant) * (1.0 / (1 << 24))
 	return math.Float32frombits(sign | math.Float32bits(v))
 }
+
+// Float32ToF16 rounds to the nearest IEEE 754 half (ties to even), with overflow to ±Inf,
+// gradual underflow to subnormals and zero, and NaNs kept quiet.
+func Float32ToF16(f float32) uint16 {
+	u := math.Float32bits(f)
+	sign := uint16(u>>16) & 0x8000
+	exp := int32(u>>23) & 0xff
+	mant := u & 0x7fffff
+	switch {
+	case exp == 0xff && mant != 0: // NaN
+		return sign | 0x7e00
+	case exp == 0xff: // Inf
+		return sign | 0x7c00
+	}
+	e := exp - 127 + 15
+	if e >= 0x1f {
+		return sign | 0x7c00
+	}
+	if e <= 0 { // subnormal half (or zero): value = m · 2^-24
+		if e < -10 {
+			return sign
+		}
+		m := mant | 0x800000 // implicit 1
+		shift := uint32(14 - e)
+		half := uint32(1) << (shift - 1)
+		r := m >> shift
+		rem := m & ((1 << shift) - 1)
+		if rem > half || (rem == half && r&1 == 1) {
+			r++
+		}
+		return sign | uint16(r)
+	}
+	r := uint32(e)<<10 | mant>>13
+	rem := mant & 0x1fff
+	if rem > 0x1000 || (rem == 0x1000 && r&1 == 1) {
+		r++ // may carry into the exponent, up to Inf: correct rounding
+	}
+	return sign | uint16(r)
+}

@@ -145,7 +145,11 @@ func safetensorsHeader(tensors map[string]HostTensor, meta map[string]string, dt
 	var off int64
 	for _, name := range names {
 		t := tensors[name]
-		end := off + int64(len(t.Data))*esize
+		n := int64(1)
+		for _, d := range t.Shape {
+			n *= int64(d)
+		}
+		end := off + n*esize
 		sep()
 		sb.Write(jsonString(name))
 		sb.WriteString(`:{"dtype":"`)
@@ -188,6 +192,10 @@ func encodeSafetensorsData(dst []byte, src []float32, dtype string) {
 	case SafetensorsBF16:
 		for i, v := range src {
 			binary.LittleEndian.PutUint16(dst[2*i:], Float32ToBF16(v))
+		}
+	case SafetensorsF16:
+		for i, v := range src {
+			binary.LittleEndian.PutUint16(dst[2*i:], Float32ToF16(v))
 		}
 	default:
 		panic("nn: encodeSafetensorsData: unsupported dtype " + dtype)

@@ -1,6 +1,6 @@
 package rl
 
-// Group-relative advantages (GRPO "stat tracking", spec §2.3, §4.6, §6.5): every sample's reward
+// Group-relative advantages (GRPO "stat tracking", docs/algorithms.md §2.3, §4.6, §6.5): every sample's reward
 // is centred on the mean of its prompt's group and divided by a standard deviation, then clipped
 // and optionally rescaled. Host float64; rewards of one epoch are passed in all at once, so
 // there is no history between epochs.

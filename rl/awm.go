@@ -1,6 +1,6 @@
 package rl
 
-// Advantage Weighted Matching (spec §4): the pretraining flow-matching loss on the clean
+// Advantage Weighted Matching (docs/algorithms.md §4): the pretraining flow-matching loss on the clean
 // endpoints of on-policy rollouts, turned into a log-likelihood proxy ℓ_θ and trained with a
 // PPO-style advantage-weighted objective, plus velocity-space KL terms to the reference model and
 // to an EMA of the policy.
@@ -57,7 +57,8 @@ type AWMConfig struct {
 	ClipRange float64
 	// KLBeta weights the velocity-space KL to the reference, mean (v_θ − v_ref)² (0.001).
 	KLBeta float64
-	// EMABeta weights the KL-EMA term mean (v_θ − v_ema)² (1); it needs an EMA adapter.
+	// EMABeta weights the KL-EMA term mean (v_θ − v_ema)² (1); it needs an EMA adapter, and like
+	// the official code it applies only when KLBeta > 0 (docs/algorithms.md §4.7).
 	EMABeta float64
 	// OffPolicy takes ℓ_old from the lagged adapter instead of sg(ℓ_θ) (§4.5).
 	OffPolicy bool
@@ -118,7 +119,7 @@ type AWMStats struct {
 //	L  = mean_{K,B} max(−Aρ, −A·clip(ρ, 1−c, 1+c)) + β·mean (v_θ − v_ref)² + ema_beta·mean (v_θ − v_ema)²
 //
 // with ℓ_old = sg(ℓ) on-policy (so ρ ≡ 1 but ∇ρ = ∇ℓ), or the lagged adapter's ℓ when
-// cfg.OffPolicy. Call Backward on the result; gradients reach the policy adapter only.
+// cfg.OffPolicy. Both KL terms are present only when β > 0, as in the official code (§4.7). Call Backward on the result; gradients reach the policy adapter only.
 func AWMLoss(p *Policies, b Batch, d Draws, cfg AWMConfig) (*tensor.Tensor, AWMStats) {
 	d.check("AWMLoss", b)
 	xt, y := noisedBatch(b.X0, d.K, d.Sigma, d.Eps)
@@ -126,10 +127,10 @@ func AWMLoss(p *Policies, b Batch, d Draws, cfg AWMConfig) (*tensor.Tensor, AWMS
 	be := xt.Backend()
 
 	var vRef, vEMA, lOld *tensor.Tensor
-	if cfg.KLBeta != 0 {
+	if cfg.KLBeta > 0 {
 		vRef = p.Ref(xt, d.Sigma, c)
 	}
-	if cfg.EMABeta != 0 && p.EMA != "" {
+	if cfg.KLBeta > 0 && cfg.EMABeta != 0 && p.EMA != "" {
 		vEMA = p.EMAVelocity(xt, d.Sigma, c)
 	}
 	if cfg.OffPolicy {

@@ -19,7 +19,7 @@ func awmSetup(t *testing.T, seed uint64) (*mlpModel, *Policies, []nn.Named, Batc
 	return m, p, params, smallBatch(seed+3, []float64{0.9, -0.4, 0.3, -1})
 }
 
-// Spec §6.4: on-policy AWM with uniform weighting, no clipping and velocity-KL weight β = 1/m has
+// docs/algorithms.md §6.4: on-policy AWM with uniform weighting, no clipping and velocity-KL weight β = 1/m has
 // the same gradient as RAM with v_old = sg(v_θ), up to the factor m:
 //
 //	∇L_RAM = (2/(N·D)) Σ (∇v)ᵀ[(v − v_ref) − mA(Y − v)]
@@ -268,4 +268,35 @@ func TestDrawsPartsAverage(t *testing.T) {
 			checkClose(t, "gradient from parts", grads(params), want, 1e-6*maxAbs(want), 1e-4)
 		}
 	}
+}
+
+// The official AWM adds both KL terms inside one `if kl_beta > 0` (docs/algorithms.md §4.7): with
+// kl_beta = 0 the EMA-KL term is absent too, whatever ema_beta says, so the loss and gradient are
+// the policy term's alone.
+func TestAWMEMAKLOnlyWithKL(t *testing.T) {
+	m := newMLP(6, 16, false, nil, 60)
+	p, params := newLoRAPolicies(m, 4, 61)
+	nn.CopyAdapter(m, EMAAdapter, PolicyAdapter)
+	p.EMA = EMAAdapter
+	randomizeAdapter(m, PolicyAdapter, 0.3, 62)
+	randomizeAdapter(m, EMAAdapter, 0.2, 63)
+	b := smallBatch(64, []float64{1, -0.5, 0.25, -1})
+	d := DrawAWM(tensor.NewRNG(65), DefaultAWMConfig(), b.X0)
+
+	cfg := DefaultAWMConfig()
+	cfg.KLBeta, cfg.EMABeta = 0, 1
+	zeroGrads(params)
+	loss, st := AWMLoss(p, b, d, cfg)
+	loss.Backward()
+	got := grads(params)
+
+	cfg.EMABeta = 0
+	zeroGrads(params)
+	ref, rst := AWMLoss(p, b, d, cfg)
+	ref.Backward()
+	want := grads(params)
+	if st.EMAKL != 0 || st.Loss != rst.PG {
+		t.Errorf("kl_beta 0, ema_beta 1: EMA-KL %g, loss %g; want 0 and the policy term %g", st.EMAKL, st.Loss, rst.PG)
+	}
+	checkClose(t, "gradient with kl_beta 0", got, want, 0, 0)
 }

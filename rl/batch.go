@@ -5,6 +5,7 @@ package rl
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/tensor"
@@ -32,7 +33,7 @@ func (d Draws) check(op string, b Batch) {
 	checkBatch(op, b.X0, b.Cond, b.Adv)
 	B := b.X0.Dim(0)
 	want := append([]int{d.K * B}, b.X0.Shape()[1:]...)
-	if d.K < 1 || len(d.Sigma) != d.K*B || d.Eps == nil || !sameShape(d.Eps.Shape(), want) {
+	if d.K < 1 || len(d.Sigma) != d.K*B || d.Eps == nil || !slices.Equal(d.Eps.Shape(), want) {
 		eps := []int(nil)
 		if d.Eps != nil {
 			eps = d.Eps.Shape()
@@ -71,18 +72,6 @@ func rowScalars(x *tensor.Tensor, vals []float64) *tensor.Tensor {
 	}
 	shape[0] = len(vals)
 	return tensor.Reshape(vector(x.Backend(), vals), shape...)
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // repeatRows stacks k copies of x [B, ...] into [k·B, ...] (copy j holds rows j·B … j·B+B−1).

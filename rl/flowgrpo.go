@@ -1,6 +1,6 @@
 package rl
 
-// Flow-GRPO (spec §2): PPO on the per-step Gaussian policy of the Flow-SDE sampler. Each stored
+// Flow-GRPO (docs/algorithms.md §2): PPO on the per-step Gaussian policy of the Flow-SDE sampler. Each stored
 // rollout step j is replayed with the current weights: the velocity is recomputed at
 // (x_j, σ_j), the log-probability of the stored x_{j+1} under it is compared with the sampling
 // policy's, and a clipped surrogate plus a KL to the reference step mean is minimised.
@@ -20,7 +20,8 @@ type GRPOConfig struct {
 	KLBeta           float64 // β of the KL to the reference step mean (0.04)
 	TimestepFraction float64 // the first ⌊T·fraction⌋ steps are trained (0.99)
 
-	// The training forward uses the rollout's guidance: v = w·v_c + (1−w)·sg(v_u).
+	// The training forward uses the rollout's guidance v = v_u + w(v_c − v_u), with the gradient
+	// through both branches (docs/algorithms.md §2.4).
 	CFG    float32        // w (4.5); 1 disables guidance
 	Uncond diffusion.Cond // one row: the empty prompt (needed when CFG ≠ 1)
 
@@ -46,6 +47,7 @@ type GRPOStats struct {
 	RatioMean float64
 	ClipFrac  float64 // fraction of samples whose ratio lies outside [1−ε, 1+ε]
 	ApproxKL  float64 // mean ½(log π_θ − log π_old)², PPO's diagnostic
+	Kept      int     // samples trained (FlowGRPOAccumulate drops zero advantages)
 }
 
 // FlowGRPOLoss is the loss of rollout step j for the B samples of r with prompts c and
@@ -83,9 +85,9 @@ func FlowGRPOLoss(p *Policies, r *diffusion.Rollout, j int, c diffusion.Cond, ad
 
 	var vRef *tensor.Tensor
 	if cfg.KLBeta != 0 {
-		tensor.NoGrad(func() { vRef = p.Guided("", x, sigma, c, cfg.Uncond, cfg.CFG, true) })
+		tensor.NoGrad(func() { vRef = p.Guided("", x, sigma, c, cfg.Uncond, cfg.CFG) })
 	}
-	v := p.Guided(p.Policy, x, sigma, c, cfg.Uncond, cfg.CFG, true)
+	v := p.Guided(p.Policy, x, sigma, c, cfg.Uncond, cfg.CFG)
 	logp := tensor.SDELogProb(x, v, xNext, args)
 	ratio := tensor.Exp(tensor.Sub(logp, logpOld))
 	pg := ppoClipLoss(ratio, vector(be, a), cfg.ClipRange, cfg.ClipRange)
@@ -113,16 +115,31 @@ func FlowGRPOLoss(p *Policies, r *diffusion.Rollout, j int, c diffusion.Cond, ad
 	return loss, st
 }
 
-// FlowGRPOAccumulate runs Backward on the losses of the first TrainSteps(T) steps of r, in order,
-// each divided by that count times accumulate (the micro-batches summed into one optimiser step),
-// and returns the step statistics averaged over the steps. The caller clips and steps.
-func FlowGRPOAccumulate(p *Policies, r *diffusion.Rollout, c diffusion.Cond, adv []float64, cfg GRPOConfig, accumulate int) GRPOStats {
+// FlowGRPOAccumulate trains one group's rollout r: it drops the samples whose advantage is zero
+// (docs/algorithms.md §2.3: they carry no policy signal and would only add KL terms and dilute
+// the mean), then runs Backward on the losses of the first TrainSteps(T) steps of the kept rows,
+// in order, each multiplied by weight/TrainSteps(T). With weight = kept/(kept rows of every group
+// of the optimiser step) the accumulated gradient is the mean over all kept samples and trained
+// steps, as the reference's micro-batches of kept samples give. It returns the step statistics
+// averaged over the steps, and Kept; with no row kept nothing is trained. The caller clips and
+// steps.
+//
+// The reference also re-adds a few zero-advantage samples at random so that the kept count splits
+// into whole micro-batches; here a group is one micro-batch of any size, so nothing is re-added.
+func FlowGRPOAccumulate(p *Policies, r *diffusion.Rollout, c diffusion.Cond, adv []float64, cfg GRPOConfig, weight float64) GRPOStats {
 	K := cfg.TrainSteps(len(r.Latents) - 1)
-	if K < 1 || accumulate < 1 {
-		panic(fmt.Sprintf("rl.FlowGRPOAccumulate: %d trained steps, accumulate %d", K, accumulate))
+	if K < 1 || !(weight > 0) {
+		panic(fmt.Sprintf("rl.FlowGRPOAccumulate: %d trained steps, weight %g", K, weight))
 	}
-	scale := float32(1 / float64(K*accumulate))
-	var sum GRPOStats
+	keep := NonZero(adv)
+	if len(keep) == 0 {
+		return GRPOStats{}
+	}
+	if len(keep) < len(adv) {
+		r, c, adv = keepRows(r, c, adv, keep)
+	}
+	scale := float32(weight / float64(K))
+	sum := GRPOStats{Kept: len(keep)}
 	for j := 0; j < K; j++ {
 		loss, st := FlowGRPOLoss(p, r, j, c, adv, cfg)
 		tensor.MulScalar(loss, scale).Backward()
@@ -134,6 +151,35 @@ func FlowGRPOAccumulate(p *Policies, r *diffusion.Rollout, c diffusion.Cond, adv
 		sum.ApproxKL += st.ApproxKL / float64(K)
 	}
 	return sum
+}
+
+// keepRows is the part of a rollout, its prompts and advantages at the sample indices keep.
+func keepRows(r *diffusion.Rollout, c diffusion.Cond, adv []float64, keep []int) (*diffusion.Rollout, diffusion.Cond, []float64) {
+	out := &diffusion.Rollout{Sigmas: r.Sigmas}
+	tensor.NoGrad(func() {
+		for _, x := range r.Latents {
+			rows := make([]*tensor.Tensor, len(keep))
+			for k, i := range keep {
+				rows[k] = tensor.Slice(x, 0, i, i+1)
+			}
+			out.Latents = append(out.Latents, tensor.Concat(0, rows...))
+		}
+	})
+	for _, lp := range r.LogProbs {
+		row := make([]float32, len(keep))
+		for k, i := range keep {
+			row[k] = lp[i]
+		}
+		out.LogProbs = append(out.LogProbs, row)
+	}
+	kc := diffusion.Cond{B: len(keep), L: c.L}
+	a := make([]float64, len(keep))
+	for k, i := range keep {
+		kc.Tokens = append(kc.Tokens, c.Tokens[i*c.L:(i+1)*c.L]...)
+		kc.Mask = append(kc.Mask, c.Mask[i*c.L:(i+1)*c.L]...)
+		a[k] = adv[i]
+	}
+	return out, kc, a
 }
 
 // stepMeanCoef returns the step mean μ = cx·x + cv·v of the sampler step a and the scale s that

@@ -34,20 +34,16 @@ func grpoConfig(cfgScale float32, beta float64) GRPOConfig {
 	return cfg
 }
 
-// Replaying a rollout with the weights that sampled it gives ratio 1: exactly without guidance
-// (the same forward, the same fused log-prob), to float rounding with guidance (the rollout ran
-// v_u + w(v_c − v_u) as one 2B batch, training runs w·v_c + (1−w)·sg(v_u)).
+// Replaying a rollout with the weights that sampled it gives ratio 1 exactly, with and without
+// guidance: the training forward computes v_u + w(v_c − v_u) as the rollout did (one 2B batch)
+// and the same fused log-prob.
 func TestFlowGRPOOnPolicyRatio(t *testing.T) {
 	for _, w := range []float32{1, 4.5} {
 		cfg := grpoConfig(w, 0)
 		p, _, r, c := grpoSetup(t, 70, cfg, false)
 		for j := 0; j < cfg.TrainSteps(10); j++ {
 			_, st := FlowGRPOLoss(p, r, j, c, []float64{1, -1, 0.5, 2}, cfg)
-			tol := 0.0
-			if w != 1 {
-				tol = 1e-5
-			}
-			if math.Abs(st.RatioMean-1) > tol || st.ClipFrac != 0 {
+			if st.RatioMean != 1 || st.ClipFrac != 0 {
 				t.Errorf("CFG %g step %d: ratio mean 1%+.3g, clip fraction %g", w, j, st.RatioMean-1, st.ClipFrac)
 			}
 		}
@@ -55,8 +51,9 @@ func TestFlowGRPOOnPolicyRatio(t *testing.T) {
 }
 
 // On-policy (ρ = 1, inside the clip range) the PPO surrogate's gradient is REINFORCE's:
-// ∇L = −(1/B) Σ_i clip(A_i, ±5)·∇log π_θ(x_{j+1,i} | x_{j,i}), with the unconditional branch of
-// the guidance detached. The reference builds log π from the velocity directly.
+// ∇L = −(1/B) Σ_i clip(A_i, ±5)·∇log π_θ(x_{j+1,i} | x_{j,i}), with the gradient flowing through
+// both branches of the guidance, v = v_u + w(v_c − v_u), as in the official train_sd3.py
+// (docs/algorithms.md §2.4). The reference builds log π from the two velocities directly.
 func TestFlowGRPOGradientIsReinforce(t *testing.T) {
 	adv := []float64{1.5, -0.7, 7, -0.2} // 7 is clipped to 5
 	for _, w := range []float32{1, 3} {
@@ -73,8 +70,7 @@ func TestFlowGRPOGradientIsReinforce(t *testing.T) {
 			sigma := []float32{float32(r.Sigmas[j]), float32(r.Sigmas[j]), float32(r.Sigmas[j]), float32(r.Sigmas[j])}
 			v := p.Theta(x, sigma, c)
 			if w != 1 {
-				var vu *tensor.Tensor
-				tensor.NoGrad(func() { vu = p.Velocity(PolicyAdapter, x, sigma, cfg.Uncond.Repeat(4)) })
+				vu := p.Velocity(PolicyAdapter, x, sigma, cfg.Uncond.Repeat(4)) // taped
 				v = tensor.Add(tensor.MulScalar(v, w), tensor.MulScalar(vu, 1-w))
 			}
 			logp := tensor.SDELogProb(x, v, r.Latents[j+1], cfg.SDE.Args(r.Sigmas, j, 4, 6))
@@ -190,7 +186,7 @@ func TestFlowGRPOKL(t *testing.T) {
 	}
 }
 
-// FlowGRPOAccumulate trains ⌊10·0.99⌋ = 9 steps and accumulates their gradients divided by 9·accumulate.
+// FlowGRPOAccumulate trains ⌊10·0.99⌋ = 9 steps and accumulates their gradients times weight/9.
 func TestFlowGRPOAccumulate(t *testing.T) {
 	cfg := grpoConfig(1, 0.04)
 	if k := cfg.TrainSteps(10); k != 9 {
@@ -202,7 +198,7 @@ func TestFlowGRPOAccumulate(t *testing.T) {
 	p, params, r, c := grpoSetup(t, 120, cfg, false)
 	adv := []float64{1, -1, 0.3, 0.2}
 	zeroGrads(params)
-	st := FlowGRPOAccumulate(p, r, c, adv, cfg, 2)
+	st := FlowGRPOAccumulate(p, r, c, adv, cfg, 0.5)
 	got := grads(params)
 
 	zeroGrads(params)
@@ -222,4 +218,48 @@ func kindName(k tensor.SDEKind) string {
 		return "CPS"
 	}
 	return "Flow SDE"
+}
+
+// Flow-GRPO drops the samples whose advantage is zero before the loss (docs/algorithms.md §2.3):
+// they add neither a policy term nor a KL term, and the mean runs over the kept samples only.
+// The gradient of a group with two zero advantages therefore equals that of the two-sample group
+// of its other rows, rebuilt by hand; a group whose advantages are all zero trains nothing.
+func TestFlowGRPODropsZeroAdvantage(t *testing.T) {
+	cfg := grpoConfig(1, 0.04) // with a KL term, which zero-advantage rows would otherwise feel
+	p, params, r, c := grpoSetup(t, 130, cfg, false)
+	zeroGrads(params)
+	st := FlowGRPOAccumulate(p, r, c, []float64{1.2, 0, -0.8, 0}, cfg, 1)
+	got := grads(params)
+
+	keep := []int{0, 2}
+	sub := &diffusion.Rollout{Sigmas: r.Sigmas}
+	tensor.NoGrad(func() {
+		for _, x := range r.Latents {
+			sub.Latents = append(sub.Latents, tensor.Concat(0, tensor.Slice(x, 0, 0, 1), tensor.Slice(x, 0, 2, 3)))
+		}
+	})
+	for _, lp := range r.LogProbs {
+		sub.LogProbs = append(sub.LogProbs, []float32{lp[0], lp[2]})
+	}
+	subCond := diffusion.Cond{B: 2, L: c.L}
+	for _, i := range keep {
+		subCond.Tokens = append(subCond.Tokens, c.Tokens[i*c.L:(i+1)*c.L]...)
+		subCond.Mask = append(subCond.Mask, c.Mask[i*c.L:(i+1)*c.L]...)
+	}
+	zeroGrads(params)
+	kl := 0.0
+	for j := 0; j < 9; j++ {
+		loss, s := FlowGRPOLoss(p, sub, j, subCond, []float64{1.2, -0.8}, cfg)
+		tensor.MulScalar(loss, 1.0/9).Backward()
+		kl += s.KL / 9
+	}
+	want := grads(params)
+	checkClose(t, "gradient without the zero-advantage rows", got, want, 1e-6*maxAbs(want), 1e-4)
+	checkClose(t, "KL over the kept rows", []float64{st.KL}, []float64{kl}, 1e-9, 1e-6)
+
+	zeroGrads(params)
+	FlowGRPOAccumulate(p, r, c, []float64{0, 0, 0, 0}, cfg, 1)
+	if g := maxAbs(grads(params)); g != 0 {
+		t.Errorf("a group of zero advantages left a gradient of max |g| = %g, want none", g)
+	}
 }

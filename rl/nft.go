@@ -1,12 +1,14 @@
 package rl
 
-// DiffusionNFT (spec §5): contrastive flow matching on the forward process. The advantage is
+// DiffusionNFT (docs/algorithms.md §5): contrastive flow matching on the forward process. The advantage is
 // mapped to an "optimality probability" r ∈ [0, 1]; an implicit positive policy
 // v⁺ = β v_θ + (1−β) v_old is pulled toward the clean endpoint with weight r and an implicit
 // negative policy v⁻ = (1+β) v_old − β v_θ with weight 1 − r, both in x0 space with an
 // adaptive per-sample normaliser.
 
 import (
+	"fmt"
+
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/tensor"
 )
@@ -18,7 +20,7 @@ type NFTConfig struct {
 	AdvClip   float64 // Z: A is clipped to ±Z and mapped to r = A/(2Z) + ½ (5)
 	GridSteps int     // the rollout grid (10 steps, shift 3) …
 	Shift     float64
-	Timesteps int // … whose first Timesteps levels are trained (9)
+	Timesteps int // … of whose first GridSteps − 1 levels Timesteps are drawn per micro-batch (9: all)
 }
 
 // DefaultNFTConfig is the SD3.5-M setting of §5.
@@ -26,11 +28,36 @@ func DefaultNFTConfig() NFTConfig {
 	return NFTConfig{Beta: 1, KLBeta: 1e-4, AdvClip: 5, GridSteps: 10, Shift: diffusion.SD3Shift, Timesteps: 9}
 }
 
-// DrawNFT uses the first cfg.Timesteps levels of the rollout grid for every endpoint, with
-// fresh noise per (endpoint, level).
+// DrawNFT draws a micro-batch's training points: cfg.Timesteps distinct levels picked at random
+// among the first GridSteps − 1 levels of the rollout grid (the last step, σ → 0, is not
+// trained), shared by every endpoint, with fresh noise per (endpoint, level). With
+// Timesteps = GridSteps − 1 it trains every level in random order, as the reference does
+// (docs/algorithms.md §5); with fewer it is a random subset of them.
 func DrawNFT(rng *tensor.RNG, cfg NFTConfig, x0 *tensor.Tensor) Draws {
 	grid := diffusion.SigmaGrid(cfg.GridSteps, cfg.Shift)
-	return SharedLevelDraws(rng, grid[:cfg.Timesteps], x0)
+	candidates := grid[:cfg.GridSteps-1]
+	if cfg.Timesteps < 1 || cfg.Timesteps > len(candidates) {
+		panic(fmt.Sprintf("rl.DrawNFT: %d levels from a %d-step grid (at most %d)", cfg.Timesteps, cfg.GridSteps, len(candidates)))
+	}
+	perm := shuffled(rng, len(candidates))
+	levels := make([]float64, cfg.Timesteps)
+	for i := range levels {
+		levels[i] = candidates[perm[i]]
+	}
+	return SharedLevelDraws(rng, levels, x0)
+}
+
+// shuffled is a Fisher–Yates permutation of 0…n−1 drawn from rng.
+func shuffled(rng *tensor.RNG, n int) []int {
+	p := make([]int, n)
+	for i := range p {
+		p[i] = i
+	}
+	for i := n - 1; i > 0; i-- {
+		j := rng.Intn(i + 1)
+		p[i], p[j] = p[j], p[i]
+	}
+	return p
 }
 
 // NFTStats are the logged terms of one DiffusionNFT loss.

@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/nn"
 	"github.com/flowtune/flowtune/tensor"
 )
@@ -56,8 +57,48 @@ func TestNFTLossMatchesFormula(t *testing.T) {
 	}
 	checkClose(t, "NFT loss, policy, KL", []float64{item(loss), st.Policy, st.KL},
 		[]float64{policy + cfg.KLBeta*kl, policy, kl}, 1e-6, 1e-4)
-	if d.K != 9 || d.Sigma[0] != 1 {
-		t.Errorf("draws: K = %d, first level %g; want the first 9 levels of the 10-step grid from σ = 1", d.K, d.Sigma[0])
+	if d.K != 9 {
+		t.Errorf("draws: K = %d, want all 9 trained levels of the 10-step grid", d.K)
+	}
+}
+
+// DrawNFT picks Timesteps distinct levels at random among the first GridSteps − 1 levels of the
+// rollout grid (the last step, σ → 0, is not trained), shared by the micro-batch: with all nine
+// it is a permutation of them, as in the reference; with fewer, every level gets drawn over many
+// micro-batches, not only the first ones.
+func TestDrawNFTLevels(t *testing.T) {
+	grid := diffusion.SigmaGrid(10, 3)
+	x0 := tensor.Zeros(cpu, 2, 3)
+	rng := tensor.NewRNG(150)
+	for _, k := range []int{2, 9} {
+		cfg := NFTConfig{GridSteps: 10, Shift: 3, Timesteps: k}
+		seen := map[float32]int{}
+		for n := 0; n < 200; n++ {
+			d := DrawNFT(rng, cfg, x0)
+			if d.K != k || len(d.Sigma) != 2*k {
+				t.Fatalf("K=%d: draws K %d with %d levels", k, d.K, len(d.Sigma))
+			}
+			here := map[float32]bool{}
+			for j := 0; j < k; j++ {
+				s := d.Sigma[2*j]
+				if d.Sigma[2*j+1] != s {
+					t.Fatalf("K=%d: level %d not shared by the micro-batch: %g, %g", k, j, s, d.Sigma[2*j+1])
+				}
+				if here[s] {
+					t.Fatalf("K=%d: level %g drawn twice in one micro-batch", k, s)
+				}
+				here[s] = true
+				seen[s]++
+			}
+		}
+		for i := 0; i < 9; i++ {
+			if seen[float32(grid[i])] == 0 {
+				t.Errorf("K=%d: grid level %d (σ = %.4f) never drawn in 200 micro-batches", k, i, grid[i])
+			}
+		}
+		if len(seen) != 9 {
+			t.Errorf("K=%d: %d distinct levels drawn, want the 9 of grid[:9]", k, len(seen))
+		}
 	}
 }
 

@@ -1,16 +1,3 @@
-// Package rl holds the reinforcement-learning side of flowtune: group-relative advantages and
-// the losses of Advantage Weighted Matching (AWM), Reinforce Adjoint Matching (RAM),
-// Flow-GRPO and DiffusionNFT for rectified-flow models (spec/algorithms.md §2, §4–§6).
-//
-// Conventions: t = σ = 1 is noise and t = 0 is data; x_σ = (1−σ)·x0 + σ·ε; the network predicts
-// v = ε − x0. Every per-sample error is a mean over the sample's elements, never a sum. Every
-// stop-gradient quantity (reference, lagged and EMA velocities, targets, old log-probs) is
-// computed under tensor.NoGrad and enters the loss as a constant; the only taped forward of a
-// loss is the current policy's v_θ.
-//
-// The policies are one network with LoRA adapter sets (Policies): the reference model is the
-// base with adapters off, the trained policy, a lagged "old" copy and AWM's KL-EMA copy are
-// named adapters on the same base.
 package rl
 
 import (
@@ -31,6 +18,9 @@ const (
 	PolicyAdapter = "policy" // the trained weights
 	OldAdapter    = "old"    // lagged / EMA behaviour policy (RAM's v_old, NFT's v_old)
 	EMAAdapter    = "ema"    // AWM's KL-EMA anchor
+	// EvalAdapter is an EMA of the policy that held-out evaluations sample with, as Flow-GRPO
+	// and AWM evaluate (docs/algorithms.md §2.6, §4.7, §7.3).
+	EvalAdapter = "eval_ema"
 )
 
 // Policies evaluates one model under its adapter sets. Each evaluation activates the set it
@@ -64,24 +54,17 @@ func (p *Policies) Velocity(adapter string, x *tensor.Tensor, sigma []float32, c
 	return p.Net.Velocity(x, sigma, c)
 }
 
-// Guided is Velocity with classifier-free guidance v = v_u + w(v_c − v_u) (spec §1.5); w = 1 is
-// the plain conditional velocity. With detachUncond (Flow-GRPO's training forward, §2.4) the
-// unconditional branch is computed without the tape, so v = w·v_c + (1−w)·sg(v_u); otherwise
-// both branches run as one 2B batch.
-func (p *Policies) Guided(adapter string, x *tensor.Tensor, sigma []float32, c, uncond diffusion.Cond, w float32, detachUncond bool) *tensor.Tensor {
+// Guided is Velocity with classifier-free guidance v = v_u + w(v_c − v_u) (docs/algorithms.md
+// §1.5), both branches as one 2B batch; w = 1 is the plain conditional velocity. When gradients
+// are enabled both branches are on the tape, as in Flow-GRPO's official training forward (§2.4).
+func (p *Policies) Guided(adapter string, x *tensor.Tensor, sigma []float32, c, uncond diffusion.Cond, w float32) *tensor.Tensor {
 	prev := nn.ActiveAdapter(p.Net)
 	nn.UseAdapter(p.Net, adapter)
 	defer nn.UseAdapter(p.Net, prev)
 	if w == 1 {
 		return p.Net.Velocity(x, sigma, c)
 	}
-	if !detachUncond || !tensor.GradEnabled() {
-		return diffusion.Guided{Model: p.Net, Uncond: uncond, Scale: w}.Velocity(x, sigma, c)
-	}
-	var vu *tensor.Tensor
-	tensor.NoGrad(func() { vu = p.Net.Velocity(x, sigma, uncond.Repeat(x.Dim(0))) })
-	vc := p.Net.Velocity(x, sigma, c)
-	return tensor.Add(tensor.MulScalar(vc, w), tensor.MulScalar(vu, 1-w))
+	return diffusion.Guided{Model: p.Net, Uncond: uncond, Scale: w}.Velocity(x, sigma, c)
 }
 
 // Theta is the current policy's velocity v_θ, taped.

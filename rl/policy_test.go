@@ -47,9 +47,20 @@ func TestPoliciesSwitchAndRestore(t *testing.T) {
 	p.Old = ""
 	checkClose(t, "v_old without a lagged set = sg(v_θ)", f64(p.OldVelocity(x, sigma, c).Data()), wantPol, 0, 0)
 
-	// Guidance with the detached unconditional branch has the value of plain CFG.
+	// Guidance is v_u + w(v_c − v_u) with both branches on the tape.
 	uncond := testCond(0)
-	var plain []float64
-	tensor.NoGrad(func() { plain = f64(p.Guided(PolicyAdapter, x, sigma, c, uncond, 4, false).Data()) })
-	checkClose(t, "detached CFG value", f64(p.Guided(PolicyAdapter, x, sigma, c, uncond, 4, true).Data()), plain, 1e-6, 1e-5)
+	var vc, vu []float64
+	tensor.NoGrad(func() {
+		vc = f64(p.Velocity(PolicyAdapter, x, sigma, c).Data())
+		vu = f64(p.Velocity(PolicyAdapter, x, sigma, uncond.Repeat(x.Dim(0))).Data())
+	})
+	want := make([]float64, len(vc))
+	for i := range want {
+		want[i] = vu[i] + 4*(vc[i]-vu[i])
+	}
+	g := p.Guided(PolicyAdapter, x, sigma, c, uncond, 4)
+	if !g.RequiresGrad() {
+		t.Error("guided velocity recorded no tape")
+	}
+	checkClose(t, "CFG value", f64(g.Data()), want, 1e-6, 1e-5)
 }

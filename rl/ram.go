@@ -1,6 +1,6 @@
 package rl
 
-// Reinforce Adjoint Matching (spec §6.3–6.5): regress the current velocity onto the
+// Reinforce Adjoint Matching (docs/algorithms.md §6.3–6.5): regress the current velocity onto the
 // reward-corrected target T = v_ref + m·A·((ε − x0) − v_old), built without the tape, at K fresh
 // re-noisings of every on-policy endpoint. No reward gradients, no SDE, no log-probs.
 

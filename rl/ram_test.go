@@ -15,7 +15,7 @@ func smallBatch(seed uint64, adv []float64) Batch {
 }
 
 // With m·A = 0 the RAM target is v_ref; at θ = θ_ref (fresh adapter, B = 0) v_θ = v_ref exactly,
-// so the loss and every gradient are exactly zero (spec §7.2 test 4).
+// so the loss and every gradient are exactly zero (docs/algorithms.md §7.2 test 4).
 func TestRAMNoOpAtReference(t *testing.T) {
 	m := newMLP(6, 16, false, nil, 1)
 	p, params := newLoRAPolicies(m, 4, 2)
@@ -122,7 +122,7 @@ func TestShiftModelIsGaussianVelocity(t *testing.T) {
 	checkClose(t, "shift-model velocity", got, want, 1e-5, 1e-5)
 }
 
-// RAM exactness (spec §6.3 step 6, §7.2 test 5): for a Gaussian reference N(μ, Σ) and the raw
+// RAM exactness (docs/algorithms.md §6.3 step 6, §7.2 test 5): for a Gaussian reference N(μ, Σ) and the raw
 // linear reward r = aᵀx0 with multiplier m, the RAM fixed point is the velocity of
 // N(μ + mΣa, Σ). The model family here is exactly {velocity of N(μ + θ, Σ)}, so training θ with
 // the RAM loss on exact on-policy samples must converge to θ* = mΣa.

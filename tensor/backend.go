@@ -10,6 +10,10 @@ package tensor
 //
 // The CPU backend (cpu.go) is the reference: every other backend must agree with it within the
 // tolerances of tensor/backendtest, which is the one conformance suite all backends run.
+//
+// The contract holds generic primitives only. Fused kernels for one domain (the diffusion / RL
+// ops of fused.go) are optional extensions: a backend implements them when it has a faster
+// kernel, and package tensor composes them from the primitives when it has not.
 
 // DType is the element type of a Storage. Float32 is the compute type everywhere; BFloat16 is a
 // storage type a GPU backend may offer for weights and activations (it converts at the edges).
@@ -139,25 +143,6 @@ type AttnArgs struct {
 	Scale            float32
 }
 
-// SDEKind picks the stochastic sampler of one Euler–Maruyama step (spec §2.1).
-type SDEKind uint8
-
-const (
-	SDEFlow SDEKind = iota // Flow-GRPO SDE: mean from the marginal-preserving drift, std = s_t·√(−dt)
-	SDECPS                 // coefficients-preserving sampling: std = σ'·sin(aπ/2), log-prob without constants
-)
-
-// SDEArgs are the per-step scalars of the fused Euler–Maruyama step. All samples of the batch
-// share one noise level. Sigma is the current σ, SigmaNext the next one (dt = SigmaNext−Sigma < 0).
-// Flow kind: the caller passes the already-resolved noise scale ST = a·√(σ/(1−σ̃)) (the σ̃ rule
-// for σ = 1 lives in package diffusion). CPS kind: ST holds the noise level a.
-type SDEArgs struct {
-	Kind             SDEKind
-	Batch, Dim       int // samples, elements per sample
-	Sigma, SigmaNext float32
-	ST               float32
-}
-
 // Backend is the small set of primitives a device must provide. Methods panic on device
 // failure with a message naming the op (the CUDA backend recovers driver panics at its own
 // boundary first); package tensor turns user mistakes into errors before reaching here.
@@ -228,21 +213,6 @@ type Backend interface {
 	// dst takes counter = offset + i under key = seed.
 	RandNormal(dst Storage, seed, offset uint64)
 	RandUniform(dst Storage, seed, offset uint64)
-
-	// Fused diffusion / RL ops (spec §2.1, §4.4, §6.4).
-	//
-	// SDEStep: from x (current latent) and v (velocity) computes the Gaussian step mean μ and
-	// std; when z is non-nil it writes xNext = μ + std·z; then, with xNext as the observed sample,
-	// writes logp[b] = mean_D[ −(xNext−μ)²/(2std²) − log std − ½log 2π ] (Flow kind) or
-	// −mean_D (xNext−μ)² (CPS kind).
-	SDEStep(xNext, logp, x, v, z Storage, a SDEArgs)
-	// SDEStepBackward writes dv = ∂(Σ_b dlogp[b]·logp[b])/∂v for fixed x, xNext.
-	SDEStepBackward(dv, dlogp, x, v, xNext Storage, a SDEArgs)
-	// SqErr writes e[b] = mean_D (v − target)² for a [batch, dim] pair (the per-sample
-	// flow-matching error of AWM and the RAM regression).
-	SqErr(e, v, target Storage, batch, dim int)
-	// SqErrBackward writes dv = de[b] · 2(v − target)/dim.
-	SqErrBackward(dv, de, v, target Storage, batch, dim int)
 }
 
 // AdamWArgs are the scalars of one AdamW step.

@@ -1,6 +1,9 @@
 package tensor
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Broadcasting helpers. Backend.Binary sees at most MaxBroadcastDims axes, each with one
 // stride per operand (0 = broadcast). Any NumPy broadcast is first reduced to that form by
@@ -151,7 +154,7 @@ func sumAxes(x Storage, shape []int, reduce []bool) Storage {
 // sumTo sums a gradient g of a broadcast result back to the shape of the operand that was
 // stretched to produce it. g's shape must be a broadcast of shape.
 func sumTo(g *Tensor, shape []int) *Tensor {
-	if sameShape(g.shape, shape) {
+	if slices.Equal(g.shape, shape) {
 		return g
 	}
 	n := len(g.shape)

@@ -6,7 +6,10 @@ import (
 )
 
 // Embedding rows, the AdamW step, random numbers and the fused diffusion/RL ops of the CPU
-// backend. Per-sample quantities (log-probs, squared errors) are accumulated in float64.
+// backend (it implements FusedDiffusion). Per-sample quantities (log-probs, squared errors) are
+// accumulated in float64.
+
+var _ FusedDiffusion = cpuBackend{}
 
 func (cpuBackend) Gather(dst, table Storage, idx []int32, dim int) {
 	d, tb := cpuData(dst), cpuData(table)
@@ -85,62 +88,23 @@ func (cpuBackend) RandUniform(dst Storage, seed, offset uint64) {
 	})
 }
 
-// sdeCoef holds the per-step constants of one Euler–Maruyama step (spec §2.1), in float64.
-// For both kinds the mean is affine in x and v: μ = cx·x + cv·v, and the log-prob is
-// logp = mean_D[ −w·(x'−μ)² ] + k.
-type sdeCoef struct {
-	cx, cv float64 // μ = cx·x + cv·v
-	std    float64 // the step's standard deviation
-	w      float64 // weight of the squared residual in logp
-	k      float64 // constant term of logp
-}
-
-func newSDECoef(a SDEArgs) sdeCoef {
-	sigma, next, st := float64(a.Sigma), float64(a.SigmaNext), float64(a.ST)
-	switch a.Kind {
-	case SDEFlow:
-		// μ = x + [v + ST²/(2σ)·(x + (1−σ)v)]·dt, std = ST·√(−dt).
-		dt := next - sigma
-		c := st * st / (2 * sigma)
-		std := st * math.Sqrt(-dt)
-		return sdeCoef{
-			cx:  1 + c*dt,
-			cv:  (1 + c*(1-sigma)) * dt,
-			std: std,
-			w:   1 / (2 * std * std),
-			k:   -math.Log(std) - 0.5*math.Log(2*math.Pi),
-		}
-	case SDECPS:
-		// std = σ'·sin(aπ/2), μ = (1−σ')·(x − σv) + √(σ'² − std²)·(x + (1−σ)v).
-		std := next * math.Sin(st*math.Pi/2)
-		r := math.Sqrt(max(next*next-std*std, 0))
-		return sdeCoef{
-			cx:  (1 - next) + r,
-			cv:  -(1-next)*sigma + r*(1-sigma),
-			std: std,
-			w:   1,
-		}
-	}
-	panic(fmt.Sprintf("tensor/cpu: unknown SDE kind %d", a.Kind))
-}
-
 // SDEStep: per sample, μ and (when z is given) x' = μ + std·z, then logp of x' as stored.
 func (cpuBackend) SDEStep(xNext, logp, x, v, z Storage, a SDEArgs) {
 	xn, lp, xs, vs, zs := cpuData(xNext), cpuData(logp), cpuData(x), cpuData(v), cpuDataOrNil(z)
-	co := newSDECoef(a)
+	co := a.Coef()
 	D := a.Dim
 	parallelFor(a.Batch, rowGrain(D)/4, func(lo, hi int) {
 		for b := lo; b < hi; b++ {
 			var ss float64
 			for i := b * D; i < (b+1)*D; i++ {
-				mu := co.cx*float64(xs[i]) + co.cv*float64(vs[i])
+				mu := co.CX*float64(xs[i]) + co.CV*float64(vs[i])
 				if zs != nil {
-					xn[i] = float32(mu + co.std*float64(zs[i]))
+					xn[i] = float32(mu + co.Std*float64(zs[i]))
 				}
 				r := float64(xn[i]) - mu
 				ss += r * r
 			}
-			lp[b] = float32(-co.w*ss/float64(D) + co.k)
+			lp[b] = float32(-co.W*ss/float64(D) + co.K)
 		}
 	})
 }
@@ -148,13 +112,13 @@ func (cpuBackend) SDEStep(xNext, logp, x, v, z Storage, a SDEArgs) {
 // SDEStepBackward: ∂logp[b]/∂v_i = 2w·(x'_i − μ_i)·cv / D, times dlogp[b].
 func (cpuBackend) SDEStepBackward(dv, dlogp, x, v, xNext Storage, a SDEArgs) {
 	dvs, dl, xs, vs, xn := cpuData(dv), cpuData(dlogp), cpuData(x), cpuData(v), cpuData(xNext)
-	co := newSDECoef(a)
+	co := a.Coef()
 	D := a.Dim
 	parallelFor(a.Batch, rowGrain(D)/2, func(lo, hi int) {
 		for b := lo; b < hi; b++ {
-			f := float64(dl[b]) * 2 * co.w * co.cv / float64(D)
+			f := float64(dl[b]) * 2 * co.W * co.CV / float64(D)
 			for i := b * D; i < (b+1)*D; i++ {
-				mu := co.cx*float64(xs[i]) + co.cv*float64(vs[i])
+				mu := co.CX*float64(xs[i]) + co.CV*float64(vs[i])
 				dvs[i] = float32(f * (float64(xn[i]) - mu))
 			}
 		}

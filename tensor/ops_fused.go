@@ -1,13 +1,17 @@
 package tensor
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
-// Fused losses and diffusion / RL ops, forwarded to their backend kernel pairs.
+// Fused losses and diffusion / RL ops, forwarded to the backend's FusedDiffusion kernel pairs
+// (or their composition from primitives, for a backend without them).
 
 // MSE is mean((a−b)²) over all elements, a 0-d tensor. a and b must have the same shape;
 // gradients flow to both.
 func MSE(a, b *Tensor) *Tensor {
-	if !sameShape(a.shape, b.shape) {
+	if !slices.Equal(a.shape, b.shape) {
 		panic(fmt.Sprintf("tensor.MSE: shapes %v and %v differ", a.shape, b.shape))
 	}
 	return Reshape(sqErr("MSE", a, b, 1, a.Size()))
@@ -16,7 +20,7 @@ func MSE(a, b *Tensor) *Tensor {
 // SqErr is the per-sample mean squared error of [B, ...] tensors: e[b] = mean over the other
 // axes of (v − target)². Gradients flow to both operands.
 func SqErr(v, target *Tensor) *Tensor {
-	if v.Dims() < 1 || !sameShape(v.shape, target.shape) {
+	if v.Dims() < 1 || !slices.Equal(v.shape, target.shape) {
 		panic(fmt.Sprintf("tensor.SqErr: shapes %v and %v (want equal [B, ...])", v.shape, target.shape))
 	}
 	batch := v.shape[0]
@@ -35,10 +39,10 @@ func sampleSize(x *Tensor) int {
 func sqErr(name string, v, t *Tensor, batch, dim int) *Tensor {
 	be := mustSameBackend(name, v, t)
 	e := Zeros(be, batch)
-	be.SqErr(e.data, v.data, t.data, batch, dim)
+	Fused(be).SqErr(e.data, v.data, t.data, batch, dim)
 	return record(e, name, func(g *Tensor) []*Tensor {
 		dv := Zeros(be, v.shape...)
-		be.SqErrBackward(dv.data, g.data, v.data, t.data, batch, dim)
+		Fused(be).SqErrBackward(dv.data, g.data, v.data, t.data, batch, dim)
 		var dt *Tensor
 		if t.requiresGrad {
 			dt = Neg(dv) // ∂/∂t (v−t)² = −∂/∂v (v−t)²
@@ -54,7 +58,7 @@ func sdeArgs(name string, a SDEArgs, x *Tensor, others ...*Tensor) SDEArgs {
 		panic(fmt.Sprintf("tensor.%s: x has shape %v, want [B, ...]", name, x.shape))
 	}
 	for _, o := range others {
-		if !sameShape(o.shape, x.shape) {
+		if !slices.Equal(o.shape, x.shape) {
 			panic(fmt.Sprintf("tensor.%s: operand shape %v differs from x %v", name, o.shape, x.shape))
 		}
 	}
@@ -67,16 +71,16 @@ func sdeArgs(name string, a SDEArgs, x *Tensor, others ...*Tensor) SDEArgs {
 }
 
 // SDELogProb is log π(xNext | x) of one Euler–Maruyama step with velocity v, per sample ([B]);
-// x and xNext are constants, the gradient flows to v only (spec §2.1, §2.4). a.Batch and a.Dim
+// x and xNext are constants, the gradient flows to v only (docs/algorithms.md §2.1, §2.4). a.Batch and a.Dim
 // may be left 0: they are taken from the shapes.
 func SDELogProb(x, v, xNext *Tensor, a SDEArgs) *Tensor {
 	be := mustSameBackend("SDELogProb", x, v, xNext)
 	a = sdeArgs("SDELogProb", a, x, v, xNext)
 	logp := Zeros(be, a.Batch)
-	be.SDEStep(xNext.data, logp.data, x.data, v.data, nil, a) // z nil: xNext is read, not written
+	Fused(be).SDEStep(xNext.data, logp.data, x.data, v.data, nil, a) // z nil: xNext is read, not written
 	return record(logp, "SDELogProb", func(g *Tensor) []*Tensor {
 		dv := Zeros(be, v.shape...)
-		be.SDEStepBackward(dv.data, g.data, x.data, v.data, xNext.data, a)
+		Fused(be).SDEStepBackward(dv.data, g.data, x.data, v.data, xNext.data, a)
 		return []*Tensor{dv}
 	}, v)
 }
@@ -88,6 +92,6 @@ func SDESample(x, v, z *Tensor, a SDEArgs) (xNext, logp *Tensor) {
 	a = sdeArgs("SDESample", a, x, v, z)
 	xNext = Zeros(be, x.shape...)
 	logp = Zeros(be, a.Batch)
-	be.SDEStep(xNext.data, logp.data, x.data, v.data, z.data, a)
+	Fused(be).SDEStep(xNext.data, logp.data, x.data, v.data, z.data, a)
 	return xNext, logp
 }

@@ -44,7 +44,7 @@ func TestMSEAndSqErr(t *testing.T) {
 	mustPanic(t, func() { tensor.SqErr(a, tensor.Zeros(cpu, 5)) }, "tensor.SqErr")
 }
 
-// refSDE returns the Gaussian step mean and std of spec §2.1 for one sample's elements.
+// refSDE returns the Gaussian step mean and std of docs/algorithms.md §2.1 for one sample's elements.
 func refSDE(a tensor.SDEArgs, x, v []float32) (mu []float64, std float64) {
 	s, s1 := float64(a.Sigma), float64(a.SigmaNext)
 	dt := s1 - s

@@ -1,6 +1,9 @@
 package tensor
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Neural-network primitives, each forwarded to its fused backend kernel pair. Normalisations
 // and softmax act on the last axis, viewed as a [rows, cols] matrix.
@@ -100,12 +103,12 @@ func Attention(q, k, v, mask *Tensor, scale float32) *Tensor {
 		panic(fmt.Sprintf("tensor.Attention: q %v, k %v, v %v, mask %s (want q [B,H,Lq,Dh], k and v [B,H,Lk,Dh], mask [B,Lk])",
 			q.shape, k.shape, v.shape, ms))
 	}
-	if q.Dims() != 4 || k.Dims() != 4 || !sameShape(k.shape, v.shape) ||
+	if q.Dims() != 4 || k.Dims() != 4 || !slices.Equal(k.shape, v.shape) ||
 		q.shape[0] != k.shape[0] || q.shape[1] != k.shape[1] || q.shape[3] != k.shape[3] {
 		bad()
 	}
 	args := AttnArgs{B: q.shape[0], H: q.shape[1], Lq: q.shape[2], Lk: k.shape[2], Dh: q.shape[3], Scale: scale}
-	if mask != nil && !sameShape(mask.shape, []int{args.B, args.Lk}) {
+	if mask != nil && !slices.Equal(mask.shape, []int{args.B, args.Lk}) {
 		bad()
 	}
 	out := Zeros(be, q.shape...)

@@ -1,6 +1,9 @@
 package tensor
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Shape ops. Reshape accepts one -1 and shares storage; Permute/Transpose copy (tensors are
 // always contiguous). Concat, Split and Slice move blocks with Backend.CopyBlocks.
@@ -226,10 +229,10 @@ func Slice(x *Tensor, axis, start, end int) *Tensor {
 // BroadcastTo stretches x to shape under the NumPy rules (x must broadcast to exactly shape).
 func BroadcastTo(x *Tensor, shape ...int) *Tensor {
 	shape = append([]int(nil), shape...)
-	if !sameShape(broadcastShape("BroadcastTo", x.shape, shape), shape) {
+	if !slices.Equal(broadcastShape("BroadcastTo", x.shape, shape), shape) {
 		panic(fmt.Sprintf("tensor.BroadcastTo: %v does not broadcast to %v", x.shape, shape))
 	}
-	if sameShape(x.shape, shape) {
+	if slices.Equal(x.shape, shape) {
 		return x
 	}
 	be := x.Backend()

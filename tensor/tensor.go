@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 )
@@ -194,7 +195,7 @@ func (t *Tensor) Backward(seed ...*Tensor) {
 	switch {
 	case len(seed) > 0:
 		g = seed[0]
-		if !sameShape(g.shape, t.shape) {
+		if !slices.Equal(g.shape, t.shape) {
 			panic(fmt.Sprintf("tensor.Backward: seed shape %v, tensor shape %v", g.shape, t.shape))
 		}
 	case t.Size() == 1:
@@ -245,7 +246,7 @@ func (t *Tensor) Backward(seed ...*Tensor) {
 				if in == nil || !in.requiresGrad || gin[j] == nil {
 					continue
 				}
-				if !sameShape(gin[j].shape, in.shape) {
+				if !slices.Equal(gin[j].shape, in.shape) {
 					panic(fmt.Sprintf("tensor.Backward: op %s produced gradient %v for input %d of shape %v", x.node.op, gin[j].shape, j, in.shape))
 				}
 				if prev := grads[in]; prev != nil {
@@ -267,18 +268,6 @@ func numel(shape []int) int {
 		n *= d
 	}
 	return n
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // axis resolves a possibly negative axis index.

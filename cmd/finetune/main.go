@@ -1,5 +1,5 @@
 // Command finetune post-trains flowtune's base model with reinforcement learning on one of the
-// built-in world's tasks and writes a run directory (see rl.Trainer).
+// built-in world's tasks and writes a run directory (see train.Trainer).
 //
 //	go run ./cmd/finetune                                  # the built-in default: RAM on pref (a few minutes on 2 cores)
 //	go run ./cmd/finetune -algo awm -task compose -steps 100
@@ -14,7 +14,7 @@
 //
 // -compare trains each listed algorithm (Flow-GRPO among them) with -seeds seeds on the same
 // budget and writes compare.md, compare.json and compare_curves.png beside one run directory per
-// algorithm and seed (see rl.Comparison); config flags apply to every run, and running the same
+// algorithm and seed (see train.Comparison); config flags apply to every run, and running the same
 // command again continues an interrupted comparison.
 package main
 
@@ -33,22 +33,22 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/flowtune/flowtune/cuda"
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/diffusion/base"
 	"github.com/flowtune/flowtune/diffusion/world"
-	"github.com/flowtune/flowtune/rl"
+	"github.com/flowtune/flowtune/internal/cli"
+	"github.com/flowtune/flowtune/internal/logx"
+	"github.com/flowtune/flowtune/rl/train"
 	"github.com/flowtune/flowtune/tensor"
 )
 
 // Exit statuses.
 const (
-	exitOK          = 0
-	exitError       = 1
-	exitUsage       = 2
-	exitInterrupted = 130
+	exitOK          = cli.ExitOK
+	exitError       = cli.ExitError
+	exitUsage       = cli.ExitUsage
+	exitInterrupted = cli.ExitInterrupted
 )
 
 func main() {
@@ -57,7 +57,7 @@ func main() {
 		<-ctx.Done()
 		stop() // a second Ctrl-C kills the process at once
 	}()
-	os.Exit(run(ctx, os.Args[1:], os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // options are the flags that are not config keys.
@@ -68,7 +68,7 @@ type options struct {
 	profileSteps                       string
 }
 
-func run(ctx context.Context, args []string, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("finetune", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
@@ -82,19 +82,15 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.StringVar(&o.profileSteps, "profile-steps", "", "with -device cuda: capture only steps FROM:TO under nsys --capture-range=cudaProfilerApi")
 	own := map[string]bool{}
 	fs.VisitAll(func(f *flag.Flag) { own[f.Name] = true })
-	defaults := rl.DefaultConfig("")
+	defaults := train.DefaultConfig("")
 	defaults.RegisterFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: finetune [flags]\n\nRL post-training of the base model on the built-in world; "+
-			"with no flags it runs the default (%s on %s).\n\nflags:\n", rl.DefaultAlgo, rl.DefaultTask)
+		fmt.Fprintf(fs.Output(), "usage: finetune [flags]\n\nRL post-training of the base model on the built-in world; "+
+			"with no flags it runs the default (%s on %s).\n\nflags:\n", train.DefaultAlgo, train.DefaultTask)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "finetune: unexpected arguments %q (flags only; see -h)\n", fs.Args())
-		return exitUsage
+	if err := cli.Parse(fs, args, stdout); err != nil {
+		return cli.Report(stderr, "finetune", err)
 	}
 	overrides := map[string]string{}
 	fs.Visit(func(f *flag.Flag) {
@@ -107,7 +103,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, rl.ErrInterrupted):
+	case errors.Is(err, train.ErrInterrupted):
 		fmt.Fprintln(stderr, "finetune:", err)
 		return exitInterrupted
 	default:
@@ -127,12 +123,12 @@ func finetune(ctx context.Context, o options, overrides map[string]string, stder
 		if o.out != "" && filepath.Clean(o.out) != filepath.Clean(o.resume) {
 			return errors.New("-resume continues in its own directory; drop -out")
 		}
-		o.config, o.out = filepath.Join(o.resume, rl.ConfigFile), o.resume
-		if _, err := os.Stat(filepath.Join(o.resume, rl.CheckpointFile)); err != nil {
+		o.config, o.out = filepath.Join(o.resume, train.ConfigFile), o.resume
+		if _, err := os.Stat(filepath.Join(o.resume, train.CheckpointFile)); err != nil {
 			return fmt.Errorf("-resume %s: no checkpoint to continue from (%v)", o.resume, err)
 		}
 	}
-	cfg, err := rl.ResolveConfig(o.config, overrides)
+	cfg, err := train.ResolveConfig(o.config, overrides)
 	if err != nil {
 		return err
 	}
@@ -149,9 +145,9 @@ func finetune(ctx context.Context, o options, overrides map[string]string, stder
 		return err
 	}
 
-	log := newLogger(stderr)
+	log := logx.New(stderr)
 	log.Info().Str("device", o.device).Str("base", name).Int("base_params", diffusion.CountParamsOf(m)).Msg("setup")
-	t := &rl.Trainer{Cfg: cfg, Model: m, World: w, Tok: tok, OutDir: o.out, Log: log, BaseName: name, Resume: o.resume != ""}
+	t := &train.Trainer{Cfg: cfg, Model: m, World: w, Tok: tok, OutDir: o.out, Log: log, BaseName: name, Resume: o.resume != ""}
 	if o.device == "cuda" {
 		log.Info().Str("gpu", cuda.Describe(backend)).Msg("cuda")
 		t.Phase = cuda.Range // NVTX ranges per phase (no-op without a profiler)
@@ -189,8 +185,8 @@ func compare(ctx context.Context, o options, overrides map[string]string, stderr
 	if err != nil {
 		return err
 	}
-	c := &rl.Comparison{Algos: strings.Split(o.compare, ","), Seeds: o.seeds, ConfigPath: o.config, Overrides: overrides,
-		OutDir: o.out, World: w, Tok: tok, Log: newLogger(stderr), Device: o.device,
+	c := &train.Comparison{Algos: strings.Split(o.compare, ","), Seeds: o.seeds, ConfigPath: o.config, Overrides: overrides,
+		OutDir: o.out, World: w, Tok: tok, Log: logx.New(stderr), Device: o.device,
 		NewModel: func() (*diffusion.Model, string, error) { return loadBase(backend, o.model) }}
 	for i := range c.Algos {
 		c.Algos[i] = strings.TrimSpace(c.Algos[i])
@@ -199,7 +195,7 @@ func compare(ctx context.Context, o options, overrides map[string]string, stderr
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "\n%s\nwritten to %s (%s, %s, %s)\n", rep.Markdown(), o.out, rl.CompareTableFile, rl.CompareJSONFile, rl.CompareCurveFile)
+	fmt.Fprintf(stderr, "\n%s\nwritten to %s (%s, %s, %s)\n", rep.Markdown(), o.out, train.CompareTableFile, train.CompareJSONFile, train.CompareCurveFile)
 	return nil
 }
 
@@ -235,10 +231,6 @@ func setupWorld(b tensor.Backend, model string) (*world.World, *world.Tokenizer,
 	return w, tok, m, name, nil
 }
 
-func newLogger(w io.Writer) zerolog.Logger {
-	return zerolog.New(zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}).With().Timestamp().Logger()
-}
-
 func openDevice(name string) (tensor.Backend, error) {
 	switch name {
 	case "cpu":
@@ -263,7 +255,7 @@ func loadBase(b tensor.Backend, path string) (*diffusion.Model, string, error) {
 	return m, path, err
 }
 
-func printSummary(w io.Writer, s *rl.Summary, dir string) {
+func printSummary(w io.Writer, s *train.Summary, dir string) {
 	fmt.Fprintf(w, "\n%s on %s: %d steps in %.0f s; held-out reward over %d images (base → final, ±1 stderr of the paired change):\n",
 		s.Algo, s.Task, s.Steps, s.WallSeconds, s.EvalImages)
 	names := make([]string, 0, len(s.Rewards))
@@ -275,5 +267,5 @@ func printSummary(w io.Writer, s *rl.Summary, dir string) {
 		r := s.Rewards[n]
 		fmt.Fprintf(w, "  %-15s %.4f → %.4f  (%+.4f ± %.4f, z = %.1f)\n", n, r.BaseEval, r.FinalEval, r.Delta, r.DeltaStderr, r.DeltaZ)
 	}
-	fmt.Fprintf(w, "run directory: %s (%s)\n", dir, strings.Join([]string{rl.SummaryFile, rl.MetricsFile, rl.CurveFile, rl.AdaptersFile}, ", "))
+	fmt.Fprintf(w, "run directory: %s (%s)\n", dir, strings.Join([]string{train.SummaryFile, train.MetricsFile, train.CurveFile, train.AdaptersFile}, ", "))
 }

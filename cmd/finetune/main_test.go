@@ -12,13 +12,13 @@ import (
 	"github.com/flowtune/flowtune/cuda"
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/diffusion/world"
-	"github.com/flowtune/flowtune/rl"
+	"github.com/flowtune/flowtune/rl/train"
 	"github.com/flowtune/flowtune/tensor"
 )
 
 func runCLI(ctx context.Context, args ...string) (int, string) {
 	var buf bytes.Buffer
-	code := run(ctx, args, &buf)
+	code := run(ctx, args, &buf, &buf)
 	return code, buf.String()
 }
 
@@ -94,11 +94,11 @@ func TestConfigFlagsInterruptAndResume(t *testing.T) {
 	if code != exitInterrupted || !strings.Contains(out, "checkpoint saved") {
 		t.Fatalf("interrupted run: exit %d, want %d\n%s", code, exitInterrupted, out)
 	}
-	cfg, err := rl.ResolveConfig(filepath.Join(dir, rl.ConfigFile), nil)
+	cfg, err := train.ResolveConfig(filepath.Join(dir, train.ConfigFile), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Steps != 1 || cfg.LR != 0.002 || cfg.Seed != 7 || cfg.Task != "pref" || cfg.RAM.Targets != 1 || cfg.EvalEvery != rl.DefaultConfig("").EvalEvery {
+	if cfg.Steps != 1 || cfg.LR != 0.002 || cfg.Seed != 7 || cfg.Task != "pref" || cfg.RAM.Targets != 1 || cfg.EvalEvery != train.DefaultConfig("").EvalEvery {
 		t.Fatalf("resolved config: %+v", cfg)
 	}
 
@@ -106,21 +106,21 @@ func TestConfigFlagsInterruptAndResume(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("resumed run: exit %d\n%s", code, out)
 	}
-	var s rl.Summary
-	data, err := os.ReadFile(filepath.Join(dir, rl.SummaryFile))
+	var s train.Summary
+	data, err := os.ReadFile(filepath.Join(dir, train.SummaryFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(data, &s); err != nil {
 		t.Fatal(err)
 	}
-	if s.Steps != 2 || !s.Completed || s.Algo != rl.DefaultAlgo {
+	if s.Steps != 2 || !s.Completed || s.Algo != train.DefaultAlgo {
 		t.Fatalf("summary: %+v", s)
 	}
 	if _, ok := s.Rewards["pref"]; !ok {
 		t.Fatalf("summary lacks the task's reward: %+v", s.Rewards)
 	}
-	for _, f := range []string{rl.AdaptersFile, rl.CurveFile, "samples_base.png", "samples_final.png", rl.MetricsFile} {
+	for _, f := range []string{train.AdaptersFile, train.CurveFile, "samples_base.png", "samples_final.png", train.MetricsFile} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Fatalf("missing %s: %v", f, err)
 		}

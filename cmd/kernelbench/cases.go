@@ -265,18 +265,18 @@ func cases() []kcase {
 			a := sde
 			a.Dim = n / a.Batch
 			xn, lp := f32(be, n), f32(be, a.Batch)
-			return func() { be.SDEStep(xn, lp, in[0], in[1], in[2], a) }, outs(xn, lp)
+			return func() { tensor.Fused(be).SDEStep(xn, lp, in[0], in[1], in[2], a) }, outs(xn, lp)
 		}),
 		stream("sde_step_backward", 16, 1e-5, 3, func(be tensor.Backend, n int, in []tensor.Storage) (func(), []tensor.Storage) {
 			a := sde
 			a.Dim = n / a.Batch
 			dv, dl := f32(be, n), f32(be, a.Batch)
 			be.Fill(dl, 0.3)
-			return func() { be.SDEStepBackward(dv, dl, in[0], in[1], in[2], a) }, outs(dv)
+			return func() { tensor.Fused(be).SDEStepBackward(dv, dl, in[0], in[1], in[2], a) }, outs(dv)
 		}),
 		stream("sqerr (velocity loss)", 8, 1e-5, 2, func(be tensor.Backend, n int, in []tensor.Storage) (func(), []tensor.Storage) {
 			e := f32(be, 16)
-			return func() { be.SqErr(e, in[0], in[1], 16, n/16) }, outs(e)
+			return func() { tensor.Fused(be).SqErr(e, in[0], in[1], 16, n/16) }, outs(e)
 		}),
 		stream("softmax", 8, 1e-5, 1, func(be tensor.Backend, n int, in []tensor.Storage) (func(), []tensor.Storage) {
 			y := f32(be, n)

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/flowtune/flowtune/cuda"
+	"github.com/flowtune/flowtune/internal/cli"
 	"github.com/flowtune/flowtune/tensor"
 )
 
@@ -43,7 +44,10 @@ func main() {
 	only := flag.String("only", "", "run only kernels whose name matches this regular expression")
 	quick := flag.Bool("quick", false, "smaller benchmark sizes")
 	noBench := flag.Bool("nobench", false, "only check each kernel against its CPU twin (e.g. on the CPU emulator, cuda/emu)")
-	flag.Parse()
+	flag.CommandLine.Init("kernelbench", flag.ContinueOnError)
+	if err := cli.Parse(flag.CommandLine, os.Args[1:], os.Stdout); err != nil {
+		os.Exit(cli.Report(os.Stderr, "kernelbench", err))
+	}
 	re, err := regexp.Compile(*only)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kernelbench: -only:", err)

@@ -12,40 +12,50 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
-	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/diffusion/world"
+	"github.com/flowtune/flowtune/internal/cli"
+	"github.com/flowtune/flowtune/internal/logx"
 	"github.com/flowtune/flowtune/tensor"
 )
 
 func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "pretrain:", err)
-		os.Exit(1)
-	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	code := cli.Report(os.Stderr, "pretrain", run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	stop()
+	os.Exit(code)
 }
 
-func run() error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := diffusion.DefaultPretrainConfig()
-	out := flag.String("out", "runs/pretrain", "output directory")
-	flag.IntVar(&cfg.Steps, "steps", cfg.Steps, "optimizer steps")
-	flag.IntVar(&cfg.Batch, "batch", cfg.Batch, "images per step")
-	flag.Float64Var(&cfg.LR, "lr", cfg.LR, "peak learning rate (warm-up, then cosine decay)")
-	flag.Float64Var(&cfg.EMADecay, "ema", cfg.EMADecay, "EMA decay of the saved weights")
-	flag.IntVar(&cfg.SampleEvery, "sample-every", cfg.SampleEvery, "write a sample grid every N steps")
-	flag.IntVar(&cfg.SaveEvery, "save-every", cfg.SaveEvery, "checkpoint every N steps")
-	flag.IntVar(&cfg.LogEvery, "log-every", cfg.LogEvery, "progress line every N steps")
-	flag.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "data and noise seed")
-	dim := flag.Int("dim", 0, "model width (0: default)")
-	depth := flag.Int("depth", 0, "MMDiT blocks (0: default)")
-	flag.Parse()
+	fs := flag.NewFlagSet("pretrain", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: pretrain [flags]\n\nTrains the base text-to-image model on the built-in world "+
+			"(the shipped one was made with the defaults).\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	out := fs.String("out", "runs/pretrain", "output directory")
+	fs.IntVar(&cfg.Steps, "steps", cfg.Steps, "optimizer steps")
+	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "images per step")
+	fs.Float64Var(&cfg.LR, "lr", cfg.LR, "peak learning rate (warm-up, then cosine decay)")
+	fs.Float64Var(&cfg.EMADecay, "ema", cfg.EMADecay, "EMA decay of the saved weights")
+	fs.IntVar(&cfg.SampleEvery, "sample-every", cfg.SampleEvery, "write a sample grid every N steps")
+	fs.IntVar(&cfg.SaveEvery, "save-every", cfg.SaveEvery, "checkpoint every N steps")
+	fs.IntVar(&cfg.LogEvery, "log-every", cfg.LogEvery, "progress line every N steps")
+	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "data and noise seed")
+	dim := fs.Int("dim", 0, "model width (0: default)")
+	depth := fs.Int("depth", 0, "MMDiT blocks (0: default)")
+	if err := cli.Parse(fs, args, stdout); err != nil {
+		return err
+	}
 
-	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.TimeOnly}).With().Timestamp().Logger()
+	log := logx.New(stderr)
 	w, err := world.New(world.DefaultConfig())
 	if err != nil {
 		return err
@@ -64,8 +74,6 @@ func run() error {
 	}
 	log.Info().Int("params", diffusion.CountParamsOf(m)).Interface("model", mcfg).Interface("train", cfg).Msg("pretraining the base model")
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
 	p := &diffusion.Pretrainer{Cfg: cfg, Model: m, World: w, Tok: tok, OutDir: *out, Log: log,
 		SamplePrompts: diffusion.DefaultSamplePrompts}
 	return p.Run(ctx)

@@ -1,14 +1,29 @@
-// Command sample draws images from a flowtune model and writes them as one PNG grid.
+// Command sample draws images from a flowtune model (the shipped base, a model checkpoint, or a
+// fine-tuning run's adapter on its base) and writes them as one PNG grid, one row per prompt.
 //
-//	go run ./cmd/sample -prompt "two red circles" -out samples.png
-//	go run ./cmd/sample -prompt 'a sign that says "K7Q"' -n 8 -steps 40 -cfg 3 -sde -out k7q.png
+//	go run ./cmd/sample -prompt "two red circles"                       # the shipped base model
+//	go run ./cmd/sample -run runs/ram-20260101-120000 -prompt "two red circles" -prompt "a blue square"
+//	go run ./cmd/sample -adapters runs/x/checkpoint.safetensors -prompt 'a sign that says "K7Q"' -n 8 -sde
+//	go run ./cmd/sample -run runs/x -export merged.safetensors          # base + LoRA folded into one model
+//	go run ./cmd/sample -model merged.safetensors -prompt "two red circles"
 //
-// With -model unset it uses the shipped base model. Several -prompt flags make several rows.
+// The grid goes into -out, a folder (default runs/samples-<time>) that receives samples.png and
+// prompts.txt (the rows' prompts in order); an -out ending in .png names the grid file itself.
+// Existing files are never overwritten without -force.
 //
-// -heldout TASK scores the model on the task's held-out prompts instead (ODE, fixed seeds, every
+// -run DIR samples the latest trained policy of a finetune run directory (adapters.safetensors,
+// or checkpoint.safetensors when that is further on) on the base model the run trained, as the
+// adapter file records it (-model overrides). -adapters FILE does the same with one such file.
+// -export FILE folds the adapter into the base weights and writes a model checkpoint that -model
+// (and finetune -model) load like any other.
+//
+// -heldout TASK scores the model on the task's held-out prompts instead (fixed seeds, every
 // built-in reward) and writes a grid of the first prompts:
 //
-//	go run ./cmd/sample -heldout compose -n 2 -steps 10 -out heldout_compose.png
+//	go run ./cmd/sample -heldout compose -n 2 -steps 10
+//
+// Flag values are checked before any work: finite numbers in sane ranges, and a memory estimate
+// of the whole job against -max-mem.
 package main
 
 import (
@@ -21,8 +36,8 @@ import (
 	"strings"
 
 	"github.com/flowtune/flowtune/diffusion"
-	"github.com/flowtune/flowtune/diffusion/base"
 	"github.com/flowtune/flowtune/diffusion/world"
+	"github.com/flowtune/flowtune/internal/cli"
 	"github.com/flowtune/flowtune/rl/reward"
 	"github.com/flowtune/flowtune/tensor"
 )
@@ -32,106 +47,144 @@ type prompts []string
 func (p *prompts) String() string     { return strings.Join(*p, "; ") }
 func (p *prompts) Set(s string) error { *p = append(*p, s); return nil }
 
+// options are the parsed flags.
+type options struct {
+	prompts                      prompts
+	model, run, adapters, export string
+	out                          string
+	force, sde                   bool
+	n, steps, scale, limit       int
+	cfg, noise, maxMemGiB        float64
+	seed                         uint64
+	heldout                      string
+}
+
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "sample:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.Report(os.Stderr, "sample", run(os.Args[1:], os.Stdout)))
 }
 
 func run(args []string, stdout io.Writer) error {
-	flag := flag.NewFlagSet("sample", flag.ContinueOnError)
-	var ps prompts
-	flag.Var(&ps, "prompt", "prompt to sample (repeat for more rows)")
-	model := flag.String("model", "", "model checkpoint (.safetensors); empty: the shipped base model")
-	out := flag.String("out", "samples.png", "output PNG")
-	n := flag.Int("n", 4, "images per prompt")
-	steps := flag.Int("steps", 40, "sampling steps (shift-3 grid)")
-	cfg := flag.Float64("cfg", 1, "classifier-free guidance scale (1: none)")
-	sde := flag.Bool("sde", false, "use the Flow-GRPO SDE sampler (noise level -noise) instead of the ODE")
-	noise := flag.Float64("noise", 0.7, "SDE noise level a")
-	seed := flag.Uint64("seed", 1, "noise seed")
-	scale := flag.Int("scale", 4, "upscaling of each image in the grid")
-	heldout := flag.String("heldout", "", "score the model on this task's held-out prompts (compose, text or pref) with every reward")
-	limit := flag.Int("prompts", 0, "with -heldout: use only this many held-out prompts (0: all)")
-	if err := flag.Parse(args); err != nil {
+	var o options
+	fs := flag.NewFlagSet("sample", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: sample [-model FILE | -run DIR | -adapters FILE] (-prompt TEXT ... | -heldout TASK) [flags]\n"+
+			"       sample (-run DIR | -adapters FILE) -export FILE\n\n"+
+			"Draws images from a flowtune model into a PNG grid, or exports a run's model merged.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	fs.Var(&o.prompts, "prompt", "prompt to sample (repeat for more rows)")
+	fs.StringVar(&o.model, "model", "", "model checkpoint (.safetensors); empty: the shipped base model, or with -run/-adapters the run's base")
+	fs.StringVar(&o.run, "run", "", "finetune run directory: sample its latest trained adapter on its base model")
+	fs.StringVar(&o.adapters, "adapters", "", "a run's adapters.safetensors or checkpoint.safetensors to put on the base model")
+	fs.StringVar(&o.export, "export", "", "with -run or -adapters: write the base model with the adapter merged into its weights to this .safetensors file (load it with -model)")
+	fs.StringVar(&o.out, "out", "", "output folder (default runs/samples-<time>); a name ending in .png is the grid file itself")
+	fs.BoolVar(&o.force, "force", false, "overwrite existing output files")
+	fs.IntVar(&o.n, "n", 4, fmt.Sprintf("images per prompt (1–%d)", maxPerPrompt))
+	fs.IntVar(&o.steps, "steps", 40, fmt.Sprintf("sampling steps on the shift-3 grid (1–%d)", maxSteps))
+	fs.Float64Var(&o.cfg, "cfg", 1, fmt.Sprintf("classifier-free guidance scale (1: none; 0–%g)", maxCFG))
+	fs.BoolVar(&o.sde, "sde", false, "use the Flow-GRPO SDE sampler (noise level -noise) instead of the ODE")
+	fs.Float64Var(&o.noise, "noise", 0.7, fmt.Sprintf("SDE noise level a (0 < a ≤ %g)", maxNoise))
+	fs.Uint64Var(&o.seed, "seed", 1, "noise seed")
+	fs.IntVar(&o.scale, "scale", 4, fmt.Sprintf("upscaling of each image in the grid (1–%d)", maxScale))
+	fs.StringVar(&o.heldout, "heldout", "", "score the model on this task's held-out prompts (compose, text or pref) with every reward")
+	fs.IntVar(&o.limit, "prompts", 0, "with -heldout: use only this many held-out prompts (0: all)")
+	fs.Float64Var(&o.maxMemGiB, "max-mem", 0, "refuse jobs estimated to need more than this many GiB (0: 80% of the memory available now)")
+	if err := cli.Parse(fs, args, stdout); err != nil {
 		return err
 	}
-	if len(ps) == 0 && *heldout == "" {
-		return fmt.Errorf("no -prompt given (example: -prompt \"two red circles\", or -heldout compose to score the held-out prompts)")
+	if err := o.check(); err != nil {
+		return err
 	}
-	if len(ps) > 0 && *heldout != "" {
-		return fmt.Errorf("give either -prompt or -heldout, not both")
-	}
-	if *n < 1 || *steps < 1 {
-		return fmt.Errorf("-n and -steps must be ≥ 1")
-	}
-	b := tensor.CPU()
-	var m *diffusion.Model
-	var err error
-	if *model == "" {
-		m, err = base.Load(b)
-	} else {
-		m, _, err = diffusion.LoadModel(b, *model)
-	}
+
+	m, src, err := loadModel(tensor.CPU(), o)
 	if err != nil {
 		return err
 	}
+	if o.export != "" {
+		if err := export(m, src, o.export, o.force); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s: %s, merged (sample it with -model %s)\n", o.export, src.describe(), o.export)
+		if len(o.prompts) == 0 && o.heldout == "" {
+			return nil
+		}
+	}
+
 	tok := world.NewTokenizer(m.Cfg.TextLen)
-	o := diffusion.SampleOptions{PerPrompt: *n, Steps: *steps, CFG: float32(*cfg), Seed: *seed}
-	if *sde {
-		o.SDE = &diffusion.SDEConfig{Kind: tensor.SDEFlow, Noise: *noise}
+	so := diffusion.SampleOptions{PerPrompt: o.n, Steps: o.steps, CFG: float32(o.cfg), Seed: o.seed}
+	if o.sde {
+		so.SDE = &diffusion.SDEConfig{Kind: tensor.SDEFlow, Noise: o.noise}
 	}
-	if *heldout != "" {
-		return scoreHeldOut(stdout, m, tok, *heldout, *limit, o, *out, *scale)
+	if o.heldout != "" {
+		return scoreHeldOut(stdout, m, tok, o, so)
 	}
-	imgs, err := diffusion.SamplePrompts(m, tok, ps, o)
+	if err := o.checkMemory(m, len(o.prompts), len(o.prompts), len(o.prompts)); err != nil {
+		return err
+	}
+	out, err := newOutput(o.out, "samples.png", o.force)
 	if err != nil {
 		return err
 	}
-	if err := diffusion.SavePNG(*out, diffusion.Grid(imgs, *n, *scale)); err != nil {
+	imgs, err := diffusion.SamplePrompts(m, tok, o.prompts, so)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s: %d prompt(s) × %d image(s), %d steps, cfg %g, %s\n", *out, len(ps), *n, *steps, *cfg,
-		map[bool]string{false: "ODE", true: fmt.Sprintf("SDE a=%g", *noise)}[*sde])
+	if err := out.write(diffusion.Grid(imgs, o.n, o.scale), o.prompts); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s: %s, %d prompt(s) × %d image(s), %d steps, cfg %g, %s\n", out.grid, src.describe(), len(o.prompts), o.n, o.steps, o.cfg,
+		map[bool]string{false: "ODE", true: fmt.Sprintf("SDE a=%g", o.noise)}[o.sde])
 	return nil
 }
 
-// scoreHeldOut samples every held-out prompt of task o.PerPrompt times and prints the mean
-// and standard error of each built-in reward.
-func scoreHeldOut(stdout io.Writer, m *diffusion.Model, tok *world.Tokenizer, task string, limit int, o diffusion.SampleOptions, out string, scale int) error {
+// heldOutBatch is how many held-out prompts are sampled at once.
+const heldOutBatch = 32
+
+// heldOutGridRows is how many of the held-out prompts the grid shows.
+const heldOutGridRows = 8
+
+// scoreHeldOut samples every held-out prompt of task o.heldout so.PerPrompt times and prints the
+// mean and standard error of each built-in reward.
+func scoreHeldOut(stdout io.Writer, m *diffusion.Model, tok *world.Tokenizer, o options, so diffusion.SampleOptions) error {
 	w, err := world.New(world.DefaultConfig())
 	if err != nil {
 		return err
 	}
-	t, err := w.Task(task)
+	t, err := w.Task(o.heldout)
+	if err != nil {
+		return cli.Usagef("-heldout: %v", err)
+	}
+	prompts := t.HeldOut
+	if o.limit > 0 && o.limit < len(prompts) {
+		prompts = prompts[:o.limit]
+	}
+	if err := o.checkMemory(m, len(prompts), min(heldOutBatch, len(prompts)), min(heldOutGridRows, len(prompts))); err != nil {
+		return err
+	}
+	out, err := newOutput(o.out, "heldout_"+o.heldout+".png", o.force)
 	if err != nil {
 		return err
 	}
-	prompts := t.HeldOut
-	if limit > 0 && limit < len(prompts) {
-		prompts = prompts[:limit]
-	}
-	const batch = 32
 	var imgs []image.Image
 	var grid []*image.RGBA
 	var all []string
-	for lo := 0; lo < len(prompts); lo += batch {
-		part := prompts[lo:min(lo+batch, len(prompts))]
-		o.Seed += uint64(lo) // a different noise draw per batch, fixed by -seed
-		got, err := diffusion.SamplePrompts(m, tok, part, o)
+	for lo := 0; lo < len(prompts); lo += heldOutBatch {
+		part := prompts[lo:min(lo+heldOutBatch, len(prompts))]
+		so.Seed += uint64(lo) // a different noise draw per batch, fixed by -seed
+		got, err := diffusion.SamplePrompts(m, tok, part, so)
 		if err != nil {
 			return err
 		}
 		for i, im := range got {
 			imgs = append(imgs, im)
-			all = append(all, part[i/o.PerPrompt])
+			all = append(all, part[i/so.PerPrompt])
 		}
 		if lo == 0 {
-			grid = got[:min(len(got), 8*o.PerPrompt)]
+			grid = got[:min(len(got), heldOutGridRows*so.PerPrompt)]
 		}
 	}
-	fmt.Fprintf(stdout, "%s held-out: %d prompts × %d images, %d ODE steps, cfg %g\n", task, len(prompts), o.PerPrompt, o.Steps, o.CFG)
+	fmt.Fprintf(stdout, "%s held-out: %d prompts × %d images, %d %s steps, cfg %g\n", o.heldout, len(prompts), so.PerPrompt, so.Steps,
+		map[bool]string{false: "ODE", true: "SDE"}[so.SDE != nil], so.CFG)
 	for _, name := range reward.Names() {
 		r, _ := reward.ByName(name)
 		s, err := reward.ScoreAll(r, all, imgs)
@@ -142,10 +195,10 @@ func scoreHeldOut(stdout io.Writer, m *diffusion.Model, tok *world.Tokenizer, ta
 		mu, se := meanStderr(s)
 		fmt.Fprintf(stdout, "  %-15s %.4f ± %.4f\n", name, mu, se)
 	}
-	if err := diffusion.SavePNG(out, diffusion.Grid(grid, o.PerPrompt, scale)); err != nil {
+	if err := out.write(diffusion.Grid(grid, so.PerPrompt, o.scale), prompts[:min(heldOutGridRows, len(prompts))]); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s (first prompts, one row each)\n", out)
+	fmt.Fprintf(stdout, "wrote %s (first prompts, one row each)\n", out.grid)
 	return nil
 }
 

@@ -17,7 +17,7 @@ func TestBadInputIsExplained(t *testing.T) {
 	}{
 		{nil, "no -prompt given"},
 		{[]string{"-prompt", "a red circle", "-heldout", "compose"}, "either -prompt or -heldout"},
-		{[]string{"-prompt", "a red circle", "-n", "0"}, "must be ≥ 1"},
+		{[]string{"-prompt", "a red circle", "-n", "0"}, "-n 0 is out of range"},
 		{[]string{"-heldout", "geneval", "-steps", "1"}, `unknown task "geneval"`},
 		{[]string{"-prompt", "a purple circle", "-steps", "1"}, "purple"},
 		{[]string{"-prompt", "x", "-model", "/nonexistent/m.safetensors"}, "/nonexistent/m.safetensors"},

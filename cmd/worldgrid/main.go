@@ -14,26 +14,38 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"math/rand"
 	"os"
 	"strings"
 
 	"github.com/flowtune/flowtune/diffusion/world"
+	"github.com/flowtune/flowtune/internal/atomicfile"
+	"github.com/flowtune/flowtune/internal/cli"
 )
 
 func main() {
-	out := flag.String("out", "grid.png", "output PNG file")
-	size := flag.Int("size", 32, "image side in pixels (≥ 32)")
-	cols := flag.Int("cols", 8, "images per row")
-	rows := flag.Int("rows", 6, "rows")
-	zoom := flag.Int("zoom", 4, "integer upscaling of each image")
-	seed := flag.Uint64("seed", 1, "world and sampling seed")
-	pretrain := flag.Bool("pretrain", false, "show pretraining samples with imperfect captions")
-	flag.Parse()
-	if err := run(*out, *size, *cols, *rows, *zoom, *seed, *pretrain); err != nil {
-		fmt.Fprintln(os.Stderr, "worldgrid:", err)
-		os.Exit(1)
+	os.Exit(cli.Report(os.Stderr, "worldgrid", runArgs(os.Args[1:], os.Stdout)))
+}
+
+// runArgs parses the command line and renders the grid.
+func runArgs(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("worldgrid", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: worldgrid [flags]\n\nRenders ground-truth images of the built-in world with their captions.\n\nflags:\n")
+		fs.PrintDefaults()
 	}
+	out := fs.String("out", "grid.png", "output PNG file")
+	size := fs.Int("size", 32, "image side in pixels (≥ 32)")
+	cols := fs.Int("cols", 8, "images per row")
+	rows := fs.Int("rows", 6, "rows")
+	zoom := fs.Int("zoom", 4, "integer upscaling of each image")
+	seed := fs.Uint64("seed", 1, "world and sampling seed")
+	pretrain := fs.Bool("pretrain", false, "show pretraining samples with imperfect captions")
+	if err := cli.Parse(fs, args, stdout); err != nil {
+		return err
+	}
+	return run(*out, *size, *cols, *rows, *zoom, *seed, *pretrain)
 }
 
 func run(out string, size, cols, rows, zoom int, seed uint64, pretrain bool) error {
@@ -81,15 +93,7 @@ func run(out string, size, cols, rows, zoom int, seed uint64, pretrain bool) err
 			}
 		}
 	}
-	f, err := os.Create(out)
-	if err != nil {
-		return err
-	}
-	if err := png.Encode(f, grid); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return atomicfile.Write(out, func(w io.Writer) error { return png.Encode(w, grid) })
 }
 
 func fill(img *image.RGBA, r image.Rectangle, c color.RGBA) {

@@ -7,8 +7,10 @@ package reward
 //	               → {"rewards": [float, ...]} (one per image, same order)
 //	               or {"error": "message"} with a 4xx/5xx status
 //
-// Requests that fail in a way that may pass on its own (no connection, a timeout, a 5xx or 429
-// answer) are tried again after an exponentially growing pause; anything else fails at once.
+// Requests that fail in a way that may pass on its own (no connection, a timeout, a 5xx, 408 or
+// 429 answer) are tried again after an exponentially growing pause; anything else fails at once.
+// A failure is a RemoteError whose kind (ErrServerDown, ErrRejected, ErrBadAnswer) tells a
+// server that is down from one that rejects the request.
 
 import (
 	"bytes"
@@ -46,6 +48,11 @@ const healthTimeout = 10 * time.Second
 // maxAnswerBytes bounds how much of a server's answer is read.
 const maxAnswerBytes = 64 << 20
 
+// MaxRewardMagnitude bounds the rewards a server may answer: beyond ±1e12 the training
+// statistics (group means and variances, weighted sums) lose all precision or overflow, so such
+// an answer is a broken server's.
+const MaxRewardMagnitude = 1e12
+
 // RemoteOptions tune a Remote. Zero values take the defaults.
 type RemoteOptions struct {
 	// Timeout bounds one request, from connecting to reading the whole answer (default 60 s).
@@ -63,79 +70,37 @@ type RemoteOptions struct {
 	Client *http.Client
 	// Log, when set, gets a warning for each retry. Nil logs nothing.
 	Log *zerolog.Logger
+	// Token, when not empty, is sent with every request as Authorization: Bearer <Token>
+	// (ReadToken reads it from $FLOWTUNE_REWARD_TOKEN or a file).
+	Token string
 }
 
 // Remote is a reward computed by a server speaking the protocol above. It is safe for
 // concurrent use.
 type Remote struct {
 	name    string
-	url     string // as configured, for messages
+	url     string // as configured, credentials redacted, for messages
 	compute string // endpoint URLs
 	health  string
 	o       RemoteOptions
 	client  *http.Client
 }
 
-// RemoteError is a failed exchange with a reward server. Its message names the reward, the
-// server, the request, the last answer's status (or that none came), how many attempts were
-// made, and what went wrong: a trimmed snippet of the answer, the problem found in it, or the
-// network error.
-type RemoteError struct {
-	Reward   string
-	URL      string
-	Op       string // "POST /compute" or "GET /health"
-	Status   int    // HTTP status of the last answer; 0 when no answer came
-	Attempts int
-	Timeout  time.Duration // set when the last attempt ran out of time
-	Problem  string        // what was wrong with an answer that came ("" for a plain error status)
-	Body     string        // trimmed snippet of the last answer's body
-	Err      error         // the network error when no answer came
-	Hint     string        // what to do about it, if anything useful can be said
-}
-
-func (e *RemoteError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "reward %s@%s: %s: ", e.Reward, e.URL, e.Op)
-	switch {
-	case e.Timeout > 0:
-		fmt.Fprintf(&b, "timeout (no complete answer within %v)", e.Timeout)
-	case e.Status == 0:
-		b.WriteString("no answer")
-	default:
-		fmt.Fprintf(&b, "%d %s", e.Status, http.StatusText(e.Status))
-	}
-	if e.Attempts == 1 {
-		b.WriteString(" after 1 attempt")
-	} else {
-		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
-	}
-	if e.Problem != "" {
-		b.WriteString(": " + e.Problem)
-	}
-	if e.Err != nil {
-		b.WriteString(": " + e.Err.Error())
-	}
-	if e.Body != "" {
-		b.WriteString(": " + e.Body)
-	}
-	if e.Hint != "" {
-		b.WriteString("; " + e.Hint)
-	}
-	return b.String()
-}
-
-func (e *RemoteError) Unwrap() error { return e.Err }
-
 // NewRemote returns the reward name computed by the server at rawURL (http or https; the
 // endpoints are rawURL's path + "/health" and "/compute", its query kept). It checks GET /health
 // first and fails, suggesting how to start a server, when the server does not answer 200.
+// Messages show rawURL redacted (RedactURL).
 func NewRemote(name, rawURL string, o RemoteOptions) (*Remote, error) {
+	shown := RedactURL(rawURL)
 	if name == "" {
-		return nil, fmt.Errorf("remote reward at %s: empty name", rawURL)
+		return nil, fmt.Errorf("remote reward at %s: empty name", shown)
 	}
 	u, err := ParseServerURL(rawURL)
+	if err == nil && isRedacted(u) {
+		err = errRedacted
+	}
 	if err != nil {
-		return nil, fmt.Errorf("reward %s@%s: %w", name, rawURL, err)
+		return nil, fmt.Errorf("reward %s@%s: %w", name, shown, err)
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultRemoteTimeout
@@ -150,7 +115,7 @@ func NewRemote(name, rawURL string, o RemoteOptions) (*Remote, error) {
 		o.MaxBackoff = DefaultRemoteMaxBackoff
 	}
 	o.MaxBackoff = max(o.MaxBackoff, o.Backoff)
-	m := &Remote{name: name, url: rawURL, o: o, client: o.Client}
+	m := &Remote{name: name, url: shown, o: o, client: o.Client}
 	if m.client == nil {
 		// The default transport, except that a local server is never reached through a proxy
 		// from the environment (Go already skips proxies for loopback hosts).
@@ -164,16 +129,18 @@ func NewRemote(name, rawURL string, o RemoteOptions) (*Remote, error) {
 }
 
 // ParseServerURL parses a reward server's URL: it must be absolute, http or https, with a host.
+// Errors show the URL redacted.
 func ParseServerURL(rawURL string) (*url.URL, error) {
+	shown := RedactURL(rawURL)
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("bad server URL: %v", err)
+		return nil, fmt.Errorf("bad server URL %q", shown)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("server URL %q must start with http:// or https://", rawURL)
+		return nil, fmt.Errorf("server URL %q must start with http:// or https://", shown)
 	}
 	if u.Hostname() == "" {
-		return nil, fmt.Errorf("server URL %q has no host", rawURL)
+		return nil, fmt.Errorf("server URL %q has no host", shown)
 	}
 	return u, nil
 }
@@ -188,8 +155,15 @@ func endpoint(base *url.URL, name string) string {
 // Name is the reward's name (as configured, not the server's).
 func (m *Remote) Name() string { return m.name }
 
-// URL is the server's URL as configured.
+// URL is the server's URL as configured, credentials redacted.
 func (m *Remote) URL() string { return m.url }
+
+// authorize adds the token, if any, to req.
+func (m *Remote) authorize(req *http.Request) {
+	if m.o.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+m.o.Token)
+	}
+}
 
 func (m *Remote) checkHealth(u *url.URL) error {
 	ctx, cancel := context.WithTimeout(context.Background(), min(m.o.Timeout, healthTimeout))
@@ -200,6 +174,7 @@ func (m *Remote) checkHealth(u *url.URL) error {
 		e.Err = err
 		return e
 	}
+	m.authorize(req)
 	resp, err := m.client.Do(req)
 	if err != nil {
 		e.Err = err
@@ -213,7 +188,9 @@ func (m *Remote) checkHealth(u *url.URL) error {
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		e.Status, e.Body = resp.StatusCode, snippet(body)
-		e.Hint = "the server answers but is not ready (or this is not a reward server)"
+		if e.Hint = statusHint(resp.StatusCode, m.o.Token != ""); e.Hint == "" {
+			e.Hint = "the server answers but is not ready (or this is not a reward server)"
+		}
 		return e
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
@@ -313,15 +290,15 @@ func (m *Remote) post(body []byte) ([]byte, int, error) {
 		if err == nil && status == http.StatusOK {
 			return answer, attempt, nil
 		}
-		retry := err != nil || status >= 500 || status == http.StatusTooManyRequests
+		retry := err != nil || retryable(status)
 		if !retry || attempt >= m.o.Attempts {
 			e := &RemoteError{Reward: m.name, URL: m.url, Op: "POST /compute", Status: status, Attempts: attempt,
-				Err: err, Body: snippet(answer)}
+				Err: err, Body: snippet(answer), Hint: statusHint(status, m.o.Token != "")}
 			if err != nil && isTimeout(err) {
 				e.Timeout = m.o.Timeout
 			}
 			if !retry {
-				e.Problem = "not retried (a 4xx other than 429 means the server rejects the request itself)"
+				e.Problem = "not retried"
 			}
 			return nil, attempt, e
 		}
@@ -360,6 +337,7 @@ func (m *Remote) once(body []byte) (int, []byte, error) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
+	m.authorize(req)
 	resp, err := m.client.Do(req)
 	if err != nil {
 		return 0, nil, err
@@ -377,7 +355,8 @@ func isTimeout(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
-// parseAnswer reads a 200 answer: n finite rewards, or what is wrong with it.
+// parseAnswer reads a 200 answer: n finite rewards within ±MaxRewardMagnitude, or what is wrong
+// with it.
 func parseAnswer(data []byte, n int) ([]float64, string) {
 	var ans struct {
 		Rewards []json.RawMessage `json:"rewards"`
@@ -414,6 +393,10 @@ func parseAnswer(data []byte, n int) ([]float64, string) {
 		}
 		if err != nil {
 			return nil, fmt.Sprintf("reward %d is %s, not a number", i, trimTo(tok, 40))
+		}
+		if math.Abs(v) > MaxRewardMagnitude {
+			return nil, fmt.Sprintf("reward %d is %s, beyond ±%g: training statistics overflow on rewards this large (scale the server's scores)",
+				i, trimTo(tok, 40), MaxRewardMagnitude)
 		}
 		out[i] = v
 	}

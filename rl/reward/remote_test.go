@@ -22,24 +22,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/flowtune/flowtune/diffusion/world"
+	"github.com/flowtune/flowtune/rl/reward/rewardtest"
 )
-
-// luma is a test reward that scores anything: the mean channel value in [0, 1].
-type luma struct{}
-
-func (luma) Name() string { return "luma" }
-
-func (luma) Score(_ string, img image.Image) (float64, error) {
-	b := img.Bounds()
-	s := 0.0
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			r, g, bl, _ := img.At(x, y).RGBA()
-			s += float64(r+g+bl) / (3 * 65535)
-		}
-	}
-	return s / float64(b.Dx()*b.Dy()), nil
-}
 
 var (
 	sceneOnce    sync.Once
@@ -50,7 +34,7 @@ var (
 
 // scenes are world images, mildly degraded, with prompts: every other one its own caption, the
 // others the caption of another image, so that the rewards disagree between images.
-func scenes(t *testing.T) ([]string, []image.Image) {
+func scenes(t testing.TB) ([]string, []image.Image) {
 	t.Helper()
 	sceneOnce.Do(func() {
 		cfg := world.DefaultConfig()
@@ -91,9 +75,9 @@ func counting(t *testing.T, h http.Handler) (*httptest.Server, *atomic.Int64) {
 }
 
 // flaky answers POST /compute with fail(n) for the n-th request (1-based) while it returns a
-// status, and passes everything else to the real handler of luma.
+// status, and passes everything else to the real handler of the brightness reward.
 func flaky(t *testing.T, fail func(n int64) (int, string)) (*httptest.Server, *atomic.Int64) {
-	real := Handler(luma{}, zerolog.Nop())
+	real := Handler(rewardtest.Brightness{}, zerolog.Nop())
 	var n atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
@@ -141,7 +125,7 @@ func TestRemoteMatchesInProcess(t *testing.T) {
 	prompts, imgs := scenes(t)
 	compose, _ := ByName("compose")
 	pref, _ := ByName("pref")
-	for _, r := range []Reward{compose, pref, luma{}} {
+	for _, r := range []Reward{compose, pref, rewardtest.Brightness{}} {
 		want, err := ScoreAll(r, prompts, imgs)
 		if err != nil {
 			t.Fatal(err)
@@ -199,14 +183,14 @@ func TestRemoteRetriesTransientFailures(t *testing.T) {
 	log := zerolog.New(&logBuf)
 	o := fastRetries()
 	o.Log = &log
-	got, err := ScoreAll(mustRemote(t, "luma", srv.URL, o), prompts, imgs)
+	got, err := ScoreAll(mustRemote(t, "brightness", srv.URL, o), prompts, imgs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n.Load() != 3 {
 		t.Fatalf("server saw %d requests, want 3 (two failures, one success)", n.Load())
 	}
-	want, _ := ScoreAll(luma{}, prompts, imgs)
+	want, _ := ScoreAll(rewardtest.Brightness{}, prompts, imgs)
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("image %d: %v after retries, want %v", i, got[i], want[i])
@@ -224,8 +208,8 @@ func TestRemoteGivesUpAfterAttempts(t *testing.T) {
 	srv, n := flaky(t, func(int64) (int, string) {
 		return http.StatusServiceUnavailable, `{"error": "model loading"}`
 	})
-	_, err := ScoreAll(mustRemote(t, "luma", srv.URL, fastRetries()), prompts, imgs)
-	wantParts(t, err, "reward luma@"+srv.URL, "POST /compute", "503 Service Unavailable after 3 attempts", `{"error": "model loading"}`)
+	_, err := ScoreAll(mustRemote(t, "brightness", srv.URL, fastRetries()), prompts, imgs)
+	wantParts(t, err, "reward brightness@"+srv.URL, "POST /compute", "503 Service Unavailable after 3 attempts", `{"error": "model loading"}`)
 	if n.Load() != 3 {
 		t.Fatalf("server saw %d requests, want 3", n.Load())
 	}
@@ -237,7 +221,7 @@ func TestRemoteGivesUpAfterAttempts(t *testing.T) {
 	o := fastRetries()
 	o.Attempts = 5
 	n.Store(0)
-	_, err = ScoreAll(mustRemote(t, "luma", srv.URL, o), prompts, imgs)
+	_, err = ScoreAll(mustRemote(t, "brightness", srv.URL, o), prompts, imgs)
 	wantParts(t, err, "after 5 attempts")
 	if n.Load() != 5 {
 		t.Fatalf("Attempts 5: server saw %d requests", n.Load())
@@ -250,7 +234,7 @@ func TestRemoteDoesNotRetryClientErrors(t *testing.T) {
 	srv, n := flaky(t, func(int64) (int, string) {
 		return http.StatusBadRequest, `{"error": "image 0: not a PNG"}`
 	})
-	_, err := ScoreAll(mustRemote(t, "luma", srv.URL, fastRetries()), prompts, imgs)
+	_, err := ScoreAll(mustRemote(t, "brightness", srv.URL, fastRetries()), prompts, imgs)
 	wantParts(t, err, srv.URL, "400 Bad Request after 1 attempt", "not retried", `{"error": "image 0: not a PNG"}`)
 	if n.Load() != 1 {
 		t.Fatalf("a 400 was retried: %d requests", n.Load())
@@ -258,7 +242,7 @@ func TestRemoteDoesNotRetryClientErrors(t *testing.T) {
 
 	long := strings.Repeat("x", 20000)
 	srv, _ = flaky(t, func(int64) (int, string) { return http.StatusNotFound, "<html>" + long + "</html>" })
-	_, err = ScoreAll(mustRemote(t, "luma", srv.URL, fastRetries()), prompts, imgs)
+	_, err = ScoreAll(mustRemote(t, "brightness", srv.URL, fastRetries()), prompts, imgs)
 	wantParts(t, err, "404 Not Found", "<html>xxx", "…")
 	if len(err.Error()) > 1000 {
 		t.Fatalf("a 20 kB body makes a %d-byte error message", len(err.Error()))
@@ -270,7 +254,7 @@ func TestRemoteDoesNotRetryClientErrors(t *testing.T) {
 func TestRemoteTimeout(t *testing.T) {
 	prompts, imgs := scenes(t)
 	var n atomic.Int64
-	real := Handler(luma{}, zerolog.Nop())
+	real := Handler(rewardtest.Brightness{}, zerolog.Nop())
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
 			n.Add(1)
@@ -286,11 +270,11 @@ func TestRemoteTimeout(t *testing.T) {
 	defer srv.Close()
 	o := fastRetries()
 	o.Timeout = 100 * time.Millisecond
-	m := mustRemote(t, "luma", srv.URL, o)
+	m := mustRemote(t, "brightness", srv.URL, o)
 	start := time.Now()
 	_, err := ScoreAll(m, prompts[:2], imgs[:2])
 	took := time.Since(start)
-	wantParts(t, err, "reward luma@"+srv.URL, "timeout", "100ms", "after 3 attempts")
+	wantParts(t, err, "reward brightness@"+srv.URL, "timeout", "100ms", "after 3 attempts")
 	if took < 300*time.Millisecond || took > 10*time.Second {
 		t.Fatalf("three 100 ms attempts took %v", took)
 	}
@@ -314,8 +298,8 @@ func TestRemoteRejectsMalformedAnswers(t *testing.T) {
 	}
 	for _, c := range cases {
 		srv, n := flaky(t, func(int64) (int, string) { return http.StatusOK, c.body })
-		_, err := ScoreAll(mustRemote(t, "luma", srv.URL, fastRetries()), prompts[:2], imgs[:2])
-		wantParts(t, err, "reward luma@"+srv.URL, "200 OK after 1 attempt", c.want)
+		_, err := ScoreAll(mustRemote(t, "brightness", srv.URL, fastRetries()), prompts[:2], imgs[:2])
+		wantParts(t, err, "reward brightness@"+srv.URL, "200 OK after 1 attempt", c.want)
 		if n.Load() != 1 {
 			t.Fatalf("answer %s: %d requests, want 1", c.body, n.Load())
 		}
@@ -352,7 +336,7 @@ func TestNewRemoteChecksHealth(t *testing.T) {
 	// A path and a query on the URL are kept: the endpoints are appended to the path.
 	var seen []string
 	var mu sync.Mutex
-	real := Handler(luma{}, zerolog.Nop())
+	real := Handler(rewardtest.Brightness{}, zerolog.Nop())
 	srv := httptest.NewServer(http.StripPrefix("/v1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		seen = append(seen, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery)
@@ -361,7 +345,7 @@ func TestNewRemoteChecksHealth(t *testing.T) {
 	})))
 	defer srv.Close()
 	prompts, imgs := scenes(t)
-	if _, err := ScoreAll(mustRemote(t, "luma", srv.URL+"/v1/?model=big", fastRetries()), prompts[:1], imgs[:1]); err != nil {
+	if _, err := ScoreAll(mustRemote(t, "brightness", srv.URL+"/v1/?model=big", fastRetries()), prompts[:1], imgs[:1]); err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.Join(seen, ", "); got != "GET /health?model=big, POST /compute?model=big" {
@@ -373,7 +357,9 @@ func TestNewRemoteChecksHealth(t *testing.T) {
 func post(t *testing.T, h http.Handler, body string) (int, map[string]any) {
 	t.Helper()
 	w := httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/compute", strings.NewReader(body)))
+	req := httptest.NewRequest(http.MethodPost, "/compute", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	h.ServeHTTP(w, req)
 	var ans map[string]any
 	if err := json.Unmarshal(w.Body.Bytes(), &ans); err != nil {
 		t.Fatalf("answer to %.60s… is not JSON: %q", body, w.Body.String())
@@ -388,7 +374,7 @@ func TestHandlerValidatesRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	notPNG := base64.StdEncoding.EncodeToString([]byte("GIF89a, honestly"))
-	h := Handler(luma{}, zerolog.Nop())
+	h := Handler(rewardtest.Brightness{}, zerolog.Nop())
 	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
 	cases := []struct {
 		body   string
@@ -421,7 +407,7 @@ func TestHandlerValidatesRequests(t *testing.T) {
 	body := fmt.Sprintf(`{"prompt": [%s, %s], "image": [%s, %s], "video": null, "condition_images": null, "condition_videos": null}`,
 		q(prompts[0]), q(prompts[0]), q(good), q("data:image/png;base64,"+good))
 	status, ans := post(t, h, body)
-	want, _ := luma{}.Score("", imgs[0])
+	want, _ := rewardtest.Brightness{}.Score("", imgs[0])
 	if rs, ok := ans["rewards"].([]any); status != 200 || !ok || len(rs) != 2 || rs[0] != want || rs[1] != want {
 		t.Fatalf("status %d answer %v, want rewards [%v %v]", status, ans, want, want)
 	}
@@ -435,16 +421,14 @@ func TestHandlerValidatesRequests(t *testing.T) {
 	}
 
 	// The body limit.
-	defer func(v int64) { maxRequestBytes = v }(maxRequestBytes)
-	maxRequestBytes = 1 << 20
-	status, ans = post(t, h, fmt.Sprintf(`{"prompt": ["a"], "image": [%q]}`, strings.Repeat("A", 2<<20)))
+	status, ans = post(t, NewHandler(rewardtest.Brightness{}, zerolog.Nop(), ServerOptions{MaxBodyBytes: 1 << 20}), fmt.Sprintf(`{"prompt": ["a"], "image": [%q]}`, strings.Repeat("A", 2<<20)))
 	if msg, _ := ans["error"].(string); status != http.StatusRequestEntityTooLarge || !strings.Contains(msg, "limit of 1 MiB") {
 		t.Fatalf("oversized body: status %d, answer %v", status, ans)
 	}
 
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/health", nil))
-	if w.Code != 200 || !strings.Contains(w.Body.String(), `"reward":"luma"`) {
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `"reward":"brightness"`) {
 		t.Fatalf("GET /health: %d %s", w.Code, w.Body.String())
 	}
 	w = httptest.NewRecorder()

@@ -11,7 +11,8 @@
 // Measured on the 2-core AMD EPYC (Zen 5) development machine, one goroutine, best call:
 // 512³ ≈ 205 GFLOP/s, 4096×256·256×256 ≈ 210 GFLOP/s with the AVX-512 kernel, about twice
 // OpenBLAS 0.3.21's single-thread sgemm there (which runs its Haswell AVX2 kernel);
-// tensor/bench_matmul.sh measures both side by side.
+// tensor/bench_matmul.sh measures both side by side; docs/measurements.md §6 keeps the dated
+// figures with the load they were taken under (ratios on a loaded machine mean little).
 package gemm
 
 import "fmt"

@@ -1,0 +1,499 @@
+package train
+
+// The fine-tuning loop: per step, P training prompts × G rollouts (scored while the next group
+// samples), group-relative advantages, the algorithm's loss accumulated over micro-batches, one
+// clipped AdamW step on the policy's LoRA adapter and the lagged-adapter updates; held-out
+// evaluation at step 0, every EvalEvery steps and at the end; checkpoints of the whole state.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/flowtune/flowtune/diffusion"
+	"github.com/flowtune/flowtune/diffusion/world"
+	"github.com/flowtune/flowtune/internal/atomicfile"
+	"github.com/flowtune/flowtune/nn"
+	"github.com/flowtune/flowtune/rl"
+	"github.com/flowtune/flowtune/rl/reward"
+	"github.com/flowtune/flowtune/tensor"
+)
+
+// Trainer runs one fine-tuning job and writes its run directory:
+//
+//	config.yaml             the resolved config
+//	metrics.jsonl           one JSON object per step ("kind":"train") and per evaluation ("kind":"eval")
+//	summary.json            base and final held-out rewards with their noise, wall time
+//	reward_curve.png        held-out and training reward against the step
+//	samples_base.png        evaluation samples of the base model (fixed seeds) …
+//	samples_final.png       … and of the fine-tuned one, same prompts and seeds
+//	samples_prompts.txt     the prompts of the sample grids' columns
+//	adapters.safetensors    the trained LoRA adapter
+//	checkpoint.safetensors  the whole training state (for Resume)
+type Trainer struct {
+	Cfg      Config
+	Model    *diffusion.Model // the base model; the trainer adds the adapters
+	World    *world.World
+	Tok      *world.Tokenizer
+	OutDir   string
+	Log      zerolog.Logger
+	BaseName string // how summary.json and the adapter file name the base model
+	// Resume continues from OutDir's checkpoint instead of starting afresh.
+	Resume bool
+	// ExtraRewards are rewards usable by name besides the registered ones (synthetic rewards
+	// in tests).
+	ExtraRewards map[string]reward.Reward
+	// Phase, when set, is called as each phase of a step begins (rollout, advantage, train,
+	// eval) and the function it returns as the phase ends: cmd/finetune passes cuda.Range so
+	// that nsys shows the phases as NVTX ranges.
+	Phase func(name string) (end func())
+	// BeforeStep, when set, is called with the number of each step before it runs, and with
+	// Cfg.Steps+1 when training ends (cmd/finetune's -profile-steps brackets steps with it).
+	BeforeStep func(step int)
+
+	afterStep     func(step int)       // test hook, after a step's records and checkpoint
+	remoteOptions reward.RemoteOptions // test hook: base options of remote rewards (backoff); the config sets timeout and attempts
+	lossFault     func(step int) bool  // test hook: true turns the step's loss into NaN
+}
+
+// Files of the run directory.
+const (
+	ConfigFile     = "config.yaml"
+	MetricsFile    = "metrics.jsonl"
+	SummaryFile    = "summary.json"
+	CurveFile      = "reward_curve.png"
+	AdaptersFile   = "adapters.safetensors"
+	CheckpointFile = "checkpoint.safetensors"
+)
+
+// ErrInterrupted is returned (wrapped) when the context is cancelled: the state was saved and
+// the run can be resumed.
+var ErrInterrupted = errors.New("interrupted")
+
+// ErrReward is returned (wrapped) when a reward cannot be computed: a remote reward's server
+// cannot be reached at the start, or scoring fails (after the client's retries) during a step or
+// an evaluation. In the latter cases the run saved a checkpoint it can be resumed from.
+var ErrReward = errors.New("reward failed")
+
+// rewardError marks err as a reward failure (errors.Is(e, ErrReward)) without changing its text.
+type rewardError struct{ err error }
+
+func (e *rewardError) Error() string   { return e.err.Error() }
+func (e *rewardError) Unwrap() []error { return []error{ErrReward, e.err} }
+
+func rewardFailure(err error) error { return &rewardError{err} }
+
+// Run trains until Cfg.Steps steps are done, or ctx is cancelled (then it saves a checkpoint
+// and returns an error wrapping ErrInterrupted). A non-finite loss or gradient stops the run
+// with an error and leaves the last checkpoint as it was. A reward that cannot be computed (a
+// remote reward's server down after the retries) stops the run with an error wrapping
+// ErrReward after saving a checkpoint: of the state before the failed step, or after the step
+// whose evaluation failed; resuming repeats exactly what the uninterrupted run would have done.
+func (t *Trainer) Run(ctx context.Context) (*Summary, error) {
+	r, err := t.setup()
+	if err != nil {
+		return nil, err
+	}
+	cfg := t.Cfg
+	if err := r.pendingEval(); err != nil {
+		return r.stop(err)
+	}
+	for r.st.Step < cfg.Steps {
+		if ctx.Err() != nil {
+			if err := r.saveCheckpoint(); err != nil {
+				return nil, err
+			}
+			t.Log.Warn().Int("step", r.st.Step).Str("resume", "-resume "+t.OutDir).Msg("interrupted: checkpoint saved")
+			s := r.summary(false)
+			if err := r.writeSummary(s); err != nil {
+				return nil, err
+			}
+			return s, fmt.Errorf("%w at step %d of %d; checkpoint saved in %s", ErrInterrupted, r.st.Step, cfg.Steps, t.OutDir)
+		}
+		start := r.stepStart()
+		if t.BeforeStep != nil {
+			t.BeforeStep(r.st.Step + 1)
+		}
+		if err := r.trainStep(); err != nil {
+			if errors.Is(err, ErrReward) {
+				r.rewind(start)
+			}
+			return r.stop(err)
+		}
+		step := r.st.Step
+		if r.evalDue(step) {
+			end := r.phase("eval")
+			err := r.evalAndRecord(step, r.gridName(step))
+			end()
+			if err != nil {
+				return r.stop(err)
+			}
+		}
+		if step == cfg.Steps || cfg.CheckpointEvery > 0 && step%cfg.CheckpointEvery == 0 {
+			if err := r.saveCheckpoint(); err != nil {
+				return nil, err
+			}
+		}
+		if t.afterStep != nil {
+			t.afterStep(step)
+		}
+	}
+	if t.BeforeStep != nil {
+		t.BeforeStep(cfg.Steps + 1)
+	}
+	if err := r.saveAdapters(); err != nil {
+		return nil, err
+	}
+	s := r.summary(true)
+	if err := r.writeSummary(s); err != nil {
+		return nil, err
+	}
+	t.Log.Info().Int("steps", r.st.Step).Float64("wall_s", s.WallSeconds).Str("dir", t.OutDir).Msg("done")
+	return s, nil
+}
+
+// evalDue reports whether the held-out evaluation runs after step (0: the base model).
+func (r *run) evalDue(step int) bool {
+	return step == 0 || step == r.cfg.Steps || r.cfg.EvalEvery > 0 && step%r.cfg.EvalEvery == 0
+}
+
+// gridName is the sample grid an evaluation at step saves, if any.
+func (r *run) gridName(step int) string {
+	switch step {
+	case 0:
+		return "samples_base.png"
+	case r.cfg.Steps:
+		return "samples_final.png"
+	}
+	return ""
+}
+
+// pendingEval runs the evaluation of the step the run starts from, when it is due and its record
+// is missing: the base model's at step 0, or one whose reward failed before a resume. The
+// checkpoint is then saved again so that it holds the record.
+func (r *run) pendingEval() error {
+	step := r.st.Step
+	if !r.evalDue(step) || r.hasEval(step) {
+		return nil
+	}
+	if err := r.evalAndRecord(step, r.gridName(step)); err != nil {
+		return err
+	}
+	if step > 0 {
+		return r.saveCheckpoint()
+	}
+	return nil
+}
+
+// stepState is what a training step changes before its rewards are known: the data cursor and
+// the noise streams (the training stream is drawn only after the rewards, but is kept all the
+// same), and the records.
+type stepState struct {
+	cursor               cursorState
+	rolloutRNG, trainRNG tensor.RNG
+	records              int
+}
+
+func (r *run) stepStart() stepState {
+	return stepState{cursor: r.st.Cursor, rolloutRNG: r.st.RolloutRNG, trainRNG: r.st.TrainRNG, records: len(r.st.Metrics)}
+}
+
+// rewind puts the state back to the start of a step that failed before updating the weights.
+// r.rolloutRNG, r.trainRNG and the cursor point into r.st, so they follow.
+func (r *run) rewind(s stepState) {
+	r.st.Cursor, r.st.RolloutRNG, r.st.TrainRNG = s.cursor, s.rolloutRNG, s.trainRNG
+	r.st.Metrics = r.st.Metrics[:s.records]
+}
+
+// stop ends Run with err. A reward failure first saves a checkpoint of the current state (the
+// caller has made it consistent) and the partial summary, and says how to continue.
+func (r *run) stop(err error) (*Summary, error) {
+	if !errors.Is(err, ErrReward) {
+		return nil, err
+	}
+	dir := r.t.OutDir
+	if serr := r.saveCheckpoint(); serr != nil {
+		return nil, fmt.Errorf("%w; saving a checkpoint failed too: %v", err, serr)
+	}
+	s := r.summary(false)
+	if serr := r.writeSummary(s); serr != nil {
+		return nil, fmt.Errorf("%w; the checkpoint at step %d was saved, but not the summary: %v", err, r.st.Step, serr)
+	}
+	fix := "fix the reward, then"
+	switch {
+	case errors.Is(err, reward.ErrServerDown):
+		fix = "start the server again (or wait until it is less busy), then"
+	case errors.Is(err, reward.ErrRejected):
+		fix = "the server rejects what this run sends, so resuming as it is fails the same way: make the run and the server fit " +
+			"(the task's prompts and the server's reward, the token, the server's limits: the message says which), then"
+	case errors.Is(err, reward.ErrBadAnswer):
+		fix = "the server's answers are unusable: fix the server, then"
+	}
+	r.t.Log.Error().Err(err).Int("step", r.st.Step).Str("resume", "-resume "+dir).Msg("reward failed: checkpoint saved")
+	return s, fmt.Errorf("%w; the checkpoint at step %d was saved — %s continue with -resume %s", err, r.st.Step, fix, dir)
+}
+
+// scoreFailure marks a scoring error of rw as a reward failure; where says what was scored
+// ("" for nothing to add). A remote reward's errors already name the reward and its server.
+func (rw namedReward) scoreFailure(err error, where string) error {
+	var re *reward.RemoteError
+	if errors.As(err, &re) {
+		return rewardFailure(err)
+	}
+	if where != "" {
+		where = " " + where
+	}
+	return rewardFailure(fmt.Errorf("reward %s%s: %w", rw.name, where, err))
+}
+
+// run is the live state of one Run.
+type run struct {
+	t       *Trainer
+	cfg     Config
+	algo    algorithm
+	pol     *rl.Policies
+	opt     *nn.AdamW
+	rewards []namedReward
+	task    *world.Task
+	uncond  diffusion.Cond
+	eval    *evalSet
+
+	st         checkpointState
+	rolloutRNG *tensor.RNG
+	trainRNG   *tensor.RNG
+	cursor     *cursor
+
+	savedStep int // step of the checkpoint on disk, −1 for none
+
+	started   time.Time // of this process's part of the run
+	stepTimes []float64 // seconds per training step in this process
+	evalTime  float64   // seconds of the last evaluation
+}
+
+type namedReward struct {
+	name   string
+	weight float64
+	url    string // server of a remote reward (credentials redacted, for logs), else ""
+	r      reward.Reward
+}
+
+// setup validates the config, prepares the adapters and the optimizer, and either starts a
+// fresh run directory or restores the checkpoint of an existing one.
+func (t *Trainer) setup() (*run, error) {
+	cfg := t.Cfg
+	if err := cfg.validate(t.ExtraRewards); err != nil {
+		return nil, err
+	}
+	if t.Model == nil || t.World == nil || t.Tok == nil {
+		return nil, errors.New("train.Trainer: Model, World and Tok must be set")
+	}
+	if err := os.MkdirAll(t.OutDir, 0o755); err != nil {
+		return nil, fmt.Errorf("run directory: %w", err)
+	}
+	r := &run{t: t, cfg: cfg, started: time.Now(), uncond: diffusion.UncondCond(t.Tok), savedStep: -1}
+	var err error
+	if r.task, err = t.World.Task(cfg.Task); err != nil {
+		return nil, err
+	}
+	rws, _ := cfg.Rewards()
+	token, err := cfg.remoteToken(rws)
+	if err != nil {
+		return nil, err
+	}
+	for _, rw := range rws {
+		var rr reward.Reward
+		if rw.URL != "" {
+			o := t.remoteOptions
+			o.Timeout = time.Duration(cfg.RewardTimeout * float64(time.Second))
+			o.Attempts = cfg.RewardRetries
+			o.Log = &t.Log
+			o.Token = token
+			if rr, err = reward.NewRemote(rw.Name, rw.URL, o); err != nil {
+				return nil, rewardFailure(err)
+			}
+		} else if extra, ok := t.ExtraRewards[rw.Name]; ok {
+			rr = extra
+		} else {
+			rr, _ = reward.ByName(rw.Name)
+		}
+		r.rewards = append(r.rewards, namedReward{rw.Name, rw.Weight, reward.RedactURL(rw.URL), rr})
+	}
+	if r.eval, err = newEvalSet(r); err != nil {
+		return nil, err
+	}
+
+	m := t.Model
+	if nn.HasAdapter(m, rl.PolicyAdapter) {
+		return nil, errors.New("train.Trainer: the model already has a policy adapter (pass the bare base model)")
+	}
+	nn.SetRequiresGrad(nn.NamedParams(m), false)
+	nn.AddAdapter(m, rl.PolicyAdapter, cfg.LoRARank, float32(cfg.LoRAAlpha), tensor.NewRNG(cfg.Seed+4<<32), isAttention)
+	r.algo = newAlgorithm(r)
+	if cfg.EvalEMA > 0 {
+		nn.CopyAdapter(m, rl.EvalAdapter, rl.PolicyAdapter)
+	}
+	r.pol = rl.NewPolicies(m)
+	r.opt = nn.NewAdamW(nn.AdapterParams(m, rl.PolicyAdapter), nn.AdamWConfig{LR: float32(cfg.LR), Beta1: 0.9, Beta2: 0.999,
+		Eps: 1e-8, WeightDecay: float32(cfg.WeightDecay), MaxGradNorm: cfg.GradClip})
+
+	r.st = checkpointState{Version: checkpointVersion, Algo: cfg.Algo,
+		RolloutRNG: *tensor.NewRNG(cfg.Seed + 1<<32), TrainRNG: *tensor.NewRNG(cfg.Seed + 2<<32)}
+	if t.Resume {
+		if err := r.loadCheckpoint(); err != nil {
+			return nil, err
+		}
+		if r.st.Step > cfg.Steps {
+			return nil, fmt.Errorf("resume: the checkpoint is at step %d, beyond the configured %d steps (raise steps)", r.st.Step, cfg.Steps)
+		}
+	} else if _, err := os.Stat(filepath.Join(t.OutDir, CheckpointFile)); err == nil {
+		return nil, fmt.Errorf("run directory %s already holds a checkpoint: resume it or choose another directory", t.OutDir)
+	}
+	r.rolloutRNG, r.trainRNG = &r.st.RolloutRNG, &r.st.TrainRNG
+	r.cursor = newCursor(cfg.Seed+3<<32, len(r.task.Train), &r.st.Cursor)
+
+	y, err := cfg.YAML()
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteBytes(filepath.Join(t.OutDir, ConfigFile), y); err != nil {
+		return nil, err
+	}
+	if err := r.writeMetrics(); err != nil {
+		return nil, err
+	}
+	t.Log.Info().Str("algo", cfg.Algo).Str("task", cfg.Task).Str("reward", rewardList(r.rewards)).
+		Int("steps", cfg.Steps).Int("from_step", r.st.Step).Int("prompts", cfg.Prompts).Int("group", cfg.Group).
+		Int("lora_params", nn.Count(nn.AdapterParams(m, rl.PolicyAdapter))).Str("dir", t.OutDir).Msg("fine-tuning")
+	return r, nil
+}
+
+// isAttention selects the q/k/v/out projections of both streams for LoRA (docs/algorithms.md §2.6).
+func isAttention(path string) bool { return strings.Contains(path, ".attn.") }
+
+func rewardList(rs []namedReward) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = fmt.Sprintf("%s=%g", r.name, r.weight)
+		if r.url != "" {
+			parts[i] = fmt.Sprintf("%s@%s=%g", r.name, r.url, r.weight)
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// trainStep runs one RL step and records it.
+func (r *run) trainStep() error {
+	cfg := r.cfg
+	step := r.st.Step // completed steps; this is step+1
+	t0 := time.Now()
+	prompts := r.cursor.next(cfg.Prompts, r.task.Train)
+	end := r.phase("rollout")
+	b, tm, err := r.rollout(prompts)
+	end()
+	if err != nil {
+		return fmt.Errorf("step %d: %w", step+1, err)
+	}
+
+	t1 := time.Now()
+	end = r.phase("advantage")
+	weights := map[string]float64{}
+	for _, rw := range r.rewards {
+		weights[rw.name] = rw.weight
+	}
+	total, err := rl.WeightedRewards(b.scores, weights)
+	if err != nil {
+		return err
+	}
+	if err := checkTotals(step+1, total); err != nil {
+		return err
+	}
+	keys := make([]string, len(total))
+	for i := range keys {
+		keys[i] = fmt.Sprint(i / cfg.Group) // one group per drawn prompt
+	}
+	adv, ast, err := rl.Advantages(total, keys, cfg.advantageConfig())
+	if err != nil {
+		return fmt.Errorf("step %d: %w", step+1, err)
+	}
+	b.adv = adv
+	end()
+	tm.advantage = time.Since(t1).Seconds()
+
+	t2 := time.Now()
+	end = r.phase("train")
+	defer func() { end() }()
+	nn.ZeroGrads(r.pol.Net)
+	terms, err := r.algo.train(b)
+	if err == nil && r.t.lossFault != nil && r.t.lossFault(step+1) {
+		terms["loss"] = math.NaN()
+	}
+	if err == nil && !finite(terms["loss"]) {
+		err = fmt.Errorf("loss is %v", terms["loss"])
+	}
+	var gnorm float64
+	if err == nil {
+		gnorm = nn.GradNorm(r.opt.Params())
+		if !finite(gnorm) {
+			err = fmt.Errorf("gradient norm is %v", gnorm)
+		}
+	}
+	if err != nil {
+		kept := "no checkpoint has been written yet"
+		if r.savedStep >= 0 {
+			kept = fmt.Sprintf("the last good checkpoint (step %d) is kept in %s", r.savedStep, filepath.Join(r.t.OutDir, CheckpointFile))
+		}
+		return fmt.Errorf("step %d: %w; stopped without updating the weights; %s (a lower lr may help)", step+1, err, kept)
+	}
+	// A Flow-GRPO step whose advantages are all zero trained nothing, and the reference takes no
+	// optimiser step then (docs/algorithms.md §2.3).
+	if kept, ok := terms["kept_frac"]; !ok || kept > 0 {
+		r.opt.Step()
+	}
+	nn.ZeroGrads(r.pol.Net)
+	r.algo.afterStep(step + 1)
+	r.updateEvalEMA(step + 1)
+	tm.train = time.Since(t2).Seconds()
+	tm.step = time.Since(t0).Seconds()
+	r.stepTimes = append(r.stepTimes, tm.step)
+	r.st.Step = step + 1
+
+	rec := trainRecord{Kind: "train", Step: step + 1, Reward: map[string]float64{}, RewardTotal: ast.RewardMean,
+		RewardStd: ast.RewardStd, Loss: terms["loss"], KL: terms["kl"], Terms: terms, ZeroSpread: ast.ZeroSpreadFrac,
+		ClippedFrac: ast.ClippedFrac, GradNorm: gnorm, Prompts: prompts, Time: tm.record()}
+	for name, s := range b.scores {
+		rec.Reward[name] = mean(s)
+	}
+	if err := r.appendRecord(rec); err != nil {
+		return err
+	}
+	r.logStep(rec, tm)
+	return nil
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+func mean(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
+
+// phase opens the Trainer's Phase range for name (a no-op without one).
+func (r *run) phase(name string) (end func()) {
+	if r.t.Phase == nil {
+		return func() {}
+	}
+	return r.t.Phase(name)
+}
