@@ -1,7 +1,9 @@
 // kernels.cu — every hand-written CUDA kernel of flowtune.
 //
-// ./build.sh compiles this file to PTX for compute_80 (cuda/kernels.ptx, embedded in the Go
-// binary); the driver JIT-compiles that PTX for the card it runs on (A100, H100, ...). The Go
+// ./build.sh compiles this file to PTX for compute_80 (cuda/kernels.ptx) and assembles that into
+// machine code for sm_80 and sm_90 (cuda/kernels.sm_*.cubin), all embedded in the Go binary: the
+// backend loads the cubin of the card's family and lets the driver JIT-compile the PTX on later
+// cards. Launch geometry is #defined beside each kernel and mirrored in cuda/geometry.go. The Go
 // launchers live in cuda/*.go: they check shapes and backend identity, pick a launch
 // configuration and pass every scalar in its own 8-byte argument slot. Kernels assume valid
 // input.
@@ -29,7 +31,8 @@
 //   3. elementwise      unary (+backward), broadcast binary, axpby (the Euler ODE step)
 //   4. reductions       axis sum, sum of squares (gradient norm)
 //   5. softmax, norms   softmax, LayerNorm, RMSNorm (fwd + bwd), weight-gradient partials
-//   6. attention        flash-style forward and backward (online softmax, no L×L in memory)
+//   6. attention        flash-style forward and backward (online softmax, no L×L in memory),
+//                       fp32 on the SIMT cores; 6b the same in bf16 on the tensor cores
 //   7. matmul           fp32 SIMT, tf32 WMMA, bf16 mma.sync with cp.async pipeline
 //   8. optimizer        fused AdamW
 //   9. RNG              Philox4x32-10 uniform / normal

@@ -29,16 +29,18 @@ func TestAttentionBF16(t *testing.T) {
 	cases := []struct {
 		B, H, Lq, Lk, Dh int
 		mask             string // "", "pad" (the last quarter of the keys −∞), "one" (entry 0 keeps only key 0)
+		bf16Storage      bool   // q, k, v as BFloat16 storages, Options.Attention = FP32
 	}{
-		{1, 1, 1, 1, 64, ""},
-		{2, 3, 31, 31, 64, "pad"},
-		{1, 2, 77, 77, 128, "pad"},
-		{2, 1, 31, 77, 128, ""},
-		{2, 1, 77, 31, 64, "one"},
-		{1, 1, 1357, 1357, 64, "pad"},
+		{1, 1, 1, 1, 64, "", false},
+		{2, 3, 31, 31, 64, "pad", false},
+		{1, 2, 33, 65, 64, "pad", true},
+		{1, 2, 77, 77, 128, "pad", false},
+		{2, 1, 31, 77, 128, "", false},
+		{2, 1, 77, 31, 64, "one", false},
+		{1, 1, 1357, 1357, 64, "pad", false},
 	}
 	for _, c := range cases {
-		t.Run(fmt.Sprintf("B%d_H%d_Lq%d_Lk%d_Dh%d_mask=%s", c.B, c.H, c.Lq, c.Lk, c.Dh, c.mask), func(t *testing.T) {
+		t.Run(fmt.Sprintf("B%d_H%d_Lq%d_Lk%d_Dh%d_mask=%s_bf16storage=%v", c.B, c.H, c.Lq, c.Lk, c.Dh, c.mask, c.bf16Storage), func(t *testing.T) {
 			if c.Lq > 512 && strings.Contains(b.Info().Name, "emulator") && os.Getenv("FT_EMU_LONG") != "1" {
 				t.Skip("a long sequence takes minutes on the CPU emulator; FT_EMU_LONG=1 runs it")
 			}
@@ -63,7 +65,13 @@ func TestAttentionBF16(t *testing.T) {
 			}
 			a := tensor.AttnArgs{B: c.B, H: c.H, Lq: c.Lq, Lk: c.Lk, Dh: c.Dh, Scale: float32(1 / math.Sqrt(float64(c.Dh)))}
 			run := func(be tensor.Backend) (out, lse []float32, dq, dk, dv []float32) {
-				qs, ks, vs := put(be, q, tensor.Float32), put(be, k, tensor.Float32), put(be, v, tensor.Float32)
+				dt := tensor.Float32
+				if be == tensor.Backend(b) && c.bf16Storage {
+					dt = tensor.BFloat16 // exact: the values are bf16 already
+					b.SetAttention(FP32)
+					defer b.SetAttention(BF16)
+				}
+				qs, ks, vs := put(be, q, dt), put(be, k, dt), put(be, v, dt)
 				var ms tensor.Storage
 				if mask != nil {
 					ms = put(be, mask, tensor.Float32)

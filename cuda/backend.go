@@ -57,7 +57,7 @@ type Options struct {
 	// Attention selects attention's precision: FP32 (SIMT, the default) or BF16 (q, k, v and
 	// the output gradient rounded to bf16 on the device, products on the tensor cores, softmax,
 	// outputs and gradients in fp32) for head dimensions 64 and 128; other head dimensions stay
-	// fp32 (attention.go).
+	// fp32 (attention.go). BFloat16 q, k, v storages always take the tensor cores.
 	Attention Precision
 	SyncDebug bool // synchronise and check for errors after every launch, naming the kernel
 }
