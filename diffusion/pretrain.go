@@ -10,11 +10,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/flowtune/flowtune/diffusion/world"
+	"github.com/flowtune/flowtune/internal/plot"
 	"github.com/flowtune/flowtune/nn"
 	"github.com/flowtune/flowtune/tensor"
 )
@@ -273,7 +275,12 @@ func (p *Pretrainer) saveSamples(ema *nn.EMA, name string) error {
 		if err != nil {
 			return err
 		}
-		return SavePNG(filepath.Join(p.OutDir, name), Grid(imgs, 2, 4))
+		var rows [][]*image.RGBA
+		for i := range p.SamplePrompts {
+			rows = append(rows, imgs[2*i:2*i+2])
+		}
+		title := fmt.Sprintf("pretraining, EMA weights, %s (20 ODE steps, seed 7)", strings.TrimSuffix(name, ".png"))
+		return SavePNG(filepath.Join(p.OutDir, name), plot.CaptionedGrid(title, rows, p.SamplePrompts, 4))
 	})
 }
 

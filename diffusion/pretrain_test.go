@@ -3,6 +3,7 @@ package diffusion
 import (
 	"context"
 	"encoding/json"
+	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/flowtune/flowtune/diffusion/world"
+	"github.com/flowtune/flowtune/internal/plot"
 	"github.com/flowtune/flowtune/tensor"
 )
 
@@ -62,8 +64,15 @@ func TestPretrainSmokeLossFalls(t *testing.T) {
 	if _, _, err := LoadModel(tensor.CPU(), filepath.Join(dir, "base.safetensors")); err != nil {
 		t.Fatalf("checkpoint not loadable: %v", err)
 	}
-	if st, err := os.Stat(filepath.Join(dir, "samples_final.png")); err != nil || st.Size() == 0 {
+	f, err := os.Open(filepath.Join(dir, "samples_final.png"))
+	if err != nil {
 		t.Fatalf("no sample grid: %v", err)
+	}
+	defer f.Close()
+	grid, err := png.DecodeConfig(f)
+	// one captioned row of 2 images (4× upscaled) per sample prompt, under a title
+	if w, h := plot.GridSize(2, len(p.SamplePrompts), 4*32, true); err != nil || grid.Width != w || grid.Height != h {
+		t.Fatalf("sample grid %+v (%v), want %d×%d: a captioned row per prompt", grid, err, w, h)
 	}
 }
 

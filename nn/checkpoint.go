@@ -12,8 +12,8 @@ import (
 	"github.com/flowtune/flowtune/tensor"
 )
 
-// SaveTensors downloads every tensor and writes them, with metadata, to path as F32
-// safetensors, atomically.
+// SaveTensors downloads every tensor and writes them, with metadata and a checksum per tensor
+// (MetaChecksums, verified whenever the file is read), to path as F32 safetensors, atomically.
 func SaveTensors(path string, tensors map[string]*tensor.Tensor, meta map[string]string) error {
 	host := make(map[string]HostTensor, len(tensors))
 	for name, t := range tensors {
@@ -22,7 +22,12 @@ func SaveTensors(path string, tensors map[string]*tensor.Tensor, meta map[string
 		}
 		host[name] = HostTensor{Shape: t.Shape(), Data: t.Data()}
 	}
-	return WriteSafetensors(path, host, meta)
+	m := make(map[string]string, len(meta)+1)
+	for k, v := range meta {
+		m[k] = v
+	}
+	m[MetaChecksums] = checksumMeta(host)
+	return WriteSafetensors(path, host, m)
 }
 
 // LoadInto fills the tensors of dst from the file at path. The file must hold exactly the

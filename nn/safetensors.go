@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math"
 	"os"
@@ -81,6 +82,7 @@ type SafetensorsFile struct {
 	infos   map[string]SafetensorsInfo
 	names   []string // sorted
 	meta    map[string]string
+	sums    map[string]uint32 // CRC-32C per tensor (MetaChecksums), nil when the file has none
 }
 
 // OpenSafetensors opens path and validates its header and layout. Close the file when done.
@@ -214,6 +216,7 @@ func (f *SafetensorsFile) Read(name string) (HostTensor, error) {
 	// byte buffer.
 	const chunkElems = 1 << 18
 	buf := make([]byte, min(n, chunkElems)*esize)
+	crc := uint32(0)
 	for done := int64(0); done < n; {
 		k := min(n-done, chunkElems)
 		b := buf[:k*esize]
@@ -222,7 +225,11 @@ func (f *SafetensorsFile) Read(name string) (HostTensor, error) {
 			return HostTensor{}, f.errorf(name, "reading %d bytes at file offset %d: read %d: %v", len(b), off, got, err)
 		}
 		decodeSafetensorsData(data[done:done+k], b, in.DType)
+		crc = crc32.Update(crc, crcTable, b)
 		done += k
+	}
+	if want, ok := f.sums[name]; ok && crc != want {
+		return HostTensor{}, f.errorf(name, "checksum mismatch (stored %08x, data %08x): the file is damaged", want, crc)
 	}
 	return HostTensor{Shape: slices.Clone(in.Shape), Data: data}, nil
 }
@@ -278,7 +285,11 @@ func parseSafetensors(path string, r io.ReaderAt, size int64) (*SafetensorsFile,
 	if err := checkSafetensorsLayout(path, infos, names, dataLen); err != nil {
 		return nil, err
 	}
-	return &SafetensorsFile{path: path, r: r, dataOff: 8 + int64(hlen), infos: infos, names: names, meta: meta}, nil
+	sums, err := parseChecksums(path, meta, infos)
+	if err != nil {
+		return nil, err
+	}
+	return &SafetensorsFile{path: path, r: r, dataOff: 8 + int64(hlen), infos: infos, names: names, meta: meta, sums: sums}, nil
 }
 
 // parseSafetensorsHeader decodes the JSON header into per-tensor infos (each checked on its

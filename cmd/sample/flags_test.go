@@ -38,7 +38,10 @@ func TestRefusesBadValuesBeforeWork(t *testing.T) {
 		{[]string{"-steps", "1e9"}, `invalid value "1e9" for flag -steps`},
 		{[]string{"-max-mem", "NaN"}, "-max-mem NaN"},
 		{[]string{"stray", "words"}, `unexpected arguments "stray" "words"`},
-		{[]string{"-n", "1024", "-scale", "32", "-max-mem", "1"}, "grid 8.05 GiB"},
+		// one row of 1024 cells of 1024 px: (1024·1026+2) × (34 title + 32 caption + 1026 + 2) px,
+		// 4 bytes each, twice (image and PNG encoding) = 8.56 GiB
+		{[]string{"-n", "1024", "-scale", "32", "-max-mem", "1"}, "grid 8.56 GiB"},
+		// 1000 images × 1001 latents of 3·32·32 floats (+ log-probs), twice for the collector = 22.9 GiB
 		{[]string{"-n", "1000", "-steps", "1000", "-sde", "-max-mem", "1"}, "SDE trajectory 22.9 GiB"},
 	} {
 		dir := t.TempDir()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/internal/cli"
+	"github.com/flowtune/flowtune/internal/plot"
 	"github.com/flowtune/flowtune/nn"
 )
 
@@ -105,8 +106,8 @@ func estimateMemory(c diffusion.ModelConfig, params int, o options, images, batc
 		j.trajectory = 2 * 4 * fl(batch) * fl(o.n) * (fl(o.steps+1)*perImage + fl(o.steps))
 	}
 	j.trajectory += 8 * fl(o.steps+1)
-	cell := fl(c.Size*o.scale + 2)
-	j.grid = 2 * 4 * (fl(o.n)*cell + 2) * (fl(gridRows)*cell + 2)
+	gw, gh := plot.GridSize(o.n, gridRows, c.Size*o.scale, true)
+	j.grid = 2 * 4 * fl(gw) * fl(gh)
 	return j
 }
 

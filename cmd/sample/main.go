@@ -38,6 +38,7 @@ import (
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/diffusion/world"
 	"github.com/flowtune/flowtune/internal/cli"
+	"github.com/flowtune/flowtune/internal/plot"
 	"github.com/flowtune/flowtune/rl/reward"
 	"github.com/flowtune/flowtune/tensor"
 )
@@ -116,7 +117,7 @@ func run(args []string, stdout io.Writer) error {
 		so.SDE = &diffusion.SDEConfig{Kind: tensor.SDEFlow, Noise: o.noise}
 	}
 	if o.heldout != "" {
-		return scoreHeldOut(stdout, m, tok, o, so)
+		return scoreHeldOut(stdout, m, src, tok, o, so)
 	}
 	if err := o.checkMemory(m, len(o.prompts), len(o.prompts), len(o.prompts)); err != nil {
 		return err
@@ -129,11 +130,11 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := out.write(diffusion.Grid(imgs, o.n, o.scale), o.prompts); err != nil {
+	title := fmt.Sprintf("%s; %s", o.settings(), src.short())
+	if err := out.write(captioned(title, imgs, o.prompts, o.n, o.scale), o.prompts); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s: %s, %d prompt(s) × %d image(s), %d steps, cfg %g, %s\n", out.grid, src.describe(), len(o.prompts), o.n, o.steps, o.cfg,
-		map[bool]string{false: "ODE", true: fmt.Sprintf("SDE a=%g", o.noise)}[o.sde])
+	fmt.Fprintf(stdout, "wrote %s: %s, %d prompt(s) × %d image(s), %s\n", out.grid, src.describe(), len(o.prompts), o.n, o.settings())
 	return nil
 }
 
@@ -145,7 +146,7 @@ const heldOutGridRows = 8
 
 // scoreHeldOut samples every held-out prompt of task o.heldout so.PerPrompt times and prints the
 // mean and standard error of each built-in reward.
-func scoreHeldOut(stdout io.Writer, m *diffusion.Model, tok *world.Tokenizer, o options, so diffusion.SampleOptions) error {
+func scoreHeldOut(stdout io.Writer, m *diffusion.Model, src source, tok *world.Tokenizer, o options, so diffusion.SampleOptions) error {
 	w, err := world.New(world.DefaultConfig())
 	if err != nil {
 		return err
@@ -195,11 +196,33 @@ func scoreHeldOut(stdout io.Writer, m *diffusion.Model, tok *world.Tokenizer, o 
 		mu, se := meanStderr(s)
 		fmt.Fprintf(stdout, "  %-15s %.4f ± %.4f\n", name, mu, se)
 	}
-	if err := out.write(diffusion.Grid(grid, so.PerPrompt, o.scale), prompts[:min(heldOutGridRows, len(prompts))]); err != nil {
+	rows := prompts[:min(heldOutGridRows, len(prompts))]
+	title := fmt.Sprintf("%s held-out, first %d of %d prompts; %s", o.heldout, len(rows), len(prompts), o.settings())
+	title = fmt.Sprintf("%s; %s", title, src.short())
+	if err := out.write(captioned(title, grid, rows, so.PerPrompt, o.scale), rows); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s (first prompts, one row each)\n", out.grid)
 	return nil
+}
+
+// settings describes the sampler the flags chose.
+func (o options) settings() string {
+	s := fmt.Sprintf("%d ODE steps", o.steps)
+	if o.sde {
+		s = fmt.Sprintf("%d SDE steps (a=%g)", o.steps, o.noise)
+	}
+	return fmt.Sprintf("%s, cfg %g, seed %d", s, o.cfg, o.seed)
+}
+
+// captioned lays imgs (perRow images per prompt, prompt by prompt) out as a grid with each row
+// under its prompt.
+func captioned(title string, imgs []*image.RGBA, prompts []string, perRow, scale int) *image.RGBA {
+	var rows [][]*image.RGBA
+	for lo := 0; lo < len(imgs); lo += perRow {
+		rows = append(rows, imgs[lo:min(lo+perRow, len(imgs))])
+	}
+	return plot.CaptionedGrid(title, rows, prompts, scale)
 }
 
 func meanStderr(v []float64) (float64, float64) {

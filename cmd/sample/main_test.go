@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/flowtune/flowtune/internal/plot"
 )
 
 func TestBadInputIsExplained(t *testing.T) {
@@ -68,8 +70,8 @@ func checkPNG(t *testing.T, path string, cols, rows, scale int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Cells are 32·scale pixels plus a separator of a few pixels.
-	if cfg.Width/cols < 32*scale || cfg.Width/cols > 32*scale+4 || cfg.Height/rows < 32*scale || cfg.Height/rows > 32*scale+4 {
-		t.Fatalf("%s is %d×%d, want %d columns × %d rows of %d px cells", path, cfg.Width, cfg.Height, cols, rows, 32*scale)
+	// Captioned rows of 32·scale pixel cells, with the title on top.
+	if w, h := plot.GridSize(cols, rows, 32*scale, true); cfg.Width != w || cfg.Height != h {
+		t.Fatalf("%s is %d×%d, want %d×%d: %d columns × %d rows of %d px cells, captioned", path, cfg.Width, cfg.Height, w, h, cols, rows, 32*scale)
 	}
 }

@@ -24,6 +24,18 @@ type source struct {
 	adapter *train.TrainedAdapter // nil: the base alone
 }
 
+// short is describe for a grid's title: the shipped base is "the shipped base".
+func (s source) short() string {
+	b := s.base
+	if b == base.Name {
+		b = "the shipped base"
+	}
+	if s.adapter == nil {
+		return b
+	}
+	return fmt.Sprintf("%s (step %d) on %s", s.adapter.Path, s.adapter.Step, b)
+}
+
 func (s source) describe() string {
 	if s.adapter == nil {
 		return "model " + s.base

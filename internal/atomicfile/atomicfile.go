@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Write creates path with the bytes that fill writes. On any error the destination is left as
@@ -51,4 +52,31 @@ func Write(path string, fill func(w io.Writer) error) (err error) {
 // WriteBytes writes data to path atomically.
 func WriteBytes(path string, data []byte) error {
 	return Write(path, func(w io.Writer) error { _, err := w.Write(data); return err })
+}
+
+// RemoveStale deletes the temporary files that a write of one of our files in dir left behind
+// when its process was killed before the rename: ".<name>.tmp…" (the pattern of Write and of the
+// safetensors writer) for every <name> that ours accepts. It returns the names it removed. Call
+// it only while no other writer can be using dir (a run holds its directory's lock).
+func RemoveStale(dir string, ours func(name string) bool) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, e := range ents {
+		name, ok := strings.CutPrefix(e.Name(), ".")
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		i := strings.LastIndex(name, ".tmp")
+		if i <= 0 || !ours(name[:i]) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !os.IsNotExist(err) {
+			return removed, err
+		}
+		removed = append(removed, e.Name())
+	}
+	return removed, nil
 }

@@ -46,3 +46,33 @@ func TestFailedWriteLosesNothing(t *testing.T) {
 		t.Fatalf("temporary files left behind: %v", ents)
 	}
 }
+
+// RemoveStale deletes the temporary files of the named files only: not the files themselves,
+// nor temporaries of other names, nor other hidden files.
+func TestRemoveStale(t *testing.T) {
+	dir := t.TempDir()
+	keep := []string{"ckpt", ".ckpt.bak", ".other.tmp123", "notes.tmp1"}
+	gone := []string{".ckpt.tmp123", ".ckpt.tmp-456", ".metrics.jsonl.tmp9"}
+	for _, n := range append(append([]string{}, keep...), gone...) {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed, err := RemoveStale(dir, func(n string) bool { return n == "ckpt" || n == "metrics.jsonl" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != len(gone) {
+		t.Fatalf("removed %v, want %v", removed, gone)
+	}
+	for _, n := range gone {
+		if _, err := os.Stat(filepath.Join(dir, n)); !os.IsNotExist(err) {
+			t.Fatalf("%s is still there", n)
+		}
+	}
+	for _, n := range keep {
+		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+			t.Fatalf("%s was removed", n)
+		}
+	}
+}

@@ -10,15 +10,16 @@ import (
 	"strings"
 )
 
-// CaptionLines is how many lines of a row's caption are shown; longer captions end in "...".
-const CaptionLines = 2
+// CaptionLines and TitleLines are how many lines of a row's caption and of the title are shown;
+// longer ones end in "...".
+const CaptionLines, TitleLines = 2, 2
 
 const (
 	gridGap      = 2  // pixels between images and around the grid
 	glyphW       = 7  // advance of the 7×13 bitmap font
 	lineH        = 14 // caption line height
 	captionH     = CaptionLines*lineH + 4
-	titleH       = lineH + 6
+	titleH       = TitleLines*lineH + 6
 	minGridWidth = 44*glyphW + 2*gridGap // room for 44 characters a line however few images
 )
 
@@ -33,7 +34,7 @@ func GridSize(cols, rows, cell int, title bool) (w, h int) {
 }
 
 // CaptionedGrid lays out rows[i] (images of one size, upscaled by scale, nearest neighbour) under
-// captions[i]. A non-empty title goes on a line of its own at the top.
+// captions[i]. A non-empty title goes on top, in lines of its own.
 func CaptionedGrid(title string, rows [][]*image.RGBA, captions []string, scale int) *image.RGBA {
 	cols, cell := 0, 0
 	for _, r := range rows {
@@ -49,7 +50,9 @@ func CaptionedGrid(title string, rows [][]*image.RGBA, captions []string, scale 
 	perLine := (w - 2*gridGap) / glyphW
 	y := gridGap
 	if title != "" {
-		text(img, gridGap+1, y+lineH-2, Truncate(title, perLine), dim)
+		for j, l := range Wrap(title, perLine, TitleLines) {
+			text(img, gridGap+1, y+(j+1)*lineH-2, l, dim)
+		}
 		y += titleH
 	}
 	for i, r := range rows {

@@ -37,6 +37,9 @@ var awmSpec = &algoSpec{
 	},
 	validate: func(c Config) error {
 		s := c.AWM
+		if !(s.GHuberP > 0) { // the ghuber weighting raises the error to this power
+			return fmt.Errorf("config: awm.ghuber_p must be > 0 (got %g)", s.GHuberP)
+		}
 		if s.Timesteps < 1 || s.GridSteps < 2 || !(s.Fraction > 0 && s.Fraction <= 1) {
 			return fmt.Errorf("config: awm needs timesteps ≥ 1, grid_steps ≥ 2 and fraction in (0,1] (got %d, %d, %g)",
 				s.Timesteps, s.GridSteps, s.Fraction)

@@ -159,6 +159,16 @@ func (c *Comparison) Run(ctx context.Context) (*CompareReport, error) {
 	if err := os.MkdirAll(c.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("compare: %w", err)
 	}
+	lock, err := lockDir(c.OutDir)
+	if err != nil {
+		return nil, fmt.Errorf("compare: %w", err)
+	}
+	defer lock.unlock()
+	if _, err := atomicfile.RemoveStale(c.OutDir, func(name string) bool {
+		return name == CompareTableFile || name == CompareJSONFile || name == CompareCurveFile
+	}); err != nil {
+		return nil, fmt.Errorf("compare: %w", err)
+	}
 	base, err := c.config(c.Algos[0], 0)
 	if err != nil {
 		return nil, err
@@ -185,8 +195,12 @@ func (c *Comparison) Run(ctx context.Context) (*CompareReport, error) {
 			resume := false
 			if _, err := os.Stat(filepath.Join(dir, CheckpointFile)); err == nil {
 				resume = true
+				full := cfg.Reward
 				if cfg, err = resolveConfig(filepath.Join(dir, ConfigFile), nil, c.ExtraRewards); err != nil {
 					return nil, fmt.Errorf("compare: resuming %s: %w", dir, err)
+				}
+				if cfg.Reward == RedactSpec(full) {
+					cfg.Reward = full // the credentials the run's config.yaml does not keep
 				}
 			}
 			ev := c.Log.Info().Str("run", filepath.Base(dir)).Bool("resume", resume)

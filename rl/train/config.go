@@ -188,6 +188,9 @@ func (c Config) validate(extra map[string]reward.Reward) error {
 	if !contains(world.TaskNames, c.Task) {
 		return c.taskError()
 	}
+	if err := c.checkNumbers(); err != nil {
+		return err
+	}
 	rws, err := c.Rewards()
 	if err != nil {
 		return err

@@ -8,6 +8,8 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"os"
 	"reflect"
 	"sort"
@@ -30,12 +32,20 @@ func ResolveConfig(path string, overrides map[string]string) (Config, error) {
 // resolveConfig is ResolveConfig with extra reward names accepted.
 func resolveConfig(path string, overrides map[string]string, extra map[string]reward.Reward) (Config, error) {
 	var data []byte
-	algo := ""
 	if path != "" {
 		var err error
 		if data, err = os.ReadFile(path); err != nil {
 			return Config{}, fmt.Errorf("config: %w", err)
 		}
+	}
+	return resolveConfigData(path, data, overrides, extra)
+}
+
+// resolveConfigData is resolveConfig with the file's content given (path only names it; empty:
+// no file).
+func resolveConfigData(path string, data []byte, overrides map[string]string, extra map[string]reward.Reward) (Config, error) {
+	algo := ""
+	if path != "" {
 		var peek struct {
 			Algo string `yaml:"algo"`
 		}
@@ -73,6 +83,9 @@ func (c *Config) decodeYAML(name string, data []byte) error {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return fmt.Errorf("config %s: %w", name, err)
 	}
+	if err := singleDocument(name, data); err != nil {
+		return err
+	}
 	if len(doc.Content) == 0 {
 		return nil // an empty file changes nothing
 	}
@@ -85,6 +98,23 @@ func (c *Config) decodeYAML(name string, data []byte) error {
 		return fmt.Errorf("config %s: %w", name, err)
 	}
 	return nil
+}
+
+// singleDocument rejects a file of more than one YAML document ("---" between them): a config
+// is one document, and a second one would otherwise be ignored without a word.
+func singleDocument(name string, data []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var first, second yaml.Node
+	if err := dec.Decode(&first); err != nil {
+		return nil // empty, or an error the caller reports
+	}
+	switch err := dec.Decode(&second); {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err != nil:
+		return fmt.Errorf("config %s: %w", name, err)
+	}
+	return fmt.Errorf("config %s: line %d: a second YAML document; a config file holds one (remove the '---' and merge the keys)", name, second.Line)
 }
 
 // checkKeys walks a mapping node against the struct type t and reports the first key that t
@@ -229,8 +259,15 @@ func setValue(v reflect.Value, s string) error {
 		v.SetUint(n)
 	case reflect.Float64:
 		f, err := strconv.ParseFloat(s, 64)
-		if err != nil {
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
+			switch strings.ToLower(strings.TrimLeft(s, "+-")) {
+			case ".nan", ".inf": // YAML's spellings
+				return fmt.Errorf("%q is not a finite number", s)
+			}
 			return fmt.Errorf("%q is not a number", s)
+		}
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("%q is not a finite number", s)
 		}
 		v.SetFloat(f)
 	case reflect.Bool:

@@ -1,14 +1,25 @@
 package train
 
-// reward_curve.png: held-out evaluation rewards as thick lines with ±stderr bars, the training
-// (rollout) rewards as thin lines in a lighter shade of the same colour.
+// reward_curve.png: on top, held-out evaluation rewards as thick lines with ±stderr bars and the
+// training (rollout) rewards as thin lines in a lighter shade of the same colour; below, two
+// panels that tell a real gain from reward hacking: the training batch's KL from the base model,
+// and the held-out samples' diversity across seeds beside the base model's.
 
 import (
 	"fmt"
+	"image/color"
 	"path/filepath"
 
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/internal/plot"
+)
+
+// CurveWidth and CurveHeight are reward_curve.png's size: the reward chart and, under it, the KL
+// and diversity panels side by side.
+const (
+	CurveWidth  = plot.Width
+	CurveHeight = plot.Height + curvePanelH
+	curvePanelH = 300
 )
 
 // plotCurve redraws reward_curve.png from the records so far.
@@ -30,7 +41,27 @@ func (r *run) plotCurve() error {
 		}
 		ss = append(ss, tr, ev)
 	}
+	steps := float64(r.cfg.Steps)
 	title := fmt.Sprintf("%s on %s: reward vs step", r.cfg.Algo, r.cfg.Task)
-	img := plot.Chart(title, "step", "reward", ss, float64(r.cfg.Steps))
-	return diffusion.SavePNG(filepath.Join(r.t.OutDir, CurveFile), img)
+	rewards := plot.Chart(title, "step", "reward", ss, steps)
+
+	kl := plot.Series{Name: "KL from the base (train batch)", Col: plot.Palette[3]}
+	div := plot.Series{Name: "held-out diversity", Col: plot.Palette[2], Thick: true}
+	base := plot.Series{Name: "base model's", Col: color.RGBA{150, 150, 150, 255}}
+	for _, a := range recs {
+		switch a.Kind {
+		case "train":
+			kl.X, kl.Y = append(kl.X, float64(a.Step)), append(kl.Y, a.KL)
+		case "eval":
+			div.X, div.Y = append(div.X, float64(a.Step)), append(div.Y, a.Diversity)
+		}
+	}
+	if len(div.Y) > 0 && div.X[0] == 0 {
+		base.X, base.Y = []float64{0, steps}, []float64{div.Y[0], div.Y[0]}
+	}
+	w := plot.Width / 2
+	panels := plot.Beside(
+		plot.ChartSized(w, curvePanelH, "KL from the base model", "step", "KL", []plot.Series{kl}, steps),
+		plot.ChartSized(plot.Width-w, curvePanelH, "diversity (RMS distance across seeds)", "step", "diversity", []plot.Series{base, div}, steps))
+	return diffusion.SavePNG(filepath.Join(r.t.OutDir, CurveFile), plot.Stack(rewards, panels))
 }

@@ -9,13 +9,9 @@ import (
 	"fmt"
 	"image"
 	"math"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/flowtune/flowtune/diffusion"
-	"github.com/flowtune/flowtune/internal/atomicfile"
 	"github.com/flowtune/flowtune/nn"
 	"github.com/flowtune/flowtune/rl"
 	"github.com/flowtune/flowtune/tensor"
@@ -23,9 +19,6 @@ import (
 
 // evalBatch is how many images one sampling call generates.
 const evalBatch = 32
-
-// gridPrompts is how many evaluation prompts the before/after sample grids show.
-const gridPrompts = 8
 
 type evalSet struct {
 	r       *run
@@ -95,8 +88,9 @@ func (r *run) updateEvalEMA(s int) {
 	nn.UpdateAdapterEMA(r.t.Model, rl.EvalAdapter, rl.PolicyAdapter, float32(d))
 }
 
-// evalAndRecord evaluates the current evaluation weights (evalAdapter) as step's record; with a grid name it also saves
-// the before/after sample grid of the first prompts (one column per prompt, one row per seed).
+// evalAndRecord evaluates the current evaluation weights (evalAdapter) as step's record, redraws
+// the curves and saves the captioned sample grid of the first prompts as samples_step<step>.png,
+// and also under gridName when that is not empty (samples_base.png, samples_final.png).
 func (r *run) evalAndRecord(step int, gridName string) error {
 	start := time.Now()
 	imgs := r.eval.sample()
@@ -132,24 +126,7 @@ func (r *run) evalAndRecord(step int, gridName string) error {
 	if err := r.plotCurve(); err != nil {
 		return err
 	}
-	if gridName != "" {
-		k := min(gridPrompts, n)
-		var sel []*image.RGBA
-		for seed := 0; seed < r.cfg.EvalSeeds; seed++ {
-			sel = append(sel, imgs[seed*n:seed*n+k]...)
-		}
-		if err := diffusion.SavePNG(filepath.Join(r.t.OutDir, gridName), diffusion.Grid(sel, k, 3)); err != nil {
-			return err
-		}
-		list := filepath.Join(r.t.OutDir, "samples_prompts.txt")
-		if _, err := os.Stat(list); err != nil {
-			text := "columns of samples_base.png and samples_final.png (rows: eval seeds)\n" + strings.Join(r.eval.prompts[:k], "\n") + "\n"
-			if err := atomicfile.WriteBytes(list, []byte(text)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return r.saveGrids(step, imgs, gridName, rec)
 }
 
 // diversity is the collapse check of an evaluation: for each of the n prompts, the mean

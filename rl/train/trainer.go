@@ -31,12 +31,15 @@ import (
 //	config.yaml             the resolved config
 //	metrics.jsonl           one JSON object per step ("kind":"train") and per evaluation ("kind":"eval")
 //	summary.json            base and final held-out rewards with their noise, wall time
-//	reward_curve.png        held-out and training reward against the step
-//	samples_base.png        evaluation samples of the base model (fixed seeds) …
-//	samples_final.png       … and of the fine-tuned one, same prompts and seeds
-//	samples_prompts.txt     the prompts of the sample grids' columns
+//	reward_curve.png        held-out and training reward against the step; below, KL and diversity
+//	samples_step<N>.png     captioned evaluation samples after step N (fixed prompts and seeds)
+//	samples_base.png        the same as samples_step0.png: the base model
+//	samples_final.png       the same as the last step's: the fine-tuned model
+//	samples_prompts.txt     the prompts of the sample grids' rows
 //	adapters.safetensors    the trained LoRA adapter
 //	checkpoint.safetensors  the whole training state (for Resume)
+//
+// docs/run-directory.md describes every file.
 type Trainer struct {
 	Cfg      Config
 	Model    *diffusion.Model // the base model; the trainer adds the adapters
@@ -58,9 +61,10 @@ type Trainer struct {
 	// Cfg.Steps+1 when training ends (cmd/finetune's -profile-steps brackets steps with it).
 	BeforeStep func(step int)
 
-	afterStep     func(step int)       // test hook, after a step's records and checkpoint
-	remoteOptions reward.RemoteOptions // test hook: base options of remote rewards (backoff); the config sets timeout and attempts
-	lossFault     func(step int) bool  // test hook: true turns the step's loss into NaN
+	afterStep     func(step int)         // test hook, after a step's records and checkpoint
+	remoteOptions reward.RemoteOptions   // test hook: base options of remote rewards (backoff); the config sets timeout and attempts
+	lossFault     func(step int) bool    // test hook: true turns the step's loss into NaN
+	memAvailable  func() (float64, bool) // test hook: the memory available (default: the machine's)
 }
 
 // Files of the run directory.
@@ -72,6 +76,16 @@ const (
 	AdaptersFile   = "adapters.safetensors"
 	CheckpointFile = "checkpoint.safetensors"
 )
+
+// runFile reports whether name is one of the files a run writes into its directory (each
+// atomically): the fixed ones and the sample grids.
+func runFile(name string) bool {
+	switch name {
+	case ConfigFile, MetricsFile, SummaryFile, CurveFile, AdaptersFile, CheckpointFile:
+		return true
+	}
+	return strings.HasPrefix(name, "samples_")
+}
 
 // ErrInterrupted is returned (wrapped) when the context is cancelled: the state was saved and
 // the run can be resumed.
@@ -101,6 +115,7 @@ func (t *Trainer) Run(ctx context.Context) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer r.lock.unlock()
 	cfg := t.Cfg
 	if err := r.pendingEval(); err != nil {
 		return r.stop(err)
@@ -168,9 +183,9 @@ func (r *run) evalDue(step int) bool {
 func (r *run) gridName(step int) string {
 	switch step {
 	case 0:
-		return "samples_base.png"
+		return BaseGridFile
 	case r.cfg.Steps:
-		return "samples_final.png"
+		return FinalGridFile
 	}
 	return ""
 }
@@ -270,7 +285,8 @@ type run struct {
 	trainRNG   *tensor.RNG
 	cursor     *cursor
 
-	savedStep int // step of the checkpoint on disk, −1 for none
+	savedStep int      // step of the checkpoint on disk, −1 for none
+	lock      *dirLock // the run directory's, held from setup to the end of Run
 
 	started   time.Time // of this process's part of the run
 	stepTimes []float64 // seconds per training step in this process
@@ -286,7 +302,7 @@ type namedReward struct {
 
 // setup validates the config, prepares the adapters and the optimizer, and either starts a
 // fresh run directory or restores the checkpoint of an existing one.
-func (t *Trainer) setup() (*run, error) {
+func (t *Trainer) setup() (_ *run, err error) {
 	cfg := t.Cfg
 	if err := cfg.validate(t.ExtraRewards); err != nil {
 		return nil, err
@@ -294,14 +310,36 @@ func (t *Trainer) setup() (*run, error) {
 	if t.Model == nil || t.World == nil || t.Tok == nil {
 		return nil, errors.New("train.Trainer: Model, World and Tok must be set")
 	}
+	task, err := t.World.Task(cfg.Task)
+	if err != nil {
+		return nil, err
+	}
+	avail := t.memAvailable
+	if avail == nil {
+		avail = availableMemory
+	}
+	if err := checkMemory(cfg, t.Model, len(task.Train), avail); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(t.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("run directory: %w", err)
 	}
-	r := &run{t: t, cfg: cfg, started: time.Now(), uncond: diffusion.UncondCond(t.Tok), savedStep: -1}
-	var err error
-	if r.task, err = t.World.Task(cfg.Task); err != nil {
+	lock, err := lockDir(t.OutDir)
+	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			lock.unlock()
+		}
+	}()
+	// A save killed before its rename leaves a temporary file; with the lock held, none is live.
+	if removed, err := atomicfile.RemoveStale(t.OutDir, runFile); err != nil {
+		return nil, fmt.Errorf("run directory %s: %w", t.OutDir, err)
+	} else if len(removed) > 0 {
+		t.Log.Info().Strs("files", removed).Msg("removed temporary files of an interrupted save")
+	}
+	r := &run{t: t, cfg: cfg, task: task, started: time.Now(), uncond: diffusion.UncondCond(t.Tok), savedStep: -1, lock: lock}
 	rws, _ := cfg.Rewards()
 	token, err := cfg.remoteToken(rws)
 	if err != nil {

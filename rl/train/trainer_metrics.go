@@ -54,10 +54,12 @@ type anyRecord struct {
 	Stderr    map[string]float64   `json:"stderr"`
 	SeedMeans map[string][]float64 `json:"seed_means"`
 	PerImage  map[string][]float64 `json:"per_image"`
+	KL        float64              `json:"kl"`        // train records
+	Diversity float64              `json:"diversity"` // eval records
 }
 
 func (r *run) appendRecord(rec any) error {
-	line, err := json.Marshal(rec)
+	line, err := marshalJSON(rec)
 	if err != nil {
 		return err
 	}
@@ -257,7 +259,7 @@ func stderr(v []float64) float64 {
 func (r *run) wallSeconds() float64 { return r.st.WallSeconds + time.Since(r.started).Seconds() }
 
 func (r *run) writeSummary(s *Summary) error {
-	data, err := json.MarshalIndent(s, "", "  ")
+	data, err := marshalJSONIndent(s, "", "  ")
 	if err != nil {
 		return err
 	}

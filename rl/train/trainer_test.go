@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/flowtune/flowtune/diffusion"
-	"github.com/flowtune/flowtune/internal/plot"
 	"github.com/flowtune/flowtune/nn"
 	"github.com/flowtune/flowtune/rl"
 	"github.com/flowtune/flowtune/rl/reward/rewardtest"
@@ -261,7 +260,7 @@ func TestRunDirectoryContents(t *testing.T) {
 	}
 	defer f.Close()
 	img, err := png.Decode(f)
-	if err != nil || img.Bounds().Dx() != plot.Width || img.Bounds().Dy() != plot.Height {
+	if err != nil || img.Bounds().Dx() != CurveWidth || img.Bounds().Dy() != CurveHeight {
 		t.Fatalf("reward curve: %v %v", err, img)
 	}
 	resolved, err := resolveConfig(filepath.Join(dir, ConfigFile), nil, tr.ExtraRewards)
