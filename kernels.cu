@@ -1082,7 +1082,8 @@ ATTN_INSTANCES(128)
 // thread holds, per 8-column slice, rows g and g+8 (g = lane/4) and columns 2t, 2t+1 (t = lane
 // mod 4), so row statistics meet by two shuffles.  Tiles arrive by 16-byte cp.async (rows past
 // the end zero-filled) into rows padded by 8 bf16, which puts the 8 rows of an ldmatrix on
-// distinct banks.  Shared memory: 3·64·(D+8) bf16 + 64 floats.
+// distinct banks; the next K, V tile is in flight while the current one is multiplied (two
+// buffers).  Shared memory: 5·64·(D+8) bf16 + 2·64 floats.
 // Preconditions: Dh = D, B·H ≤ 65535.  Twin: cpuBackend.Attention (bf16 tolerance, ~1e-2).
 // Measured: —
 #define ATTB_TILE 64      // queries per block and keys per tile
@@ -1101,8 +1102,16 @@ __device__ __forceinline__ void attb_load_tile(uint16_t* dst, const uint16_t* sr
     cp_async16(dst + r * (D + ATTB_PAD) + c, ok ? src + (long long)r * D + c : src, ok ? 16 : 0);
   }
 }
+// pack_bf16x2: two floats rounded to bf16 (nearest even), lo in the low half: one cvt on the
+// device, f32_to_bf16 (the same rounding) on the emulator.
 __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
+#ifndef FT_HOST_EMU
+  uint32_t r;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+  return r;
+#else
   return (uint32_t)f32_to_bf16(lo) | ((uint32_t)f32_to_bf16(hi) << 16);
+#endif
 }
 // attb_row_max / attb_row_sum: over the 4 threads (t = 0..3) that share a row.
 __device__ __forceinline__ float attb_row_max(float v) {
@@ -1186,29 +1195,37 @@ __device__ __forceinline__ void attn_bf16_fwd_body(float* out, float* lse, const
   constexpr int LD = D + ATTB_PAD, NT = ATTB_TILE / 8, DT = D / 8;
   DYNAMIC_SHARED(uint4, gemm_smem16);  // the same dynamic shared memory as every kernel's
   uint16_t* Qs = reinterpret_cast<uint16_t*>(gemm_smem16);  // [64][D+8] queries
-  uint16_t* Ks = Qs + ATTB_TILE * LD;                         // [64][D+8] keys
-  uint16_t* Vs = Ks + ATTB_TILE * LD;                         // [64][D+8] values
-  float* kbias = reinterpret_cast<float*>(Vs + ATTB_TILE * LD);  // [64]
+  uint16_t* KV = Qs + ATTB_TILE * LD;  // two buffers of [64][D+8] keys then [64][D+8] values
+  float* kbias2 = reinterpret_cast<float*>(KV + 4 * ATTB_TILE * LD);  // two buffers of [64]
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
   const int bh = blockIdx.y, b = bh / H, q0 = blockIdx.x * ATTB_TILE, wrow = warp * 16;
   const int nq = min(ATTB_TILE, Lq - q0);
   const uint16_t* kb = k + (long long)bh * Lk * D;
   const uint16_t* vb = v + (long long)bh * Lk * D;
+  auto load_kv = [&](int buf, int k0) {
+    const int nk = min(ATTB_TILE, Lk - k0);
+    attb_load_tile<D>(KV + 2 * buf * ATTB_TILE * LD, kb + (long long)k0 * D, nk);
+    attb_load_tile<D>(KV + (2 * buf + 1) * ATTB_TILE * LD, vb + (long long)k0 * D, nk);
+  };
   attb_load_tile<D>(Qs, q + ((long long)bh * Lq + q0) * D, nq);
+  if (Lk > 0) load_kv(0, 0);
+  cp_async_commit();
   const float sl2 = scale * LOG2E;
 
   float o[DT][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
 #pragma unroll
   for (int j = 0; j < DT; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
-  for (int k0 = 0; k0 < Lk; k0 += ATTB_TILE) {
+  for (int k0 = 0, buf = 0; k0 < Lk; k0 += ATTB_TILE, buf ^= 1) {
     const int nk = min(ATTB_TILE, Lk - k0);
-    __syncthreads();  // the previous tile's readers of Ks, Vs, kbias are done
-    attb_load_tile<D>(Ks, kb + (long long)k0 * D, nk);
-    attb_load_tile<D>(Vs, vb + (long long)k0 * D, nk);
-    cp_async_commit();
+    const uint16_t* Ks = KV + 2 * buf * ATTB_TILE * LD;
+    const uint16_t* Vs = Ks + ATTB_TILE * LD;
+    float* kbias = kbias2 + buf * ATTB_TILE;
+    __syncthreads();  // the previous tile's readers of the other buffer are done
+    if (k0 + ATTB_TILE < Lk) load_kv(buf ^ 1, k0 + ATTB_TILE);
+    cp_async_commit();  // (an empty group on the last tile keeps the wait below uniform)
     attb_vec(kbias, nk, -INFINITY, [&](int j) { return mask ? mask[(long long)b * Lk + k0 + j] * LOG2E : 0.f; });
-    cp_async_wait<0>();
-    __syncthreads();  // Q (first pass), K, V and the key bias are in shared memory
+    cp_async_wait<1>();  // every group but the newest: Q and this tile's K, V have landed
+    __syncthreads();  // ... for every thread, and the key bias is written
 
     float s[NT][4];
     attb_mm_abt<D>(s, Qs + wrow * LD, Ks);  // a warp's 16 rows × 64 keys
@@ -1244,6 +1261,7 @@ __device__ __forceinline__ void attn_bf16_fwd_body(float* out, float* lse, const
     }
     attb_mm_pv<D>(o, s, Vs);
   }
+  cp_async_wait<0>();  // Lk = 0: no copy outlives the block
 #pragma unroll
   for (int h = 0; h < 2; h++) {
     const int qi = q0 + wrow + g + 8 * h;

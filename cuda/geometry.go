@@ -49,9 +49,10 @@ func attnDqSmem(d int) int {
 	return 4 * (2*d*attStride + 3*attTile*(d+attPad) + attTile*attStride + 3*attTile)
 }
 
-// attnBF16Smem is the shared memory of attn_bf16_fwd_d<d>: Q, K and V tiles in bf16, the key
-// bias; attnBF16BwdSmem that of the two backward kernels: four tiles, bias, lse and delta.
-func attnBF16Smem(d int) int    { return 3*attbTile*(d+attbPad)*2 + attbTile*4 }
+// attnBF16Smem is the shared memory of attn_bf16_fwd_d<d>: the Q tile and two buffers of K and V
+// tiles in bf16, two of the key bias; attnBF16BwdSmem that of the two backward kernels: four
+// tiles, bias, lse and delta.
+func attnBF16Smem(d int) int    { return 5*attbTile*(d+attbPad)*2 + 2*attbTile*4 }
 func attnBF16BwdSmem(d int) int { return 4*attbTile*(d+attbPad)*2 + 3*attbTile*4 }
 
 // Shared memory of the tensor-core GEMMs, in bytes: STAGES × (A slice + B slice), each slice
