@@ -38,6 +38,7 @@
 //   9. RNG              Philox4x32-10 uniform / normal
 //  10. diffusion, RL    fused Euler–Maruyama step (+backward), weighted velocity loss
 //  11. embedding        row gather, deterministic scatter-add
+//  12. image            GroupNorm (fwd + bwd), im2col / col2im for convolutions
 
 #ifdef FT_HOST_EMU
 // cuda/emu compiles this file as host C++ and runs the kernels on the CPU (a fiber per thread);
@@ -2115,4 +2116,157 @@ extern "C" __global__ void scatter_add_rows(float* dtable, const float* dy, cons
   float acc = *row;
   for (int e = start[k]; e < start[k + 1]; e++) acc += dy[(long long)order[e] * dim + j];
   *row = acc;
+}
+
+// ============================================================================================
+// 12. Image ops: GroupNorm and the im2col / col2im pair behind convolutions
+// ============================================================================================
+//
+// Images are [N, C, HW] (HW = H·W pixels).  A GroupNorm row is one (image, group): C/groups
+// consecutive channels, L = C/groups·HW contiguous elements, so its statistics are a block
+// reduction over one contiguous span, as LayerNorm's over a long row.  Statistics accumulate in
+// double like the twins.  Convolutions are im2col + the GEMMs of §7; col2im gathers (each pixel
+// sums the column entries it feeds, in the twin's order), so no atomics are needed.
+
+// group_norm_f32: y = (x − μ)·rstd·w[c] + b[c] per (image, group) row; w, b may be null.
+// Saves mean[row], rstd[row].  Grid (N·groups), 256 threads: a block owns a row, each thread a
+// strided subset; two passes (mean, then variance around it) and the write.
+// Twin: cpuBackend.GroupNorm.  Measured: —
+extern "C" __global__ void group_norm_f32(float* y, float* mean, float* rstd, const float* x,
+                                          const float* w, const float* b, int C, int HW,
+                                          int groups, float eps) {
+  __shared__ double scratch[32];
+  __shared__ double stat[2];
+  const int r = blockIdx.x, cpg = C / groups, L = cpg * HW, c0 = (r % groups) * cpg;
+  const float* xr = x + (long long)r * L;
+  double s = 0;
+  for (int j = threadIdx.x; j < L; j += blockDim.x) s += xr[j];
+  s = block_sum_d(s, scratch);
+  if (threadIdx.x == 0) stat[0] = s / L;
+  __syncthreads();  // stat[0] is written, and warp 0 is done reading scratch, before reuse
+  const double mu = stat[0];
+  double ss = 0;
+  for (int j = threadIdx.x; j < L; j += blockDim.x) {
+    double d = xr[j] - mu;
+    ss += d * d;
+  }
+  ss = block_sum_d(ss, scratch);
+  if (threadIdx.x == 0) {
+    stat[1] = 1.0 / sqrt(ss / L + (double)eps);
+    mean[r] = (float)mu;
+    rstd[r] = (float)stat[1];
+  }
+  __syncthreads();  // stat[1] is written before every thread reads it
+  const double rs = stat[1];
+  float* yr = y + (long long)r * L;
+  for (int j = threadIdx.x; j < L; j += blockDim.x) {
+    const int c = c0 + j / HW;
+    double scale = rs, shift = -mu * rs;
+    if (w) {
+      scale *= w[c];
+      shift *= w[c];
+    }
+    if (b) shift += b[c];
+    yr[j] = (float)((double)xr[j] * scale + shift);
+  }
+}
+
+// group_norm_backward_dx_f32: with x̂ = (x − μ)·rstd and g = dy·w[c] (dy when w is null),
+// dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) over each row.  Launch as group_norm_f32.
+// Twin: cpuBackend.GroupNormBackward (dx).  Measured: —
+extern "C" __global__ void group_norm_backward_dx_f32(float* dx, const float* dy, const float* x,
+                                                      const float* mean, const float* rstd,
+                                                      const float* w, int C, int HW, int groups) {
+  __shared__ double scratch[32];
+  __shared__ double stat[2];
+  const int r = blockIdx.x, cpg = C / groups, L = cpg * HW, c0 = (r % groups) * cpg;
+  const long long base = (long long)r * L;
+  const double mu = mean[r], rs = rstd[r];
+  double sg = 0, sgx = 0;
+  for (int j = threadIdx.x; j < L; j += blockDim.x) {
+    double g = (double)dy[base + j] * (w ? (double)w[c0 + j / HW] : 1.0);
+    sg += g;
+    sgx += g * ((double)x[base + j] - mu) * rs;
+  }
+  sg = block_sum_d(sg, scratch);
+  if (threadIdx.x == 0) stat[0] = sg / L;
+  __syncthreads();  // warp 0 is done reading scratch before the second reduction reuses it
+  sgx = block_sum_d(sgx, scratch);
+  if (threadIdx.x == 0) stat[1] = sgx / L;
+  __syncthreads();  // both means are written before every thread reads them
+  const double mg = stat[0], mgx = stat[1];
+  for (int j = threadIdx.x; j < L; j += blockDim.x) {
+    double g = (double)dy[base + j] * (w ? (double)w[c0 + j / HW] : 1.0);
+    double xh = ((double)x[base + j] - mu) * rs;
+    dx[base + j] = (float)(rs * (g - mg - xh * mgx));
+  }
+}
+
+// group_norm_wgrad: dw[c] += Σ_{n,p} dy·x̂ and db[c] += Σ_{n,p} dy (either may be null).
+// Grid (C), 256 threads: a block owns a channel and walks its N·HW elements.
+// Twin: cpuBackend.GroupNormBackward (dw, db).  Measured: —
+extern "C" __global__ void group_norm_wgrad(float* dw, float* db, const float* dy, const float* x,
+                                            const float* mean, const float* rstd, int N, int C,
+                                            int HW, int groups) {
+  __shared__ double scratch[32];
+  __shared__ double stat[1];
+  const int c = blockIdx.x, cpg = C / groups;
+  double sw = 0, sb = 0;
+  for (int n = 0; n < N; n++) {
+    const int r = n * groups + c / cpg;
+    const double mu = mean[r], rs = rstd[r];
+    const long long base = ((long long)n * C + c) * HW;
+    for (int p = threadIdx.x; p < HW; p += blockDim.x) {
+      double g = dy[base + p];
+      sw += g * ((double)x[base + p] - mu) * rs;
+      sb += g;
+    }
+  }
+  sw = block_sum_d(sw, scratch);
+  if (threadIdx.x == 0) stat[0] = sw;
+  __syncthreads();  // warp 0 is done reading scratch before the second reduction reuses it
+  sb = block_sum_d(sb, scratch);
+  if (threadIdx.x == 0) {
+    if (dw) dw[c] = (float)((double)dw[c] + stat[0]);
+    if (db) db[c] = (float)((double)db[c] + sb);
+  }
+}
+
+// im2col_f32: col[n, (ci·KH + i)·KW + j, oh·OW + ow] = x[xoff + n·C·H·W + (ci·H + h)·W + w] with
+// h = oh·S − P + i, w = ow·S − P + j, and 0 where (h, w) falls outside the image.  One thread
+// per col element (total = batch·C·KH·KW·OH·OW).  Twin: cpuBackend.Im2Col.  Measured: —
+extern "C" __global__ void im2col_f32(float* col, const float* x, int xoff, int C, int H, int W,
+                                      int KH, int KW, int S, int P, int OH, int OW, int total) {
+  const int e = blockIdx.x * blockDim.x + threadIdx.x;
+  if (e >= total) return;
+  const int ow = e % OW, oh = e / OW % OH, j = e / (OW * OH) % KW, i = e / (OW * OH * KW) % KH;
+  const int ci = e / (OW * OH * KW * KH) % C, n = e / (OW * OH * KW * KH * C);
+  const int h = oh * S - P + i, w = ow * S - P + j;
+  float v = 0.f;
+  if (h >= 0 && h < H && w >= 0 && w < W) v = x[xoff + (((long long)n * C + ci) * H + h) * W + w];
+  col[e] = v;
+}
+
+// col2im_f32: the adjoint of im2col_f32, as a gather: each pixel (n, ci, h, w) of dx (from
+// element dxoff on, overwritten) sums the col entries it was copied to, in increasing (i, j)
+// like the twin.  One thread per pixel (total = batch·C·H·W).  Twin: cpuBackend.Col2Im.
+// Measured: —
+extern "C" __global__ void col2im_f32(float* dx, const float* col, int dxoff, int C, int H,
+                                      int W, int KH, int KW, int S, int P, int OH, int OW,
+                                      int total) {
+  const int e = blockIdx.x * blockDim.x + threadIdx.x;
+  if (e >= total) return;
+  const int w = e % W, h = e / W % H, ci = e / (W * H) % C, n = e / (W * H * C);
+  const long long np = (long long)OH * OW, base = (long long)n * C * KH * KW * np;
+  float s = 0.f;
+  for (int i = 0; i < KH; i++) {
+    const int th = h + P - i;
+    if (th < 0 || th % S != 0 || th / S >= OH) continue;
+    for (int j = 0; j < KW; j++) {
+      const int tw = w + P - j;
+      if (tw < 0 || tw % S != 0 || tw / S >= OW) continue;
+      s += col[base + ((long long)(ci * KH + i) * KW + j) * np + (th / S) * OW + tw / S];
+    }
+  }
+  dx[dxoff + e] = s;
 }

@@ -329,3 +329,27 @@ func (w *Validating) SqErrBackward(dv, de, v, target tensor.Storage, batch, dim 
 	tensor.Fused(w.ref).SqErrBackward(w.r(dv), w.r(de), w.r(v), w.r(target), batch, dim)
 	w.check("SqErrBackward", relF32, 1, in(de, v, target), out{"dv", dv})
 }
+
+func (w *Validating) GroupNorm(y, mean, rstd, x, wt, b tensor.Storage, a tensor.GroupNormArgs) {
+	w.gpu.GroupNorm(w.g(y), w.g(mean), w.g(rstd), w.g(x), w.g(wt), w.g(b), a)
+	w.ref.GroupNorm(w.r(y), w.r(mean), w.r(rstd), w.r(x), w.r(wt), w.r(b), a)
+	w.check("GroupNorm", relF32, a.RowLen(), in(x, wt, b), out{"y", y}, out{"mean", mean}, out{"rstd", rstd})
+}
+
+func (w *Validating) GroupNormBackward(dx, dw, db, dy, x, mean, rstd, wt tensor.Storage, a tensor.GroupNormArgs) {
+	w.gpu.GroupNormBackward(w.g(dx), w.g(dw), w.g(db), w.g(dy), w.g(x), w.g(mean), w.g(rstd), w.g(wt), a)
+	w.ref.GroupNormBackward(w.r(dx), w.r(dw), w.r(db), w.r(dy), w.r(x), w.r(mean), w.r(rstd), w.r(wt), a)
+	w.check("GroupNormBackward", relF32, max(a.RowLen(), a.N*a.HW), in(dy, x, rstd, wt), out{"dx", dx}, out{"dw", dw}, out{"db", db})
+}
+
+func (w *Validating) Im2Col(col, x tensor.Storage, xOff int, a tensor.ConvArgs) {
+	w.gpu.Im2Col(w.g(col), w.g(x), xOff, a)
+	w.ref.Im2Col(w.r(col), w.r(x), xOff, a)
+	w.check("Im2Col", relF32, 1, in(x), out{"col", col})
+}
+
+func (w *Validating) Col2Im(dx tensor.Storage, dxOff int, col tensor.Storage, a tensor.ConvArgs) {
+	w.gpu.Col2Im(w.g(dx), dxOff, w.g(col), a)
+	w.ref.Col2Im(w.r(dx), dxOff, w.r(col), a)
+	w.check("Col2Im", relF32, a.KH*a.KW, in(col), out{"dx", dx})
+}

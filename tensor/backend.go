@@ -194,6 +194,21 @@ type Backend interface {
 	RMSNorm(y, rstd, x, w Storage, rows, cols int, eps float32)
 	RMSNormBackward(dx, dw, dy, x, rstd, w Storage, rows, cols int)
 
+	// Image ops on [N, C, H, W] tensors (backend_image.go holds their argument types).
+	// GroupNorm normalises each (image, group) of C/Groups channels over those channels and
+	// H·W, then applies the per-channel w and b (each [C] or nil). mean and rstd
+	// ([N·Groups]) are saved for the backward.
+	GroupNorm(y, mean, rstd, x, w, b Storage, a GroupNormArgs)
+	// GroupNormBackward writes dx; accumulates (+=) into dw and db when they are non-nil.
+	GroupNormBackward(dx, dw, db, dy, x, mean, rstd, w Storage, a GroupNormArgs)
+	// Im2Col unfolds a.Batch images of x, starting at element xOff, into col
+	// [Batch, C·KH·KW, OH·OW]: col[n, (c·KH+i)·KW+j, oh·OW+ow] = x[n, c, oh·S−P+i, ow·S−P+j],
+	// 0 outside the image. A convolution is then a GEMM of the weights with col.
+	Im2Col(col, x Storage, xOff int, a ConvArgs)
+	// Col2Im is Im2Col's adjoint: it overwrites the a.Batch images of dx starting at dxOff with
+	// the sums of the col entries that each pixel was copied to.
+	Col2Im(dx Storage, dxOff int, col Storage, a ConvArgs)
+
 	// Attention (flash-style on GPUs: no L×L matrix in memory). mask may be nil.
 	Attention(out, lse, q, k, v, mask Storage, args AttnArgs)
 	// AttentionBackward writes dq, dk, dv (overwriting them).

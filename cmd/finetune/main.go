@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"with no flags it runs the default (%s on %s).\n\nflags:\n", train.DefaultAlgo, train.DefaultTask)
 		fs.PrintDefaults()
 	}
-	if err := cli.Parse(fs, args, stdout); err != nil {
+	if err := cli.Parse(fs, promptFileArgs(args), stdout); err != nil {
 		return cli.Report(stderr, "finetune", err)
 	}
 	overrides := map[string]string{}
@@ -122,7 +122,15 @@ func finetune(ctx context.Context, o options, overrides map[string]string, stder
 			return fmt.Errorf("-resume %s: no checkpoint to continue from (%v)", o.resume, err)
 		}
 	}
-	cfg, err := train.ResolveConfig(o.config, overrides)
+	isSD3, err := sd3Model(o.model)
+	if err != nil {
+		return err
+	}
+	defaults := train.DefaultConfig
+	if isSD3 {
+		defaults = train.SD3Defaults
+	}
+	cfg, err := train.ResolveConfigFrom(defaults, o.config, overrides)
 	if err != nil {
 		return err
 	}
@@ -134,14 +142,27 @@ func finetune(ctx context.Context, o options, overrides map[string]string, stder
 	if err != nil {
 		return err
 	}
-	w, tok, m, name, err := setupWorld(backend, o.model)
-	if err != nil {
-		return err
-	}
-
 	log := logx.New(stderr)
-	log.Info().Str("device", o.device).Str("base", name).Int("base_params", diffusion.CountParamsOf(m)).Msg("setup")
-	t := &train.Trainer{Cfg: cfg, Model: m, World: w, Tok: tok, OutDir: o.out, Log: log, BaseName: name, Resume: o.resume != ""}
+	var t *train.Trainer
+	if isSD3 {
+		pipe, set, closeAll, err := setupSD3(backend, o.model, cfg, log)
+		if err != nil {
+			return err
+		}
+		defer closeAll()
+		t = &train.Trainer{Cfg: cfg, Pipeline: pipe, Prompts: set, OutDir: o.out, Log: log, BaseName: o.model, Resume: o.resume != ""}
+	} else {
+		w, tok, m, name, err := setupWorld(backend, o.model)
+		if err != nil {
+			return err
+		}
+		set, err := train.LoadPromptSet(cfg)
+		if err != nil {
+			return err
+		}
+		log.Info().Str("device", o.device).Str("base", name).Int("base_params", diffusion.CountParamsOf(m)).Msg("setup")
+		t = &train.Trainer{Cfg: cfg, Model: m, World: w, Tok: tok, Prompts: set, OutDir: o.out, Log: log, BaseName: name, Resume: o.resume != ""}
+	}
 	if o.device == "cuda" {
 		log.Info().Str("gpu", cuda.Describe(backend)).Msg("cuda")
 		t.Phase = cuda.Range // NVTX ranges per phase (no-op without a profiler)
@@ -170,6 +191,12 @@ func compare(ctx context.Context, o options, overrides map[string]string, stderr
 	}
 	if o.out == "" {
 		o.out = filepath.Join("runs", "compare-"+time.Now().Format("20060102-150405"))
+	}
+	if isSD3, err := sd3Model(o.model); err != nil || isSD3 {
+		if err != nil {
+			return err
+		}
+		return errors.New("-compare runs on the built-in model only; train an SD3-family model with one -algo at a time")
 	}
 	backend, err := openDevice(o.device)
 	if err != nil {

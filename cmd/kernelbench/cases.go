@@ -306,5 +306,5 @@ func cases() []kcase {
 			return func() { be.Sum(s, in[0], 1, n/rowLen, rowLen) }, outs(s)
 		}),
 	)
-	return cs
+	return append(cs, imageCases()...)
 }

@@ -5,6 +5,8 @@ package reward
 //	GET  /health   200 when the server is ready
 //	POST /compute  {"prompt": [...], "image": [base64 PNG, ...], "video": null, ...}
 //	               → {"rewards": [float, ...]} (one per image, same order)
+//	               optional, flowtune's extension: "metadata": [object or null, ...], one per
+//	               image (the prompt's metadata, e.g. GenEval's tag/include); docs/rewards-protocol.md
 //	               or {"error": "message"} with a 4xx/5xx status
 //
 // Requests that fail in a way that may pass on its own (no connection, a timeout, a 5xx, 408 or
@@ -217,8 +219,19 @@ func (m *Remote) Score(prompt string, img image.Image) (float64, error) {
 
 // ScoreBatch scores the images in one request, or in requests of BatchSize images.
 func (m *Remote) ScoreBatch(prompts []string, imgs []image.Image) ([]float64, error) {
+	return m.ScoreBatchMetadata(prompts, nil, imgs)
+}
+
+// ScoreBatchMetadata is ScoreBatch that also sends each image's prompt metadata (a JSON object,
+// such as a GenEval line's "tag", "include", …; nil entries travel as null) in the request's
+// optional "metadata" list. With meta nil the request has no "metadata" key at all, exactly as
+// before the extension.
+func (m *Remote) ScoreBatchMetadata(prompts []string, meta []json.RawMessage, imgs []image.Image) ([]float64, error) {
 	if len(prompts) != len(imgs) {
 		return nil, fmt.Errorf("reward %s@%s: %d prompts for %d images", m.name, m.url, len(prompts), len(imgs))
+	}
+	if meta != nil && len(meta) != len(imgs) {
+		return nil, fmt.Errorf("reward %s@%s: %d metadata entries for %d images", m.name, m.url, len(meta), len(imgs))
 	}
 	out := make([]float64, 0, len(imgs))
 	step := len(imgs)
@@ -227,7 +240,11 @@ func (m *Remote) ScoreBatch(prompts []string, imgs []image.Image) ([]float64, er
 	}
 	for lo := 0; lo < len(imgs); lo += step {
 		hi := min(lo+step, len(imgs))
-		s, err := m.request(prompts[lo:hi], imgs[lo:hi])
+		var md []json.RawMessage
+		if meta != nil {
+			md = meta[lo:hi]
+		}
+		s, err := m.request(prompts[lo:hi], md, imgs[lo:hi])
 		if err != nil {
 			return nil, err
 		}
@@ -244,6 +261,25 @@ type computeRequest struct {
 	Video           any      `json:"video"`
 	ConditionImages any      `json:"condition_images"`
 	ConditionVideos any      `json:"condition_videos"`
+	// Metadata is flowtune's optional extension: one JSON object (or null) per image, the
+	// prompt's metadata. Omitted when the prompts have none; servers that do not know the key
+	// ignore it.
+	Metadata []json.RawMessage `json:"metadata,omitempty"`
+}
+
+// nullEntries replaces empty entries by JSON null, so that the list marshals.
+func nullEntries(meta []json.RawMessage) []json.RawMessage {
+	if meta == nil {
+		return nil
+	}
+	out := make([]json.RawMessage, len(meta))
+	for i, m := range meta {
+		if len(m) == 0 {
+			m = json.RawMessage("null")
+		}
+		out[i] = m
+	}
+	return out
 }
 
 // EncodePNG is how images travel: PNG, then standard base64. Opaque images (generated ones are)
@@ -257,8 +293,8 @@ func EncodePNG(img image.Image) (string, error) {
 	return base64.StdEncoding.EncodeToString(buf.Bytes()), nil
 }
 
-func (m *Remote) request(prompts []string, imgs []image.Image) ([]float64, error) {
-	req := computeRequest{Prompt: prompts, Image: make([]string, len(imgs))}
+func (m *Remote) request(prompts []string, meta []json.RawMessage, imgs []image.Image) ([]float64, error) {
+	req := computeRequest{Prompt: prompts, Image: make([]string, len(imgs)), Metadata: nullEntries(meta)}
 	for i, img := range imgs {
 		s, err := EncodePNG(img)
 		if err != nil {

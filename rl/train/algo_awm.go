@@ -49,7 +49,7 @@ var awmSpec = &algoSpec{
 	advantages: rl.AWMAdvantages(),
 	build: func(r *run) algorithm {
 		if r.cfg.AWM.EMABeta != 0 && r.cfg.AWM.KLBeta > 0 { // the EMA-KL term needs kl_beta > 0 (§4.7)
-			nn.CopyAdapter(r.t.Model, rl.EMAAdapter, rl.PolicyAdapter)
+			nn.CopyAdapter(r.net, rl.EMAAdapter, rl.PolicyAdapter)
 		}
 		return &awmAlgo{r: r, cfg: r.cfg.awmConfig()}
 	},
@@ -82,6 +82,6 @@ func (a *awmAlgo) train(b *stepBatch) (map[string]float64, error) {
 func (a *awmAlgo) afterStep(s int) {
 	if a.r.pol.EMA != "" {
 		c := a.r.cfg.AWM
-		nn.UpdateAdapterEMA(a.r.t.Model, rl.EMAAdapter, rl.PolicyAdapter, rampDecay(c.EMAMaxDecay, c.EMARamp, s))
+		nn.UpdateAdapterEMA(a.r.net, rl.EMAAdapter, rl.PolicyAdapter, rampDecay(c.EMAMaxDecay, c.EMARamp, s))
 	}
 }

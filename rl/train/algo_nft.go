@@ -40,7 +40,7 @@ var nftSpec = &algoSpec{
 	// DiffusionNFT clips inside its loss, so it gets the unclipped group advantage.
 	advantages: rl.RAMAdvantages(),
 	build: func(r *run) algorithm {
-		nn.CopyAdapter(r.t.Model, rl.OldAdapter, rl.PolicyAdapter)
+		nn.CopyAdapter(r.net, rl.OldAdapter, rl.PolicyAdapter)
 		return &nftAlgo{r: r, cfg: r.cfg.nftConfig()}
 	},
 }
@@ -70,5 +70,5 @@ func (a *nftAlgo) train(b *stepBatch) (map[string]float64, error) {
 
 func (a *nftAlgo) afterStep(s int) {
 	c := a.r.cfg.NFT
-	nn.UpdateAdapterEMA(a.r.t.Model, rl.OldAdapter, rl.PolicyAdapter, rampDecay(c.OldMaxDecay, c.OldRamp, s))
+	nn.UpdateAdapterEMA(a.r.net, rl.OldAdapter, rl.PolicyAdapter, rampDecay(c.OldMaxDecay, c.OldRamp, s))
 }

@@ -33,7 +33,7 @@ var ramSpec = &algoSpec{
 	},
 	advantages: rl.RAMAdvantages(),
 	build: func(r *run) algorithm {
-		nn.CopyAdapter(r.t.Model, rl.OldAdapter, rl.PolicyAdapter)
+		nn.CopyAdapter(r.net, rl.OldAdapter, rl.PolicyAdapter)
 		return &ramAlgo{r: r, cfg: rl.RAMConfig{Multiplier: r.cfg.RAM.Multiplier, Targets: r.cfg.RAM.Targets}}
 	},
 }
@@ -56,5 +56,5 @@ func (a *ramAlgo) train(b *stepBatch) (map[string]float64, error) {
 
 func (a *ramAlgo) afterStep(s int) {
 	c := a.r.cfg.RAM
-	nn.UpdateAdapterEMA(a.r.t.Model, rl.OldAdapter, rl.PolicyAdapter, rampDecay(c.OldMaxDecay, c.OldRamp, s))
+	nn.UpdateAdapterEMA(a.r.net, rl.OldAdapter, rl.PolicyAdapter, rampDecay(c.OldMaxDecay, c.OldRamp, s))
 }

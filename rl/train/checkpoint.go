@@ -45,7 +45,7 @@ type checkpointState struct {
 func (r *run) stateTensors() map[string]*tensor.Tensor {
 	out := map[string]*tensor.Tensor{}
 	for _, name := range []string{rl.PolicyAdapter, rl.OldAdapter, rl.EMAAdapter, rl.EvalAdapter} {
-		for _, p := range nn.AdapterParams(r.t.Model, name) {
+		for _, p := range nn.AdapterParams(r.net, name) {
 			out["adapter/"+p.Name] = p.P
 		}
 	}
@@ -127,7 +127,7 @@ func (r *run) loadCheckpoint() error {
 // saveAdapters writes the trained policy adapter as adapters.safetensors.
 func (r *run) saveAdapters() error {
 	ts := map[string]*tensor.Tensor{}
-	for _, p := range nn.AdapterParams(r.t.Model, rl.PolicyAdapter) {
+	for _, p := range nn.AdapterParams(r.net, rl.PolicyAdapter) {
 		ts[p.Name] = p.P
 	}
 	y, err := r.cfg.YAML()
@@ -137,7 +137,10 @@ func (r *run) saveAdapters() error {
 	meta := map[string]string{metaConfig: string(y), metaBase: r.t.BaseName,
 		"flowtune.lora_rank": fmt.Sprint(r.cfg.LoRARank), "flowtune.lora_alpha": fmt.Sprint(r.cfg.LoRAAlpha),
 		"flowtune.step": fmt.Sprint(r.st.Step)}
-	return nn.SaveTensors(filepath.Join(r.t.OutDir, AdaptersFile), ts, meta)
+	if err := nn.SaveTensors(filepath.Join(r.t.OutDir, AdaptersFile), ts, meta); err != nil {
+		return err
+	}
+	return r.pipe.SaveAdapter(r.t.OutDir)
 }
 
 // checkFinite reports the first tensor (in name order) with a NaN or infinite value.
@@ -163,7 +166,7 @@ func checkFinite(ts map[string]*tensor.Tensor) error {
 // seed would silently continue a different run).
 func (r *run) checkState(st checkpointState) error {
 	cfg := r.cfg
-	n := len(r.task.Train)
+	n := len(r.set.Train)
 	switch {
 	case st.Step < 0:
 		return fmt.Errorf("step %d is negative", st.Step)

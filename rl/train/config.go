@@ -5,6 +5,7 @@ package train
 // its config.yaml alone.
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -31,6 +32,13 @@ type Config struct {
 	Algo   string `yaml:"algo" help:"RL algorithm: awm, ram, flowgrpo or nft"`
 	Task   string `yaml:"task" help:"prompt set: compose, text or pref"`
 	Reward string `yaml:"reward" help:"rewards to maximise as name[=weight],... or, served over HTTP, name@URL[=weight] (empty: the task's own reward)"`
+	// Prompts and conditioning from files (SD3-family models, or the built-in model on prompts
+	// of its vocabulary). With prompts_file the task is not used.
+	PromptsFile     string `yaml:"prompts_file" help:"training prompts: .txt (one per line) or .jsonl (one JSON object with \"prompt\" per line; the object goes to remote rewards as metadata); empty: the task's prompts"`
+	EvalPromptsFile string `yaml:"eval_prompts_file" help:"held-out prompts, .txt or .jsonl (empty: those of prompts_file)"`
+	Embeddings      string `yaml:"embeddings" help:"prompt-embedding cache of an SD3-family model (tools/encode_prompts.py, or go run ./cmd/embedcache -random)"`
+	VAE             string `yaml:"vae" help:"VAE of an SD3-family model: a diffusers vae/ folder or a .safetensors file (empty: the model's own)"`
+	Resolution      int    `yaml:"resolution" help:"image side in pixels of an SD3-family model (0: the transformer's sample_size × the VAE factor)"`
 	// Remote rewards (name@URL entries of Reward).
 	RewardTimeout float64 `yaml:"reward_timeout" help:"seconds one request to a remote reward server may take"`
 	RewardRetries int     `yaml:"reward_retries" help:"attempts per remote reward request, the first included (1: no retry); network errors, timeouts, 5xx and 429 are retried with exponential backoff"`
@@ -117,6 +125,9 @@ const rewardSyntax = "name[=weight] or name@http://host:port[=weight], comma-sep
 // are reported by validate.
 func (c Config) Rewards() ([]RewardWeight, error) {
 	spec := strings.TrimSpace(c.Reward)
+	if spec == "" && c.PromptsFile != "" {
+		return nil, fmt.Errorf("config: prompts_file %s has no reward of its own: name one with -reward (e.g. pickscore@http://127.0.0.1:8700, see docs/rewards.md)", c.PromptsFile)
+	}
 	if spec == "" {
 		name, ok := taskRewards[c.Task]
 		if !ok {
@@ -185,8 +196,14 @@ func (c Config) validate(extra map[string]reward.Reward) error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	if !contains(world.TaskNames, c.Task) {
+	if !contains(world.TaskNames, c.Task) && c.PromptsFile == "" {
 		return c.taskError()
+	}
+	if c.Resolution < 0 {
+		return fmt.Errorf("config: resolution must be ≥ 0 (got %d)", c.Resolution)
+	}
+	if c.EvalPromptsFile != "" && c.PromptsFile == "" {
+		return errors.New("config: eval_prompts_file needs prompts_file too")
 	}
 	if err := c.checkNumbers(); err != nil {
 		return err

@@ -26,11 +26,20 @@ import (
 // the flags set on the command line). The algorithm, which picks the defaults, is taken from
 // the overrides, else the file, else DefaultAlgo. The result is validated.
 func ResolveConfig(path string, overrides map[string]string) (Config, error) {
-	return resolveConfig(path, overrides, nil)
+	return resolveConfigFrom(DefaultConfig, path, overrides, nil)
+}
+
+// ResolveConfigFrom is ResolveConfig over other defaults (SD3Defaults for SD3-family models).
+func ResolveConfigFrom(defaults func(algo string) Config, path string, overrides map[string]string) (Config, error) {
+	return resolveConfigFrom(defaults, path, overrides, nil)
 }
 
 // resolveConfig is ResolveConfig with extra reward names accepted.
 func resolveConfig(path string, overrides map[string]string, extra map[string]reward.Reward) (Config, error) {
+	return resolveConfigFrom(DefaultConfig, path, overrides, extra)
+}
+
+func resolveConfigFrom(defaults func(string) Config, path string, overrides map[string]string, extra map[string]reward.Reward) (Config, error) {
 	var data []byte
 	if path != "" {
 		var err error
@@ -38,12 +47,16 @@ func resolveConfig(path string, overrides map[string]string, extra map[string]re
 			return Config{}, fmt.Errorf("config: %w", err)
 		}
 	}
-	return resolveConfigData(path, data, overrides, extra)
+	return resolveConfigDataFrom(defaults, path, data, overrides, extra)
 }
 
 // resolveConfigData is resolveConfig with the file's content given (path only names it; empty:
 // no file).
 func resolveConfigData(path string, data []byte, overrides map[string]string, extra map[string]reward.Reward) (Config, error) {
+	return resolveConfigDataFrom(DefaultConfig, path, data, overrides, extra)
+}
+
+func resolveConfigDataFrom(defaults func(string) Config, path string, data []byte, overrides map[string]string, extra map[string]reward.Reward) (Config, error) {
 	algo := ""
 	if path != "" {
 		var peek struct {
@@ -57,7 +70,7 @@ func resolveConfigData(path string, data []byte, overrides map[string]string, ex
 	if v, ok := overrides["algo"]; ok {
 		algo = v
 	}
-	cfg := DefaultConfig(algo)
+	cfg := defaults(algo)
 	if path != "" {
 		if err := cfg.decodeYAML(path, data); err != nil {
 			return Config{}, err

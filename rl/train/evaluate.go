@@ -6,12 +6,14 @@ package train
 // comparison: changes come from the weights, not from the draw.
 
 import (
+	"encoding/json"
 	"fmt"
 	"image"
 	"math"
 	"time"
 
 	"github.com/flowtune/flowtune/diffusion"
+	"github.com/flowtune/flowtune/diffusion/prompts"
 	"github.com/flowtune/flowtune/nn"
 	"github.com/flowtune/flowtune/rl"
 	"github.com/flowtune/flowtune/tensor"
@@ -23,22 +25,25 @@ const evalBatch = 32
 type evalSet struct {
 	r       *run
 	prompts []string
+	meta    []json.RawMessage // per prompt, nil when no prompt has metadata
 	cond    diffusion.Cond
 }
 
 // newEvalSet picks cfg.EvalPrompts held-out prompts evenly spread over the task's list.
 func newEvalSet(r *run) (*evalSet, error) {
-	held := r.task.HeldOut
+	held := r.set.HeldOut
 	n := r.cfg.EvalPrompts
 	if n > len(held) {
-		return nil, fmt.Errorf("config: eval_prompts %d exceeds the %d held-out prompts of task %s", n, len(held), r.cfg.Task)
+		return nil, fmt.Errorf("config: eval_prompts %d exceeds the %d held-out prompts of %s", n, len(held), r.set.Name)
 	}
 	e := &evalSet{r: r}
+	var sel []prompts.Prompt
 	for j := 0; j < n; j++ {
-		e.prompts = append(e.prompts, held[j*len(held)/n])
+		sel = append(sel, held[j*len(held)/n])
 	}
+	e.prompts, e.meta = promptTexts(sel), metadataOf(sel)
 	var err error
-	if e.cond, err = diffusion.EncodePrompts(r.t.Tok, e.prompts); err != nil {
+	if e.cond, err = r.pipe.Encode(e.prompts); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -51,19 +56,18 @@ func (e *evalSet) images() int { return len(e.prompts) * e.r.cfg.EvalSeeds }
 // so an image's noise never depends on the batching.
 func (e *evalSet) sample() []*image.RGBA {
 	cfg := e.r.cfg
-	m := e.r.t.Model
-	b := m.Patch.Proj.Weight.Backend()
+	b, lat := e.r.pipe.Backend(), e.r.pipe.Latent()
 	grid := diffusion.SigmaGrid(cfg.EvalSteps, diffusion.SD3Shift)
 	sampler := diffusion.Guided{Model: e.r.pol.Sampler(e.r.evalAdapter()), Uncond: e.r.uncond, Scale: float32(cfg.EvalCFG)}
 	n := len(e.prompts)
 	var out []*image.RGBA
 	for s := 0; s < cfg.EvalSeeds; s++ {
-		x := tensor.NewRNG(cfg.EvalSeed+uint64(s)).Normal(b, n, m.Cfg.Channels, m.Cfg.Size, m.Cfg.Size)
+		x := tensor.NewRNG(cfg.EvalSeed+uint64(s)).Normal(b, n, lat[0], lat[1], lat[2])
 		for lo := 0; lo < n; lo += evalBatch {
 			hi := min(lo+evalBatch, n)
 			var xb *tensor.Tensor
 			tensor.NoGrad(func() { xb = tensor.Slice(x, 0, lo, hi) })
-			out = append(out, diffusion.Images(diffusion.SampleODE(sampler, xb, grid, condRows(e.cond, lo, hi)))...)
+			out = append(out, e.r.pipe.Images(diffusion.SampleODE(sampler, xb, grid, condRows(e.cond, lo, hi)))...)
 		}
 	}
 	return out
@@ -85,7 +89,7 @@ func (r *run) updateEvalEMA(s int) {
 		return
 	}
 	d := min(r.cfg.EvalEMA, float64(1+s)/float64(10+s))
-	nn.UpdateAdapterEMA(r.t.Model, rl.EvalAdapter, rl.PolicyAdapter, float32(d))
+	nn.UpdateAdapterEMA(r.net, rl.EvalAdapter, rl.PolicyAdapter, float32(d))
 }
 
 // evalAndRecord evaluates the current evaluation weights (evalAdapter) as step's record, redraws
@@ -96,13 +100,20 @@ func (r *run) evalAndRecord(step int, gridName string) error {
 	imgs := r.eval.sample()
 	n := len(r.eval.prompts)
 	prompts := make([]string, len(imgs))
+	var meta []json.RawMessage
+	if r.eval.meta != nil {
+		meta = make([]json.RawMessage, len(imgs))
+	}
 	for i := range prompts {
 		prompts[i] = r.eval.prompts[i%n]
+		if meta != nil {
+			meta[i] = r.eval.meta[i%n]
+		}
 	}
 	rec := evalRecord{Kind: "eval", Step: step, Reward: map[string]float64{}, Stderr: map[string]float64{},
 		SeedMeans: map[string][]float64{}, PerImage: map[string][]float64{}}
 	for _, rw := range r.rewards {
-		s, err := rw.score(prompts, asImages(imgs))
+		s, err := rw.score(prompts, meta, asImages(imgs))
 		if err != nil {
 			return fmt.Errorf("evaluation at step %d: %w", step, rw.scoreFailure(err, ""))
 		}

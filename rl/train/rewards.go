@@ -10,6 +10,7 @@ package train
 // stored: a resumed run reads it again.
 
 import (
+	"encoding/json"
 	"fmt"
 	"image"
 	"math"
@@ -65,8 +66,8 @@ func (c Config) remoteToken(rws []RewardWeight) (string, error) {
 
 // score scores imgs for prompts with rw. A score that is not finite, or beyond
 // ±reward.MaxRewardMagnitude (training statistics overflow on it), is an error like any other.
-func (rw namedReward) score(prompts []string, imgs []image.Image) ([]float64, error) {
-	s, err := reward.ScoreAll(rw.r, prompts, imgs)
+func (rw namedReward) score(prompts []string, meta []json.RawMessage, imgs []image.Image) ([]float64, error) {
+	s, err := reward.ScoreAllMetadata(rw.r, prompts, meta, imgs)
 	if err != nil {
 		return nil, err
 	}

@@ -41,10 +41,16 @@ import (
 //
 // docs/run-directory.md describes every file.
 type Trainer struct {
-	Cfg      Config
-	Model    *diffusion.Model // the base model; the trainer adds the adapters
-	World    *world.World
+	Cfg Config
+	// The model: either Pipeline (any text-to-image model, e.g. SD3 with its VAE and prompt
+	// embeddings), or Model and Tok (flowtune's built-in model). The trainer adds the adapters
+	// to the bare base model.
+	Pipeline Pipeline
+	Model    *diffusion.Model
 	Tok      *world.Tokenizer
+	// The prompts: either Prompts (prompt files), or World and the config's task.
+	Prompts  *PromptSet
+	World    *world.World
 	OutDir   string
 	Log      zerolog.Logger
 	BaseName string // how summary.json and the adapter file name the base model
@@ -276,7 +282,9 @@ type run struct {
 	pol     *rl.Policies
 	opt     *nn.AdamW
 	rewards []namedReward
-	task    *world.Task
+	pipe    Pipeline
+	net     rl.Model
+	set     *PromptSet
 	uncond  diffusion.Cond
 	eval    *evalSet
 
@@ -307,19 +315,27 @@ func (t *Trainer) setup() (_ *run, err error) {
 	if err := cfg.validate(t.ExtraRewards); err != nil {
 		return nil, err
 	}
-	if t.Model == nil || t.World == nil || t.Tok == nil {
-		return nil, errors.New("train.Trainer: Model, World and Tok must be set")
-	}
-	task, err := t.World.Task(cfg.Task)
+	pipe, err := t.pipeline()
 	if err != nil {
 		return nil, err
+	}
+	set, err := t.promptSet()
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := pipe.(interface{ CheckPrompts([]string) error }); ok {
+		if err := c.CheckPrompts(append(promptTexts(set.Train), promptTexts(set.HeldOut)...)); err != nil {
+			return nil, err
+		}
 	}
 	avail := t.memAvailable
 	if avail == nil {
 		avail = availableMemory
 	}
-	if err := checkMemory(cfg, t.Model, len(task.Train), avail); err != nil {
-		return nil, err
+	if wp, ok := pipe.(WorldPipeline); ok { // the estimate knows the built-in model only
+		if err := checkMemory(cfg, wp.Model, len(set.Train), avail); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.MkdirAll(t.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("run directory: %w", err)
@@ -339,7 +355,7 @@ func (t *Trainer) setup() (_ *run, err error) {
 	} else if len(removed) > 0 {
 		t.Log.Info().Strs("files", removed).Msg("removed temporary files of an interrupted save")
 	}
-	r := &run{t: t, cfg: cfg, task: task, started: time.Now(), uncond: diffusion.UncondCond(t.Tok), savedStep: -1, lock: lock}
+	r := &run{t: t, cfg: cfg, started: time.Now(), pipe: pipe, net: pipe.Net(), set: set, uncond: pipe.Uncond(), savedStep: -1, lock: lock}
 	rws, _ := cfg.Rewards()
 	token, err := cfg.remoteToken(rws)
 	if err != nil {
@@ -367,12 +383,14 @@ func (t *Trainer) setup() (_ *run, err error) {
 		return nil, err
 	}
 
-	m := t.Model
+	m := r.net
 	if nn.HasAdapter(m, rl.PolicyAdapter) {
 		return nil, errors.New("train.Trainer: the model already has a policy adapter (pass the bare base model)")
 	}
 	nn.SetRequiresGrad(nn.NamedParams(m), false)
-	nn.AddAdapter(m, rl.PolicyAdapter, cfg.LoRARank, float32(cfg.LoRAAlpha), tensor.NewRNG(cfg.Seed+4<<32), isAttention)
+	if err := pipe.AddPolicyAdapter(cfg.LoRARank, float32(cfg.LoRAAlpha), tensor.NewRNG(cfg.Seed+4<<32)); err != nil {
+		return nil, err
+	}
 	r.algo = newAlgorithm(r)
 	if cfg.EvalEMA > 0 {
 		nn.CopyAdapter(m, rl.EvalAdapter, rl.PolicyAdapter)
@@ -394,7 +412,7 @@ func (t *Trainer) setup() (_ *run, err error) {
 		return nil, fmt.Errorf("run directory %s already holds a checkpoint: resume it or choose another directory", t.OutDir)
 	}
 	r.rolloutRNG, r.trainRNG = &r.st.RolloutRNG, &r.st.TrainRNG
-	r.cursor = newCursor(cfg.Seed+3<<32, len(r.task.Train), &r.st.Cursor)
+	r.cursor = newCursor(cfg.Seed+3<<32, len(r.set.Train), &r.st.Cursor)
 
 	y, err := cfg.YAML()
 	if err != nil {
@@ -406,7 +424,7 @@ func (t *Trainer) setup() (_ *run, err error) {
 	if err := r.writeMetrics(); err != nil {
 		return nil, err
 	}
-	t.Log.Info().Str("algo", cfg.Algo).Str("task", cfg.Task).Str("reward", rewardList(r.rewards)).
+	t.Log.Info().Str("algo", cfg.Algo).Str("prompts_from", set.Name).Str("reward", rewardList(r.rewards)).
 		Int("steps", cfg.Steps).Int("from_step", r.st.Step).Int("prompts", cfg.Prompts).Int("group", cfg.Group).
 		Int("lora_params", nn.Count(nn.AdapterParams(m, rl.PolicyAdapter))).Str("dir", t.OutDir).Msg("fine-tuning")
 	return r, nil
@@ -431,9 +449,10 @@ func (r *run) trainStep() error {
 	cfg := r.cfg
 	step := r.st.Step // completed steps; this is step+1
 	t0 := time.Now()
-	prompts := r.cursor.next(cfg.Prompts, r.task.Train)
+	drawn := r.cursor.nextOf(cfg.Prompts, r.set.Train)
+	prompts := promptTexts(drawn)
 	end := r.phase("rollout")
-	b, tm, err := r.rollout(prompts)
+	b, tm, err := r.rollout(drawn)
 	end()
 	if err != nil {
 		return fmt.Errorf("step %d: %w", step+1, err)

@@ -71,7 +71,7 @@ func (r *run) trainEndpoints(b *stepBatch, loss lossFn) (map[string]float64, err
 
 // condRows is rows lo…hi−1 of c.
 func condRows(c diffusion.Cond, lo, hi int) diffusion.Cond {
-	return diffusion.Cond{Tokens: c.Tokens[lo*c.L : hi*c.L], Mask: c.Mask[lo*c.L : hi*c.L], B: hi - lo, L: c.L}
+	return c.Rows(lo, hi)
 }
 
 // permutationFrom is a Fisher–Yates shuffle of 0…n−1 drawn from rng.

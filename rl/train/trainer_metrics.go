@@ -185,7 +185,7 @@ const evalNoiseNote = "stderr = std/sqrt(n) over the n evaluation images; delta_
 	"base_seed_means are the base evaluation's means per seed set"
 
 func (r *run) summary(completed bool) *Summary {
-	s := &Summary{Algo: r.cfg.Algo, Task: r.cfg.Task, Base: r.t.BaseName, Steps: r.st.Step, PlannedSteps: r.cfg.Steps,
+	s := &Summary{Algo: r.cfg.Algo, Task: r.taskName(), Base: r.t.BaseName, Steps: r.st.Step, PlannedSteps: r.cfg.Steps,
 		Completed: completed, WallSeconds: r.wallSeconds(), EvalImages: r.eval.images(), EvalNoise: evalNoiseNote,
 		Rewards: map[string]RewardSummary{}}
 	var base, last *anyRecord
@@ -264,4 +264,12 @@ func (r *run) writeSummary(s *Summary) error {
 		return err
 	}
 	return atomicfile.WriteBytes(filepath.Join(r.t.OutDir, SummaryFile), append(data, '\n'))
+}
+
+// taskName is what the summary calls the prompts: the task, or the prompt file.
+func (r *run) taskName() string {
+	if r.cfg.PromptsFile != "" {
+		return r.cfg.PromptsFile
+	}
+	return r.cfg.Task
 }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/flowtune/flowtune/diffusion"
+	"github.com/flowtune/flowtune/diffusion/prompts"
 	"github.com/flowtune/flowtune/tensor"
 )
 
@@ -43,12 +44,13 @@ func (p phaseTimes) record() map[string]float64 {
 
 // rollout samples cfg.Group images for each prompt with the algorithm's behaviour policy and
 // scores them with every configured reward.
-func (r *run) rollout(prompts []string) (*stepBatch, phaseTimes, error) {
+func (r *run) rollout(drawn []prompts.Prompt) (*stepBatch, phaseTimes, error) {
 	cfg := r.cfg
 	G := cfg.Group
-	b := &stepBatch{prompts: prompts, scores: map[string][]float64{}}
+	texts := promptTexts(drawn)
+	b := &stepBatch{prompts: texts, scores: map[string][]float64{}}
 	for _, rw := range r.rewards {
-		b.scores[rw.name] = make([]float64, len(prompts)*G)
+		b.scores[rw.name] = make([]float64, len(texts)*G)
 	}
 	var tm phaseTimes
 
@@ -56,21 +58,23 @@ func (r *run) rollout(prompts []string) (*stepBatch, phaseTimes, error) {
 		group int
 		imgs  []image.Image
 	}
-	jobs := make(chan job, len(prompts)) // never blocks the sampler, even if the scorer fails
-	var scoreFailed atomic.Bool          // the step is lost: stop sampling
+	jobs := make(chan job, len(texts)) // never blocks the sampler, even if the scorer fails
+	var scoreFailed atomic.Bool        // the step is lost: stop sampling
 	var eg errgroup.Group
 	eg.Go(func() error {
 		for j := range jobs {
 			start := time.Now()
 			ps := make([]string, G)
+			group := make([]prompts.Prompt, G)
 			for i := range ps {
-				ps[i] = prompts[j.group]
+				ps[i], group[i] = texts[j.group], drawn[j.group]
 			}
+			meta := metadataOf(group)
 			for _, rw := range r.rewards {
-				s, err := rw.score(ps, j.imgs)
+				s, err := rw.score(ps, meta, j.imgs)
 				if err != nil {
 					scoreFailed.Store(true)
-					return rw.scoreFailure(err, fmt.Sprintf("on %q", prompts[j.group]))
+					return rw.scoreFailure(err, fmt.Sprintf("on %q", texts[j.group]))
 				}
 				copy(b.scores[rw.name][j.group*G:], s)
 			}
@@ -80,21 +84,21 @@ func (r *run) rollout(prompts []string) (*stepBatch, phaseTimes, error) {
 	})
 
 	start := time.Now()
-	m := r.t.Model
+	lat := r.pipe.Latent()
 	grid := diffusion.SigmaGrid(cfg.RolloutSteps, diffusion.SD3Shift)
 	sampler := diffusion.Guided{Model: r.pol.Sampler(r.algo.rolloutAdapter()), Uncond: r.uncond, Scale: float32(cfg.CFG)}
 	var sampleErr error
-	for g, p := range prompts {
+	for g, p := range texts {
 		if scoreFailed.Load() {
 			break
 		}
-		c, err := diffusion.EncodePrompts(r.t.Tok, []string{p})
+		c, err := r.pipe.Encode([]string{p})
 		if err != nil {
 			sampleErr = err
 			break
 		}
 		c = c.Repeat(G)
-		x := r.rolloutRNG.Normal(m.Patch.Proj.Weight.Backend(), G, m.Cfg.Channels, m.Cfg.Size, m.Cfg.Size)
+		x := r.rolloutRNG.Normal(r.pipe.Backend(), G, lat[0], lat[1], lat[2])
 		var final *tensor.Tensor
 		if sde, ok := r.algo.sde(); ok {
 			ro := diffusion.SampleSDE(sampler, x, grid, c, sde, r.rolloutRNG)
@@ -105,7 +109,7 @@ func (r *run) rollout(prompts []string) (*stepBatch, phaseTimes, error) {
 		}
 		b.conds = append(b.conds, c)
 		b.finals = append(b.finals, final)
-		jobs <- job{g, asImages(diffusion.Images(final))}
+		jobs <- job{g, asImages(r.pipe.Images(final))}
 	}
 	close(jobs)
 	tm.rollout = time.Since(start).Seconds()
@@ -149,6 +153,24 @@ func newCursor(seed uint64, n int, st *cursorState) *cursor {
 // next returns the next k prompts of list (len n).
 func (c *cursor) next(k int, list []string) []string {
 	out := make([]string, 0, k)
+	for _, i := range c.nextIdx(k) {
+		out = append(out, list[i])
+	}
+	return out
+}
+
+// nextOf is next over a prompt set's entries.
+func (c *cursor) nextOf(k int, list []prompts.Prompt) []prompts.Prompt {
+	out := make([]prompts.Prompt, 0, k)
+	for _, i := range c.nextIdx(k) {
+		out = append(out, list[i])
+	}
+	return out
+}
+
+// nextIdx returns the indices of the next k prompts.
+func (c *cursor) nextIdx(k int) []int {
+	out := make([]int, 0, k)
 	for len(out) < k {
 		if c.st.Pos >= c.n {
 			c.st.Epoch++
@@ -157,7 +179,7 @@ func (c *cursor) next(k int, list []string) []string {
 		if c.perm == nil || c.permEpoch != c.st.Epoch {
 			c.perm, c.permEpoch = permutation(c.seed+uint64(c.st.Epoch), c.n), c.st.Epoch
 		}
-		out = append(out, list[c.perm[c.st.Pos]])
+		out = append(out, c.perm[c.st.Pos])
 		c.st.Pos++
 	}
 	return out
