@@ -17,6 +17,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/flowtune/flowtune/internal/cli"
 	"os"
 	"strings"
 	"time"
@@ -30,10 +31,7 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "sd3step:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.Report(os.Stderr, "sd3step", run(os.Args[1:])))
 }
 
 func run(args []string) error {
@@ -48,7 +46,7 @@ func run(args []string) error {
 	cfgScale := fs.Float64("cfg", 4.5, "guidance scale of the rollout")
 	recompute := fs.Bool("recompute", true, "per-block activation recomputation")
 	algos := fs.String("algos", "awm,ram", "training steps to time")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args, os.Stdout); err != nil {
 		return err
 	}
 	if *model == "" {
