@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/flowtune/flowtune/internal/cli"
+	"github.com/flowtune/flowtune/internal/memlimit"
 	"math"
 	"os"
 	"runtime"
@@ -24,6 +25,7 @@ import (
 )
 
 func main() {
+	memlimit.Apply() // collect garbage before the heap doubles past the machine (internal/memlimit)
 	os.Exit(cli.Report(os.Stderr, "sd3gen", run(os.Args[1:])))
 }
 

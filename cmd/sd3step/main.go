@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/flowtune/flowtune/internal/cli"
+	"github.com/flowtune/flowtune/internal/memlimit"
 	"os"
 	"strings"
 	"time"
@@ -31,6 +32,7 @@ import (
 )
 
 func main() {
+	memlimit.Apply() // collect garbage before the heap doubles past the machine (internal/memlimit)
 	os.Exit(cli.Report(os.Stderr, "sd3step", run(os.Args[1:])))
 }
 
