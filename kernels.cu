@@ -1,7 +1,9 @@
 // kernels.cu — every hand-written CUDA kernel of flowtune.
 //
-// ./build.sh compiles this file to PTX for compute_80 (cuda/kernels.ptx, embedded in the Go
-// binary); the driver JIT-compiles that PTX for the card it runs on (A100, H100, ...). The Go
+// ./build.sh compiles this file to PTX for compute_80 (cuda/kernels.ptx) and assembles that into
+// machine code for sm_80 and sm_90 (cuda/kernels.sm_*.cubin), all embedded in the Go binary: the
+// backend loads the cubin of the card's family and lets the driver JIT-compile the PTX on later
+// cards. Launch geometry is #defined beside each kernel and mirrored in cuda/geometry.go. The Go
 // launchers live in cuda/*.go: they check shapes and backend identity, pick a launch
 // configuration and pass every scalar in its own 8-byte argument slot. Kernels assume valid
 // input.
@@ -29,7 +31,8 @@
 //   3. elementwise      unary (+backward), broadcast binary, axpby (the Euler ODE step)
 //   4. reductions       axis sum, sum of squares (gradient norm)
 //   5. softmax, norms   softmax, LayerNorm, RMSNorm (fwd + bwd), weight-gradient partials
-//   6. attention        flash-style forward and backward (online softmax, no L×L in memory)
+//   6. attention        flash-style forward and backward (online softmax, no L×L in memory),
+//                       fp32 on the SIMT cores; 6b the same in bf16 on the tensor cores
 //   7. matmul           fp32 SIMT, tf32 WMMA, bf16 mma.sync with cp.async pipeline
 //   8. optimizer        fused AdamW
 //   9. RNG              Philox4x32-10 uniform / normal
@@ -1067,6 +1070,357 @@ ATTN_INSTANCES(16)
 ATTN_INSTANCES(32)
 ATTN_INSTANCES(64)
 ATTN_INSTANCES(128)
+
+// ---- 6b. Attention in bf16 on the tensor cores ----------------------------------------------
+//
+// attn_bf16_fwd_d{64,128}: the forward of attn_fwd_d* with Q, K, V in bf16 ([B,H,L,D], D = Dh
+// exactly) and every product on the tensor cores: S = Q·Kᵀ and O += P·V by mma.sync m16n8k16
+// (bf16 in, fp32 accumulators) fed by ldmatrix (.trans for V), P rounded to bf16 between the two
+// (attb_mm_abt, attb_mm_pv; the backward kernels below are built from the same two).
+// The online softmax, the key bias (mask·log2 e, −∞ past Lk), out and lse (fp32) are those of
+// attn_fwd_d*, so the fp32 backward kernels take its lse.  Grid (ceil(Lq/64), B·H), ATTB_THREADS
+// = 128 threads: 4 warps, each 16 query rows of the block's 64 against each 64-key tile; a
+// thread holds, per 8-column slice, rows g and g+8 (g = lane/4) and columns 2t, 2t+1 (t = lane
+// mod 4), so row statistics meet by two shuffles.  Tiles arrive by 16-byte cp.async (rows past
+// the end zero-filled) into rows padded by 8 bf16, which puts the 8 rows of an ldmatrix on
+// distinct banks; the next K, V tile is in flight while the current one is multiplied (two
+// buffers).  Shared memory: 5·64·(D+8) bf16 + 2·64 floats.
+// Preconditions: Dh = D, B·H ≤ 65535.  Twin: cpuBackend.Attention (bf16 tolerance, ~1e-2).
+// Measured: —
+#define ATTB_TILE 64      // queries per block and keys per tile
+#define ATTB_THREADS 128  // 4 warps × 16 query rows
+#define ATTB_PAD 8        // bf16 of padding behind each shared row
+static_assert(ATTB_THREADS / 32 * 16 == ATTB_TILE, "a warp owns 16 query rows of the tile");
+
+// attb_load_tile: rows [0, ATTB_TILE) of a row-major [*, D] bf16 matrix into dst (stride
+// D+ATTB_PAD) by 16-byte cp.async; rows ≥ nvalid are zero-filled without reading src.
+template <int D>
+__device__ __forceinline__ void attb_load_tile(uint16_t* dst, const uint16_t* src, int nvalid) {
+  constexpr int CH = D / 8;  // 16-byte chunks per row
+  for (int e = threadIdx.x; e < ATTB_TILE * CH; e += blockDim.x) {
+    const int r = e / CH, c = (e % CH) * 8;
+    const bool ok = r < nvalid;
+    cp_async16(dst + r * (D + ATTB_PAD) + c, ok ? src + (long long)r * D + c : src, ok ? 16 : 0);
+  }
+}
+// pack_bf16x2: two floats rounded to bf16 (nearest even), lo in the low half: one cvt on the
+// device, f32_to_bf16 (the same rounding) on the emulator.
+__device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
+#ifndef FT_HOST_EMU
+  uint32_t r;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+  return r;
+#else
+  return (uint32_t)f32_to_bf16(lo) | ((uint32_t)f32_to_bf16(hi) << 16);
+#endif
+}
+// attb_row_max / attb_row_sum: over the 4 threads (t = 0..3) that share a row.
+__device__ __forceinline__ float attb_row_max(float v) {
+  v = fmaxf(v, __shfl_xor_sync(FULL_MASK, v, 1));
+  return fmaxf(v, __shfl_xor_sync(FULL_MASK, v, 2));
+}
+__device__ __forceinline__ float attb_row_sum(float v) {
+  v += __shfl_xor_sync(FULL_MASK, v, 1);
+  return v + __shfl_xor_sync(FULL_MASK, v, 2);
+}
+// attb_mm_abt: s = A·Bᵀ for a warp, A its 16 rows (stride D+ATTB_PAD) and B the tile's 64 rows,
+// both [row][D] bf16: s[j] is the m16n8 accumulator of B rows j·8..j·8+7.
+template <int D>
+__device__ __forceinline__ void attb_mm_abt(float (&s)[ATTB_TILE / 8][4], const uint16_t* A,
+                                            const uint16_t* B) {
+  constexpr int LD = D + ATTB_PAD, NT = ATTB_TILE / 8;
+  const int lane = threadIdx.x & 31, mq = lane >> 3, mr = lane & 7;  // ldmatrix matrix and row
+#pragma unroll
+  for (int j = 0; j < NT; j++) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+#pragma unroll
+  for (int kk = 0; kk < D / 16; kk++) {
+    uint32_t a[4];
+    ldmatrix_x4(a, A + ((mq & 1) * 8 + mr) * LD + kk * 16 + (mq >> 1) * 8);
+#pragma unroll
+    for (int np = 0; np < NT / 2; np++) {
+      uint32_t bb[4];
+      ldmatrix_x4(bb, B + (np * 16 + (mq >> 1) * 8 + mr) * LD + kk * 16 + (mq & 1) * 8);
+      mma_bf16_16816(s[2 * np], a, bb[0], bb[1]);
+      mma_bf16_16816(s[2 * np + 1], a, bb[2], bb[3]);
+    }
+  }
+}
+// attb_mm_pv: o += P·V for a warp, P its 16×64 block in accumulator layout (rounded to bf16 here:
+// the accumulators of two 8-column slices are the A fragment of one 16-deep step) and V the
+// tile's 64 rows [row][D] bf16, read transposed by ldmatrix.trans.
+template <int D>
+__device__ __forceinline__ void attb_mm_pv(float (&o)[D / 8][4], const float (&p)[ATTB_TILE / 8][4],
+                                           const uint16_t* V) {
+  constexpr int LD = D + ATTB_PAD, DT = D / 8;
+  const int lane = threadIdx.x & 31, mq = lane >> 3, mr = lane & 7;
+#pragma unroll
+  for (int kk = 0; kk < ATTB_TILE / 16; kk++) {
+    const uint32_t a[4] = {pack_bf16x2(p[2 * kk][0], p[2 * kk][1]), pack_bf16x2(p[2 * kk][2], p[2 * kk][3]),
+                           pack_bf16x2(p[2 * kk + 1][0], p[2 * kk + 1][1]),
+                           pack_bf16x2(p[2 * kk + 1][2], p[2 * kk + 1][3])};
+#pragma unroll
+    for (int dp = 0; dp < DT / 2; dp++) {
+      uint32_t bb[4];
+      ldmatrix_x4_trans(bb, V + (kk * 16 + (mq & 1) * 8 + mr) * LD + dp * 16 + (mq >> 1) * 8);
+      mma_bf16_16816(o[2 * dp], a, bb[0], bb[1]);
+      mma_bf16_16816(o[2 * dp + 1], a, bb[2], bb[3]);
+    }
+  }
+}
+// attb_vec: v[j] = j < n ? f(j) : fill for the tile's 64 entries (key bias, lse, delta).
+template <typename F>
+__device__ __forceinline__ void attb_vec(float* v, int n, float fill, F f) {
+  for (int j = threadIdx.x; j < ATTB_TILE; j += blockDim.x) v[j] = j < n ? f(j) : fill;
+}
+// attb_write: dst row (row0 + r) = acc·f for the warp's rows r = wrow+g, wrow+g+8 below L.
+template <int D>
+__device__ __forceinline__ void attb_write(float* dst, const float (&acc)[D / 8][4], float f,
+                                           long long row0, int r0, int L) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, wrow = (threadIdx.x >> 5) * 16;
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+    const int r = r0 + wrow + g + 8 * h;
+    if (r >= L) continue;
+    float* row = dst + (row0 + r) * D;
+#pragma unroll
+    for (int j = 0; j < D / 8; j++)
+      *reinterpret_cast<float2*>(row + j * 8 + 2 * t) = float2{acc[j][2 * h] * f, acc[j][2 * h + 1] * f};
+  }
+}
+
+template <int D>
+__device__ __forceinline__ void attn_bf16_fwd_body(float* out, float* lse, const uint16_t* q,
+                                                   const uint16_t* k, const uint16_t* v,
+                                                   const float* mask, int H, int Lq, int Lk,
+                                                   float scale) {
+  constexpr int LD = D + ATTB_PAD, NT = ATTB_TILE / 8, DT = D / 8;
+  DYNAMIC_SHARED(uint4, gemm_smem16);  // the same dynamic shared memory as every kernel's
+  uint16_t* Qs = reinterpret_cast<uint16_t*>(gemm_smem16);  // [64][D+8] queries
+  uint16_t* KV = Qs + ATTB_TILE * LD;  // two buffers of [64][D+8] keys then [64][D+8] values
+  float* kbias2 = reinterpret_cast<float*>(KV + 4 * ATTB_TILE * LD);  // two buffers of [64]
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int bh = blockIdx.y, b = bh / H, q0 = blockIdx.x * ATTB_TILE, wrow = warp * 16;
+  const int nq = min(ATTB_TILE, Lq - q0);
+  const uint16_t* kb = k + (long long)bh * Lk * D;
+  const uint16_t* vb = v + (long long)bh * Lk * D;
+  auto load_kv = [&](int buf, int k0) {
+    const int nk = min(ATTB_TILE, Lk - k0);
+    attb_load_tile<D>(KV + 2 * buf * ATTB_TILE * LD, kb + (long long)k0 * D, nk);
+    attb_load_tile<D>(KV + (2 * buf + 1) * ATTB_TILE * LD, vb + (long long)k0 * D, nk);
+  };
+  attb_load_tile<D>(Qs, q + ((long long)bh * Lq + q0) * D, nq);
+  if (Lk > 0) load_kv(0, 0);
+  cp_async_commit();
+  const float sl2 = scale * LOG2E;
+
+  float o[DT][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+#pragma unroll
+  for (int j = 0; j < DT; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
+  for (int k0 = 0, buf = 0; k0 < Lk; k0 += ATTB_TILE, buf ^= 1) {
+    const int nk = min(ATTB_TILE, Lk - k0);
+    const uint16_t* Ks = KV + 2 * buf * ATTB_TILE * LD;
+    const uint16_t* Vs = Ks + ATTB_TILE * LD;
+    float* kbias = kbias2 + buf * ATTB_TILE;
+    __syncthreads();  // the previous tile's readers of the other buffer are done
+    if (k0 + ATTB_TILE < Lk) load_kv(buf ^ 1, k0 + ATTB_TILE);
+    cp_async_commit();  // (an empty group on the last tile keeps the wait below uniform)
+    attb_vec(kbias, nk, -INFINITY, [&](int j) { return mask ? mask[(long long)b * Lk + k0 + j] * LOG2E : 0.f; });
+    cp_async_wait<1>();  // every group but the newest: Q and this tile's K, V have landed
+    __syncthreads();  // ... for every thread, and the key bias is written
+
+    float s[NT][4];
+    attb_mm_abt<D>(s, Qs + wrow * LD, Ks);  // a warp's 16 rows × 64 keys
+    // Online softmax of rows g (h = 0) and g+8 (h = 1).
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      float mt = -INFINITY;
+#pragma unroll
+      for (int j = 0; j < NT; j++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+          s[j][2 * h + e] = s[j][2 * h + e] * sl2 + kbias[j * 8 + 2 * t + e];
+          mt = fmaxf(mt, s[j][2 * h + e]);
+        }
+      const float mnew = fmaxf(m[h], attb_row_max(mt));
+      const float mref = mnew == -INFINITY ? 0.f : mnew;  // a row masked out so far stays at 0
+      const float alpha = exp2f(m[h] - mref);
+      float rs = 0.f;
+#pragma unroll
+      for (int j = 0; j < NT; j++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+          s[j][2 * h + e] = exp2f(s[j][2 * h + e] - mref);
+          rs += s[j][2 * h + e];
+        }
+      l[h] = l[h] * alpha + attb_row_sum(rs);
+      m[h] = mnew;
+#pragma unroll
+      for (int j = 0; j < DT; j++) {
+        o[j][2 * h] *= alpha;
+        o[j][2 * h + 1] *= alpha;
+      }
+    }
+    attb_mm_pv<D>(o, s, Vs);
+  }
+  cp_async_wait<0>();  // Lk = 0: no copy outlives the block
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+    const int qi = q0 + wrow + g + 8 * h;
+    if (qi >= Lq) continue;
+    const float inv = l[h] > 0.f ? 1.f / l[h] : 0.f;  // Lk = 0: out = 0, lse = −∞ like the twin
+    float* orow = out + ((long long)bh * Lq + qi) * D;
+#pragma unroll
+    for (int j = 0; j < DT; j++)
+      *reinterpret_cast<float2*>(orow + j * 8 + 2 * t) = float2{o[j][2 * h] * inv, o[j][2 * h + 1] * inv};
+    if (t == 0) lse[(long long)bh * Lq + qi] = (m[h] + log2f(l[h])) * LN2;
+  }
+}
+
+// attn_bf16_bwd_dkdv_d{64,128}: attn_bwd_dkdv_d* on the tensor cores.  For one 64-key tile of
+// one (b, h), walks every query tile: Sᵀ = K·Qᵀ and dPᵀ = V·dOutᵀ (a warp: 16 keys × 64
+// queries), Pᵀ = exp2(Sᵀ·scale·log2 e + bias − lse), dSᵀ = Pᵀ ⊙ (dPᵀ − delta), then
+// dV += Pᵀ·dOut and dK += dSᵀ·Q with Pᵀ and dSᵀ rounded to bf16.  Queries past Lq get lse = +∞
+// (so P = 0), keys past Lk a bias of −∞.  q, k, v, dout bf16; lse, delta (attn_bwd_delta), dk,
+// dv fp32.  Grid (ceil(Lk/64), B·H), ATTB_THREADS threads.  Shared memory: 4·64·(D+8) bf16 +
+// 3·64 floats.  Twin: cpuBackend.AttentionBackward (bf16 tolerance).  Measured: —
+template <int D>
+__device__ __forceinline__ void attn_bf16_bwd_dkdv_body(float* dk, float* dv, const uint16_t* dout,
+                                                        const uint16_t* q, const uint16_t* k,
+                                                        const uint16_t* v, const float* lse,
+                                                        const float* delta, const float* mask,
+                                                        int H, int Lq, int Lk, float scale) {
+  constexpr int LD = D + ATTB_PAD, NT = ATTB_TILE / 8, DT = D / 8;
+  DYNAMIC_SHARED(uint4, gemm_smem16);
+  uint16_t* Ks = reinterpret_cast<uint16_t*>(gemm_smem16);  // [64][D+8] this block's keys
+  uint16_t* Vs = Ks + ATTB_TILE * LD;                         // [64][D+8] their values
+  uint16_t* Qs = Vs + ATTB_TILE * LD;                         // [64][D+8] a query tile
+  uint16_t* dOs = Qs + ATTB_TILE * LD;                        // [64][D+8] its output gradient
+  float* kbias = reinterpret_cast<float*>(dOs + ATTB_TILE * LD);  // [64]
+  float* qlse = kbias + ATTB_TILE;                                // [64] lse·log2 e, +∞ past Lq
+  float* qdelta = qlse + ATTB_TILE;                               // [64]
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, wrow = (threadIdx.x >> 5) * 16;
+  const int bh = blockIdx.y, b = bh / H, k0 = blockIdx.x * ATTB_TILE;
+  const int nk = min(ATTB_TILE, Lk - k0);
+  attb_load_tile<D>(Ks, k + ((long long)bh * Lk + k0) * D, nk);
+  attb_load_tile<D>(Vs, v + ((long long)bh * Lk + k0) * D, nk);
+  attb_vec(kbias, nk, -INFINITY, [&](int j) { return mask ? mask[(long long)b * Lk + k0 + j] * LOG2E : 0.f; });
+  const float sl2 = scale * LOG2E;
+
+  float gk[DT][4], gv[DT][4];
+#pragma unroll
+  for (int j = 0; j < DT; j++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) gk[j][e] = gv[j][e] = 0.f;
+  for (int q0 = 0; q0 < Lq; q0 += ATTB_TILE) {
+    const int nq = min(ATTB_TILE, Lq - q0);
+    __syncthreads();  // the previous query tile's readers of Qs, dOs, qlse, qdelta are done
+    const long long qoff = ((long long)bh * Lq + q0) * D;
+    attb_load_tile<D>(Qs, q + qoff, nq);
+    attb_load_tile<D>(dOs, dout + qoff, nq);
+    cp_async_commit();
+    const long long row0 = (long long)bh * Lq + q0;
+    attb_vec(qlse, nq, INFINITY, [&](int j) { return lse[row0 + j] * LOG2E; });
+    attb_vec(qdelta, nq, 0.f, [&](int j) { return delta[row0 + j]; });
+    cp_async_wait<0>();
+    __syncthreads();  // Q, dOut, lse, delta of this tile (and K, V, bias on the first pass) are in
+
+    float p[NT][4], ds[NT][4];
+    attb_mm_abt<D>(p, Ks + wrow * LD, Qs);   // Sᵀ: the warp's 16 keys × 64 queries
+    attb_mm_abt<D>(ds, Vs + wrow * LD, dOs);  // dPᵀ
+#pragma unroll
+    for (int j = 0; j < NT; j++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int key = wrow + g + 8 * (e >> 1), qc = j * 8 + 2 * t + (e & 1);
+        p[j][e] = exp2f(p[j][e] * sl2 + kbias[key] - qlse[qc]);
+        ds[j][e] = p[j][e] * (ds[j][e] - qdelta[qc]);
+      }
+    attb_mm_pv<D>(gv, p, dOs);
+    attb_mm_pv<D>(gk, ds, Qs);
+  }
+  attb_write<D>(dk, gk, scale, (long long)bh * Lk, k0, Lk);
+  attb_write<D>(dv, gv, 1.f, (long long)bh * Lk, k0, Lk);
+}
+
+// attn_bf16_bwd_dq_d{64,128}: attn_bwd_dq_d* on the tensor cores.  For one 64-query tile of one
+// (b, h), walks every key tile: S = Q·Kᵀ, dP = dOut·Vᵀ, P and dS as in dkdv, dQ += dS·K (dS in
+// bf16), dQ = scale·Σ.  Grid (ceil(Lq/64), B·H).  Shared memory as dkdv.
+// Twin: cpuBackend.AttentionBackward (bf16 tolerance).  Measured: —
+template <int D>
+__device__ __forceinline__ void attn_bf16_bwd_dq_body(float* dq, const uint16_t* dout,
+                                                      const uint16_t* q, const uint16_t* k,
+                                                      const uint16_t* v, const float* lse,
+                                                      const float* delta, const float* mask,
+                                                      int H, int Lq, int Lk, float scale) {
+  constexpr int LD = D + ATTB_PAD, NT = ATTB_TILE / 8, DT = D / 8;
+  DYNAMIC_SHARED(uint4, gemm_smem16);
+  uint16_t* Qs = reinterpret_cast<uint16_t*>(gemm_smem16);  // [64][D+8] this block's queries
+  uint16_t* dOs = Qs + ATTB_TILE * LD;                        // [64][D+8] their output gradient
+  uint16_t* Ks = dOs + ATTB_TILE * LD;                        // [64][D+8] a key tile
+  uint16_t* Vs = Ks + ATTB_TILE * LD;                         // [64][D+8] its values
+  float* kbias = reinterpret_cast<float*>(Vs + ATTB_TILE * LD);  // [64]
+  float* rlse = kbias + ATTB_TILE;                               // [64] lse·log2 e, +∞ past Lq
+  float* rdelta = rlse + ATTB_TILE;                              // [64]
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, wrow = (threadIdx.x >> 5) * 16;
+  const int bh = blockIdx.y, b = bh / H, q0 = blockIdx.x * ATTB_TILE;
+  const int nq = min(ATTB_TILE, Lq - q0);
+  const long long qoff = ((long long)bh * Lq + q0) * D, row0 = (long long)bh * Lq + q0;
+  attb_load_tile<D>(Qs, q + qoff, nq);
+  attb_load_tile<D>(dOs, dout + qoff, nq);
+  attb_vec(rlse, nq, INFINITY, [&](int j) { return lse[row0 + j] * LOG2E; });
+  attb_vec(rdelta, nq, 0.f, [&](int j) { return delta[row0 + j]; });
+  const float sl2 = scale * LOG2E;
+
+  float gq[DT][4];
+#pragma unroll
+  for (int j = 0; j < DT; j++) gq[j][0] = gq[j][1] = gq[j][2] = gq[j][3] = 0.f;
+  for (int k0 = 0; k0 < Lk; k0 += ATTB_TILE) {
+    const int nk = min(ATTB_TILE, Lk - k0);
+    __syncthreads();  // the previous key tile's readers of Ks, Vs, kbias are done
+    const long long koff = ((long long)bh * Lk + k0) * D;
+    attb_load_tile<D>(Ks, k + koff, nk);
+    attb_load_tile<D>(Vs, v + koff, nk);
+    cp_async_commit();
+    attb_vec(kbias, nk, -INFINITY, [&](int j) { return mask ? mask[(long long)b * Lk + k0 + j] * LOG2E : 0.f; });
+    cp_async_wait<0>();
+    __syncthreads();  // this key tile (and Q, dOut, lse, delta on the first pass) is in place
+
+    float s[NT][4], dp[NT][4];
+    attb_mm_abt<D>(s, Qs + wrow * LD, Ks);    // the warp's 16 queries × 64 keys
+    attb_mm_abt<D>(dp, dOs + wrow * LD, Vs);  // dP
+#pragma unroll
+    for (int j = 0; j < NT; j++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int r = wrow + g + 8 * (e >> 1), kc = j * 8 + 2 * t + (e & 1);
+        const float pv = exp2f(s[j][e] * sl2 + kbias[kc] - rlse[r]);
+        s[j][e] = pv * (dp[j][e] - rdelta[r]);
+      }
+    attb_mm_pv<D>(gq, s, Ks);
+  }
+  attb_write<D>(dq, gq, scale, (long long)bh * Lq, q0, Lq);
+}
+
+#define ATTN_BF16_INSTANCE(D)                                                                   \
+  extern "C" __global__ void __launch_bounds__(ATTB_THREADS) attn_bf16_fwd_d##D(                \
+      float* out, float* lse, const uint16_t* q, const uint16_t* k, const uint16_t* v,          \
+      const float* mask, int H, int Lq, int Lk, float scale) {                                  \
+    attn_bf16_fwd_body<D>(out, lse, q, k, v, mask, H, Lq, Lk, scale);                           \
+  }                                                                                             \
+  extern "C" __global__ void __launch_bounds__(ATTB_THREADS) attn_bf16_bwd_dkdv_d##D(           \
+      float* dk, float* dv, const uint16_t* dout, const uint16_t* q, const uint16_t* k,         \
+      const uint16_t* v, const float* lse, const float* delta, const float* mask, int H,        \
+      int Lq, int Lk, float scale) {                                                            \
+    attn_bf16_bwd_dkdv_body<D>(dk, dv, dout, q, k, v, lse, delta, mask, H, Lq, Lk, scale);      \
+  }                                                                                             \
+  extern "C" __global__ void __launch_bounds__(ATTB_THREADS) attn_bf16_bwd_dq_d##D(             \
+      float* dq, const uint16_t* dout, const uint16_t* q, const uint16_t* k, const uint16_t* v, \
+      const float* lse, const float* delta, const float* mask, int H, int Lq, int Lk,           \
+      float scale) {                                                                            \
+    attn_bf16_bwd_dq_body<D>(dq, dout, q, k, v, lse, delta, mask, H, Lq, Lk, scale);            \
+  }
+ATTN_BF16_INSTANCE(64)
+ATTN_BF16_INSTANCE(128)
 
 // ============================================================================================
 // 7. Matrix multiply

@@ -50,15 +50,20 @@ func (p Precision) String() string {
 	return [...]string{"fp32", "tf32", "bf16"}[p]
 }
 
-// Options configure Open. The zero value is device 0, exact fp32 matmuls.
+// Options configure Open. The zero value is device 0, exact fp32 matmuls and attention.
 type Options struct {
-	Device    int
-	MatMul    Precision
+	Device int
+	MatMul Precision
+	// Attention selects attention's precision: FP32 (SIMT, the default) or BF16 (q, k, v and
+	// the output gradient rounded to bf16 on the device, products on the tensor cores, softmax,
+	// outputs and gradients in fp32) for head dimensions 64 and 128; other head dimensions stay
+	// fp32 (attention.go). BFloat16 q, k, v storages always take the tensor cores.
+	Attention Precision
 	SyncDebug bool // synchronise and check for errors after every launch, naming the kernel
 }
 
-// OptionsFromEnv reads FLOWTUNE_CUDA_DEVICE (ordinal), FLOWTUNE_CUDA_MATMUL (fp32|tf32|bf16)
-// and FLOWTUNE_CUDA_SYNC=1.
+// OptionsFromEnv reads FLOWTUNE_CUDA_DEVICE (ordinal), FLOWTUNE_CUDA_MATMUL (fp32|tf32|bf16),
+// FLOWTUNE_CUDA_ATTENTION (fp32|bf16) and FLOWTUNE_CUDA_SYNC=1.
 func OptionsFromEnv() (Options, error) {
 	var o Options
 	if v := os.Getenv("FLOWTUNE_CUDA_DEVICE"); v != "" {
@@ -76,6 +81,13 @@ func OptionsFromEnv() (Options, error) {
 		o.MatMul = BF16
 	default:
 		return o, fmt.Errorf("FLOWTUNE_CUDA_MATMUL=%q: want fp32, tf32 or bf16", v)
+	}
+	switch v := os.Getenv("FLOWTUNE_CUDA_ATTENTION"); v {
+	case "", "fp32":
+	case "bf16":
+		o.Attention = BF16
+	default:
+		return o, fmt.Errorf("FLOWTUNE_CUDA_ATTENTION=%q: want fp32 or bf16", v)
 	}
 	o.SyncDebug = os.Getenv("FLOWTUNE_CUDA_SYNC") == "1"
 	return o, nil
@@ -228,6 +240,16 @@ func (b *Backend) Options() Options { return b.opt }
 func (b *Backend) SetMatMul(p Precision) {
 	b.mu.Lock()
 	b.opt.MatMul = p
+	b.mu.Unlock()
+}
+
+// SetAttention switches the attention forward's precision from now on (FP32 or BF16).
+func (b *Backend) SetAttention(p Precision) {
+	if p != FP32 && p != BF16 {
+		panic(fmt.Sprintf("cuda: SetAttention(%s): attention runs in fp32 or bf16", p))
+	}
+	b.mu.Lock()
+	b.opt.Attention = p
 	b.mu.Unlock()
 }
 

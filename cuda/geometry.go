@@ -17,6 +17,10 @@ const (
 	gemmBF16Stages = 4   // GEMM_BF16_STAGES
 	gemmBF16Pad    = 8   // GEMM_BF16_PAD
 
+	attbTile    = 64  // ATTB_TILE: queries per block and keys per tile of the bf16 attention
+	attbThreads = 128 // ATTB_THREADS: 4 warps × 16 query rows
+	attbPad     = 8   // ATTB_PAD: bf16 of padding behind each shared row
+
 	rowWarps    = 8   // ROW_WARPS: rows (a warp each) per block of the row kernels
 	scatterCols = 128 // SCATTER_COLS: columns per block of scatter_add_rows
 
@@ -29,6 +33,7 @@ var geometry = map[string]int{
 	"GEMM_TILE": gemmTile, "GEMM_THREADS": gemmThreads, "GEMM_F32_BK": gemmF32BK,
 	"GEMM_TF32_BK": gemmTF32BK, "GEMM_TF32_STAGES": gemmTF32Stages, "GEMM_TF32_PAD": gemmTF32Pad,
 	"GEMM_BF16_BK": gemmBF16BK, "GEMM_BF16_STAGES": gemmBF16Stages, "GEMM_BF16_PAD": gemmBF16Pad,
+	"ATTB_TILE": attbTile, "ATTB_THREADS": attbThreads, "ATTB_PAD": attbPad,
 	"ROW_WARPS": rowWarps, "SCATTER_COLS": scatterCols,
 }
 
@@ -43,6 +48,12 @@ func attnDkdvSmem(d int) int {
 func attnDqSmem(d int) int {
 	return 4 * (2*d*attStride + 3*attTile*(d+attPad) + attTile*attStride + 3*attTile)
 }
+
+// attnBF16Smem is the shared memory of attn_bf16_fwd_d<d>: the Q tile and two buffers of K and V
+// tiles in bf16, two of the key bias; attnBF16BwdSmem that of the two backward kernels: four
+// tiles, bias, lse and delta.
+func attnBF16Smem(d int) int    { return 5*attbTile*(d+attbPad)*2 + 2*attbTile*4 }
+func attnBF16BwdSmem(d int) int { return 4*attbTile*(d+attbPad)*2 + 3*attbTile*4 }
 
 // Shared memory of the tensor-core GEMMs, in bytes: STAGES × (A slice + B slice), each slice
 // stored with its contiguous axis padded.

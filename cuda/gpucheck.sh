@@ -21,9 +21,10 @@ case "$mode" in
 build)
   set -e
   mkdir -p "$bin"
-  go test -c -tags cuda -o "$bin/cuda.test" ./cuda/
-  go build -tags cuda -o "$bin/kernelbench" ./cmd/kernelbench
-  go build -tags cuda -o "$bin/finetune" ./cmd/finetune
+  # Stripped (-s -w) so that these and tools/sd3_gpu_check.sh's binaries fit one 64 MiB carry.
+  go test -c -tags cuda -ldflags='-s -w' -o "$bin/cuda.test" ./cuda/
+  go build -tags cuda -ldflags='-s -w' -o "$bin/kernelbench" ./cmd/kernelbench
+  go build -tags cuda -ldflags='-s -w' -o "$bin/finetune" ./cmd/finetune
   ls -la "$bin"
   echo "gpucheck: built; carry .gpu and run: cuda/gpucheck.sh run"
   ;;

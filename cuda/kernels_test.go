@@ -68,6 +68,9 @@ func TestLaunchedKernelsExist(t *testing.T) {
 			want[k+d] = true
 		}
 	}
+	for _, k := range []string{"attn_bf16_fwd_d", "attn_bf16_bwd_dkdv_d", "attn_bf16_bwd_dq_d"} {
+		want[k+"64"], want[k+"128"] = true, true
+	}
 	for _, l := range []string{"nn", "nt", "tn", "tt"} {
 		for _, k := range []string{"gemm_f32_", "gemm_tf32_", "gemm_bf16_"} {
 			want[k+l] = true
@@ -141,11 +144,11 @@ func TestStepProfiler(t *testing.T) {
 
 // TestGeometry checks that the launch geometry of geometry.go is the one kernels.cu defines:
 // every constant there has its #define here with the same value, and no #define of a geometry
-// family (ATT_, GEMM_, ROW_, SCATTER_) lacks a Go twin.
+// family (ATT_, ATTB_, GEMM_, ROW_, SCATTER_) lacks a Go twin.
 func TestGeometry(t *testing.T) {
 	src := readFile(t, "../kernels.cu")
 	defs := map[string]int{}
-	for _, m := range regexp.MustCompile(`(?m)^#define ((?:ATT|GEMM|ROW|SCATTER)_\w+) (\d+)\b`).FindAllStringSubmatch(src, -1) {
+	for _, m := range regexp.MustCompile(`(?m)^#define ((?:ATT|ATTB|GEMM|ROW|SCATTER)_\w+) (\d+)\b`).FindAllStringSubmatch(src, -1) {
 		v, _ := strconv.Atoi(m[2])
 		defs[m[1]] = v
 	}

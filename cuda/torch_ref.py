@@ -81,7 +81,7 @@ mm("matmul fp32", torch.float32, S, S, S, tf32=False)
 torch.backends.cuda.matmul.allow_tf32 = False
 
 for dtype, tag in ((torch.float32, "fp32"), (torch.bfloat16, "bf16")):
-    for L in (256, 1024, 4096):
+    for L in (256, 1024, 1357, 4096):
         q, k, v = (torch.randn(2, 8, L, 64, device=dev, dtype=dtype, requires_grad=True) for _ in range(3))
         fwd = 4.0 * 2 * 8 * L * L * 64
         ms = timeit(lambda: F.scaled_dot_product_attention(q, k, v))

@@ -14,6 +14,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/flowtune/flowtune/internal/cli"
 	"io"
 	"os"
 
@@ -42,8 +43,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	pooled := fs.Int("pooled", 2048, "pooled width (the transformer's pooled_projection_dim)")
 	seed := fs.Uint64("seed", 1, "random seed")
 	bf16 := fs.Bool("bf16", false, "store bfloat16 instead of float32")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if err := cli.Parse(fs, args, stdout); err != nil {
+		return cli.Report(stderr, "embedcache", err)
 	}
 	if *list != "" {
 		c, err := prompts.Open(*list)

@@ -27,6 +27,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/flowtune/flowtune/internal/memlimit"
 	"io"
 	"math"
 	"os"
@@ -55,6 +56,7 @@ const (
 )
 
 func main() {
+	memlimit.Apply()                   // collect garbage before the heap doubles past the machine (internal/memlimit)
 	ctx := interruptContext(os.Stderr) // a second Ctrl-C kills the process at once
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }

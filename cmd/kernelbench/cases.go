@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/flowtune/flowtune/cuda"
 	"github.com/flowtune/flowtune/tensor"
@@ -176,6 +177,27 @@ func attnCase(backward bool, L int) kcase {
 	}
 }
 
+// attnBF16Case is the tensor-core attention (Options.Attention = BF16; the time includes
+// rounding the inputs to bf16), checked against the fp32 CPU twin at bf16 tolerance.
+func attnBF16Case(backward bool, L int) kcase {
+	c := attnCase(backward, L)
+	c.name, c.peak, c.tol = strings.Replace(c.name, "attention_", "attention_bf16_", 1), cuda.BF16, 3e-2
+	check, bench := c.check, c.bench
+	c.check = func(be tensor.Backend, gpu bool) []float32 {
+		if g, ok := be.(*cuda.Backend); ok {
+			g.SetAttention(cuda.BF16)
+			defer g.SetAttention(cuda.FP32)
+		}
+		return check(be, gpu)
+	}
+	c.bench = func(g *cuda.Backend, quick bool) (func(), float64, float64, string) {
+		g.SetAttention(cuda.BF16)
+		run, flops, bytes, shape := bench(g, quick)
+		return func() { g.SetAttention(cuda.BF16); run() }, flops, bytes, shape
+	}
+	return c
+}
+
 // stream is a memory-bound case: check on n=100352 elements (98 rows of 1024), time on 64M
 // (16M with -quick). setup receives the inputs (fixed normals), allocates what the op writes and
 // returns the op (which must not allocate: allocation zero-fills) and its outputs.
@@ -219,8 +241,11 @@ func cases() []kcase {
 		gemmCase("gemm_tf32", cuda.TF32, false, false, 4096, 4096, 4096),
 		gemmCase("gemm_f32", cuda.FP32, false, false, 4096, 4096, 4096),
 	}
-	for _, L := range []int{256, 1024, 4096} {
+	for _, L := range []int{256, 1024, 1357, 4096} {
 		cs = append(cs, attnCase(false, L), attnCase(true, L))
+	}
+	for _, L := range []int{1357, 4096} {
+		cs = append(cs, attnBF16Case(false, L), attnBF16Case(true, L))
 	}
 	f32 := func(be tensor.Backend, n int) tensor.Storage { return be.Alloc(n, tensor.Float32) }
 	sde := tensor.SDEArgs{Kind: tensor.SDEFlow, Batch: 16, Sigma: 0.8, SigmaNext: 0.7, ST: 0.7}

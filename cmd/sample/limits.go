@@ -10,8 +10,8 @@ import (
 
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/internal/cli"
+	"github.com/flowtune/flowtune/internal/memlimit"
 	"github.com/flowtune/flowtune/internal/plot"
-	"github.com/flowtune/flowtune/internal/sysmem"
 	"github.com/flowtune/flowtune/nn"
 )
 
@@ -127,7 +127,7 @@ func (o options) checkMemory(m *diffusion.Model, images, batch, gridRows int) er
 // memoryAllowance is 80% of the memory available now (Linux's MemAvailable, bounded by a cgroup
 // limit), or 8 GiB where that cannot be read.
 func memoryAllowance() (float64, string) {
-	if b, ok := sysmem.Available(); ok {
+	if b, ok := memlimit.Available(); ok {
 		return 0.8 * b, "80% of the memory available now; -max-mem sets it"
 	}
 	return 8 << 30, "a default where the available memory is unknown; -max-mem sets it"

@@ -29,6 +29,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/flowtune/flowtune/internal/memlimit"
 	"image"
 	"io"
 	"math"
@@ -61,6 +62,7 @@ type options struct {
 }
 
 func main() {
+	memlimit.Apply() // collect garbage before the heap doubles past the machine (internal/memlimit)
 	os.Exit(cli.Report(os.Stderr, "sample", run(os.Args[1:], os.Stdout)))
 }
 

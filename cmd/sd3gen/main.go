@@ -12,6 +12,8 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/flowtune/flowtune/internal/cli"
+	"github.com/flowtune/flowtune/internal/memlimit"
 	"math"
 	"os"
 	"runtime"
@@ -23,10 +25,8 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "sd3gen:", err)
-		os.Exit(1)
-	}
+	memlimit.Apply() // collect garbage before the heap doubles past the machine (internal/memlimit)
+	os.Exit(cli.Report(os.Stderr, "sd3gen", run(os.Args[1:])))
 }
 
 func run(args []string) error {
@@ -39,7 +39,7 @@ func run(args []string) error {
 	forward := fs.String("forward", "", "load this checkpoint and time one forward on the CPU")
 	latent := fs.Int("latent", 32, "latent side for -forward (image side / 8)")
 	text := fs.Int("text", 333, "prompt tokens for -forward")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args, os.Stdout); err != nil {
 		return err
 	}
 	if *out == "" && *forward == "" {

@@ -17,6 +17,8 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/flowtune/flowtune/internal/cli"
+	"github.com/flowtune/flowtune/internal/memlimit"
 	"os"
 	"strings"
 	"time"
@@ -30,10 +32,8 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "sd3step:", err)
-		os.Exit(1)
-	}
+	memlimit.Apply() // collect garbage before the heap doubles past the machine (internal/memlimit)
+	os.Exit(cli.Report(os.Stderr, "sd3step", run(os.Args[1:])))
 }
 
 func run(args []string) error {
@@ -48,7 +48,7 @@ func run(args []string) error {
 	cfgScale := fs.Float64("cfg", 4.5, "guidance scale of the rollout")
 	recompute := fs.Bool("recompute", true, "per-block activation recomputation")
 	algos := fs.String("algos", "awm,ram", "training steps to time")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args, os.Stdout); err != nil {
 		return err
 	}
 	if *model == "" {

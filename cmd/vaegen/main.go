@@ -10,6 +10,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/flowtune/flowtune/internal/cli"
 	"io"
 	"os"
 
@@ -27,8 +28,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	config := fs.String("config", "sd3", "sd3 (the SD3 / SD3.5 VAE) or tiny (pairs with sd3gen -config tiny)")
 	dtype := fs.String("dtype", nn.SafetensorsBF16, "on-disk dtype: BF16 or F32")
 	seed := fs.Uint64("seed", 1, "random seed")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if err := cli.Parse(fs, args, stdout); err != nil {
+		return cli.Report(stderr, "vaegen", err)
 	}
 	if *out == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "vaegen: give -out FOLDER (and no other arguments)")

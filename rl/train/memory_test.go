@@ -8,7 +8,7 @@ import (
 
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/diffusion/world"
-	"github.com/flowtune/flowtune/internal/sysmem"
+	"github.com/flowtune/flowtune/internal/memlimit"
 	"github.com/flowtune/flowtune/tensor"
 )
 
@@ -63,7 +63,7 @@ func TestRunRefusesConfigThatDoesNotFit(t *testing.T) {
 			t.Fatalf("%s: %v", algo, err)
 		}
 	}
-	if _, ok := sysmem.Available(); !ok {
+	if _, ok := memlimit.Available(); !ok {
 		t.Log("this machine reports no available memory; the check is skipped here")
 	}
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/internal/atomicfile"
-	"github.com/flowtune/flowtune/internal/sysmem"
+	"github.com/flowtune/flowtune/internal/memlimit"
 	"github.com/flowtune/flowtune/nn"
 	"github.com/flowtune/flowtune/rl"
 	"github.com/flowtune/flowtune/rl/reward"
@@ -76,7 +76,7 @@ func (t *Trainer) setup() (_ *run, err error) {
 	}
 	avail := t.memAvailable
 	if avail == nil {
-		avail = sysmem.Available
+		avail = memlimit.Available
 	}
 	if wp, ok := pipe.(WorldPipeline); ok { // the estimate knows the built-in model only
 		if err := checkMemory(cfg, wp.Model, len(set.Train), avail); err != nil {
