@@ -42,18 +42,5 @@ func TestInterruptAbandonsFinalEvaluation(t *testing.T) {
 		t.Fatalf("interrupted run wrote %d records, want 3", n)
 	}
 
-	second := newTinyTrainer(t, cfg, split)
-	second.Resume = true
-	if _, err := second.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	want, got := readMetricLines(t, straight), readMetricLines(t, split)
-	if len(got) != len(want) {
-		t.Fatalf("resumed run has %d records, uninterrupted %d", len(got), len(want))
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("record %d differs:\nstraight %s\nresumed  %s", i, want[i], got[i])
-		}
-	}
+	resumeMatches(t, cfg, straight, split)
 }

@@ -51,21 +51,7 @@ func TestResumeReproducesUninterruptedRun(t *testing.T) {
 			if n := len(readMetrics(t, split)); n != 4 { // eval 0, train 1, train 2, eval 2
 				t.Fatalf("interrupted run wrote %d records, want 4", n)
 			}
-			second := newTinyTrainer(t, cfg, split)
-			second.Resume = true
-			if _, err := second.Run(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-
-			want, got := readMetricLines(t, straight), readMetricLines(t, split)
-			if len(got) != len(want) {
-				t.Fatalf("resumed run has %d records, uninterrupted %d", len(got), len(want))
-			}
-			for i := range want {
-				if got[i] != want[i] {
-					t.Fatalf("record %d differs:\nstraight %s\nresumed  %s", i, want[i], got[i])
-				}
-			}
+			resumeMatches(t, cfg, straight, split)
 			a, b := readTensors(t, filepath.Join(straight, AdaptersFile)), readTensors(t, filepath.Join(split, AdaptersFile))
 			if len(a) == 0 || len(a) != len(b) {
 				t.Fatalf("adapter files hold %d and %d tensors", len(a), len(b))
@@ -342,4 +328,24 @@ func toFloats(v any) []float64 {
 func jsonNum(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// resumeMatches resumes the interrupted run in split and checks that its metrics records are
+// those of the uninterrupted run in straight, byte for byte.
+func resumeMatches(t *testing.T, cfg Config, straight, split string) {
+	t.Helper()
+	second := newTinyTrainer(t, cfg, split)
+	second.Resume = true
+	if _, err := second.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want, got := readMetricLines(t, straight), readMetricLines(t, split)
+	if len(got) != len(want) {
+		t.Fatalf("resumed run has %d records, uninterrupted %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("record %d differs:\nstraight %s\nresumed  %s", i, want[i], got[i])
+		}
+	}
 }
