@@ -60,10 +60,13 @@ type Options struct {
 	// fp32 (attention.go). BFloat16 q, k, v storages always take the tensor cores.
 	Attention Precision
 	SyncDebug bool // synchronise and check for errors after every launch, naming the kernel
+	// Poison fills the storages of AllocUninit with NaN bytes (a debugging aid: an op that
+	// reads an output it was meant to overwrite then returns NaNs).
+	Poison bool
 }
 
 // OptionsFromEnv reads FLOWTUNE_CUDA_DEVICE (ordinal), FLOWTUNE_CUDA_MATMUL (fp32|tf32|bf16),
-// FLOWTUNE_CUDA_ATTENTION (fp32|bf16) and FLOWTUNE_CUDA_SYNC=1.
+// FLOWTUNE_CUDA_ATTENTION (fp32|bf16), FLOWTUNE_CUDA_SYNC=1 and FLOWTUNE_CUDA_POISON=1.
 func OptionsFromEnv() (Options, error) {
 	var o Options
 	if v := os.Getenv("FLOWTUNE_CUDA_DEVICE"); v != "" {
@@ -90,6 +93,7 @@ func OptionsFromEnv() (Options, error) {
 		return o, fmt.Errorf("FLOWTUNE_CUDA_ATTENTION=%q: want fp32 or bf16", v)
 	}
 	o.SyncDebug = os.Getenv("FLOWTUNE_CUDA_SYNC") == "1"
+	o.Poison = os.Getenv("FLOWTUNE_CUDA_POISON") == "1"
 	return o, nil
 }
 
@@ -169,6 +173,8 @@ type Backend struct {
 	pendMu    sync.Mutex
 	pending   []pooled // storages dropped by the program, returned by finalizers
 	sumsqPart cu.DevicePtr
+	cnt       Counts           // driver work so far (counts.go)
+	perKernel map[string]int64 // launches so far per kernel
 }
 
 type pooled struct {
@@ -200,7 +206,7 @@ func Open(opt Options) (b *Backend, err error) {
 	}
 	b = &Backend{
 		dev: dev, opt: opt, fn: map[string]cu.Function{}, smemSet: map[string]int{},
-		pool: map[int64][]cu.DevicePtr{},
+		pool: map[int64][]cu.DevicePtr{}, perKernel: map[string]int64{},
 	}
 	b.ctx = primaryContext(dev)
 	cu.CtxSetCurrent(b.ctx)
@@ -307,6 +313,7 @@ func (b *Backend) exit(op string) {
 // Synchronize waits for all queued work (and surfaces an asynchronous error, if any).
 func (b *Backend) Synchronize() {
 	defer b.exit(b.enter("synchronize"))
+	b.cnt.Syncs++
 	cu.CtxSynchronize()
 }
 
@@ -324,6 +331,7 @@ func (b *Backend) Time(reps int, f func()) float64 {
 	}
 	defer b.exit(b.enter("time"))
 	stop.record()
+	b.cnt.Syncs++
 	stop.sync()
 	ms := elapsedMs(start, stop)
 	start.destroy()
@@ -360,6 +368,8 @@ func (b *Backend) launch(name string, grid, block dim3, smem int, args ...uint64
 				panic(&Error{Kernel: name, Cause: r})
 			}
 		}()
+		b.cnt.Launches++
+		b.perKernel[name]++
 		cu.LaunchKernel(f, grid.x, grid.y, grid.z, block.x, block.y, block.z, smem, 0, ptrs)
 		if b.opt.SyncDebug {
 			cu.CtxSynchronize()

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"unsafe"
 
-	"github.com/mumax/3/cuda/cu"
-
 	"github.com/flowtune/flowtune/tensor"
 )
 
@@ -17,7 +15,7 @@ import (
 // uploadInts copies v into a scratch buffer of int32.
 func (b *Backend) uploadInts(v []int32) *buffer {
 	t := b.tmp(len(v), tensor.Float32) // 4-byte elements
-	cu.MemcpyHtoD(t.ptr, unsafe.Pointer(&v[0]), int64(4*len(v)))
+	b.upload(t.ptr, unsafe.Pointer(&v[0]), int64(4*len(v)))
 	return t
 }
 

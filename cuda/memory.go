@@ -20,7 +20,22 @@ func (b *Backend) Alloc(n int, dt tensor.DType) tensor.Storage {
 	defer b.exit(b.enter("Alloc"))
 	s := b.alloc(n, dt)
 	if n > 0 {
+		b.cnt.DevCopies++
 		cu.MemsetD8Async(s.ptr, 0, int64(n*dt.Size()), 0)
+	}
+	return s
+}
+
+// AllocUninit returns a storage of n elements with undefined contents: no fill is queued
+// (tensor.Empty, for outputs a primitive overwrites whole). With Options.Poison it is filled
+// with NaN bytes instead, so that a primitive that reads such an output before writing it
+// shows up as NaNs.
+func (b *Backend) AllocUninit(n int, dt tensor.DType) tensor.Storage {
+	defer b.exit(b.enter("AllocUninit"))
+	s := b.alloc(n, dt)
+	if n > 0 && b.opt.Poison {
+		b.cnt.DevCopies++
+		cu.MemsetD8Async(s.ptr, 0xff, int64(n*dt.Size()), 0)
 	}
 	return s
 }
@@ -40,10 +55,10 @@ func (b *Backend) Upload(dst tensor.Storage, src []float32) {
 		for i, v := range src {
 			h[i] = toBF16(v)
 		}
-		cu.MemcpyHtoD(d.ptr, unsafe.Pointer(&h[0]), int64(2*len(h)))
+		b.upload(d.ptr, unsafe.Pointer(&h[0]), int64(2*len(h)))
 		return
 	}
-	cu.MemcpyHtoD(d.ptr, unsafe.Pointer(&src[0]), int64(4*len(src)))
+	b.upload(d.ptr, unsafe.Pointer(&src[0]), int64(4*len(src)))
 }
 
 // Download copies a storage to the host (synchronising with all queued work).
@@ -54,18 +69,19 @@ func (b *Backend) Download(dst []float32, src tensor.Storage) {
 		panic(fmt.Sprintf("cuda: Download of a storage of %d into %d values", s.n, len(dst)))
 	}
 	if s.n == 0 {
+		b.cnt.Syncs++
 		cu.CtxSynchronize()
 		return
 	}
 	if s.dt == tensor.BFloat16 {
 		h := make([]uint16, s.n)
-		cu.MemcpyDtoH(unsafe.Pointer(&h[0]), s.ptr, int64(2*s.n))
+		b.download(unsafe.Pointer(&h[0]), s.ptr, int64(2*s.n))
 		for i, v := range h {
 			dst[i] = fromBF16(v)
 		}
 		return
 	}
-	cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), s.ptr, int64(4*s.n))
+	b.download(unsafe.Pointer(&dst[0]), s.ptr, int64(4*s.n))
 }
 
 // Fill sets every element to v.
@@ -102,12 +118,12 @@ func (b *Backend) Copy(dst tensor.Storage, dstOff int, src tensor.Storage, srcOf
 	bytes := int64(n * d.dt.Size())
 	if d == s && dstOff < srcOff+n && srcOff < dstOff+n { // overlap: stage through scratch
 		t := b.tmp(n, d.dt)
-		cu.MemcpyDtoDAsync(t.ptr, cu.DevicePtr(ptrAt(s, srcOff)), bytes, 0)
-		cu.MemcpyDtoDAsync(cu.DevicePtr(ptrAt(d, dstOff)), t.ptr, bytes, 0)
+		b.dtod(t.ptr, cu.DevicePtr(ptrAt(s, srcOff)), bytes)
+		b.dtod(cu.DevicePtr(ptrAt(d, dstOff)), t.ptr, bytes)
 		b.release(t)
 		return
 	}
-	cu.MemcpyDtoDAsync(cu.DevicePtr(ptrAt(d, dstOff)), cu.DevicePtr(ptrAt(s, srcOff)), bytes, 0)
+	b.dtod(cu.DevicePtr(ptrAt(d, dstOff)), cu.DevicePtr(ptrAt(s, srcOff)), bytes)
 }
 
 // CopyBlocks copies rows blocks of cols elements between strided layouts.
@@ -125,7 +141,7 @@ func (b *Backend) CopyBlocks(dst tensor.Storage, dOff, dStride int, src tensor.S
 	if d == s { // the blocks may overlap: copy the source span out first
 		span := (rows-1)*sStride + cols
 		t := b.tmp(span, s.dt)
-		cu.MemcpyDtoDAsync(t.ptr, cu.DevicePtr(ptrAt(s, sOff)), int64(span*s.dt.Size()), 0)
+		b.dtod(t.ptr, cu.DevicePtr(ptrAt(s, sOff)), int64(span*s.dt.Size()))
 		b.copyBlocks(d, dOff, dStride, t, 0, sStride, rows, cols)
 		b.release(t)
 		return
@@ -135,7 +151,7 @@ func (b *Backend) CopyBlocks(dst tensor.Storage, dOff, dStride int, src tensor.S
 
 func (b *Backend) copyBlocks(d *buffer, dOff, dStride int, s *buffer, sOff, sStride, rows, cols int) {
 	if dStride == cols && sStride == cols { // one contiguous run
-		cu.MemcpyDtoDAsync(cu.DevicePtr(ptrAt(d, dOff)), cu.DevicePtr(ptrAt(s, sOff)), int64(rows*cols*d.dt.Size()), 0)
+		b.dtod(cu.DevicePtr(ptrAt(d, dOff)), cu.DevicePtr(ptrAt(s, sOff)), int64(rows*cols*d.dt.Size()))
 		return
 	}
 	name := "copy_blocks_f32"

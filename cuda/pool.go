@@ -64,6 +64,7 @@ func (b *Backend) recycle() {
 func (b *Backend) drainPool() {
 	for k, ptrs := range b.pool {
 		for _, p := range ptrs {
+			b.cnt.Frees++
 			cu.MemFree(p)
 		}
 		delete(b.pool, k)
@@ -83,6 +84,7 @@ func (b *Backend) alloc(n int, dt tensor.DType) *buffer {
 	if free := b.pool[bytes]; len(free) > 0 {
 		ptr = free[len(free)-1]
 		b.pool[bytes] = free[:len(free)-1]
+		b.cnt.PoolHits++
 	} else {
 		ptr = b.memAlloc(bytes)
 	}
@@ -107,6 +109,7 @@ func (b *Backend) memAlloc(bytes int64) (ptr cu.DevicePtr) {
 				ok = false
 			}
 		}()
+		b.cnt.Allocs++
 		ptr = cu.MemAlloc(bytes)
 		return true
 	}

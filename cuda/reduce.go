@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"unsafe"
 
-	"github.com/mumax/3/cuda/cu"
-
 	"github.com/flowtune/flowtune/tensor"
 )
 
@@ -92,7 +90,7 @@ func (b *Backend) SumSquares(x tensor.Storage) float64 {
 	g := max(1, min(sumsqBlocks, (xs.n+threads*8-1)/(threads*8)))
 	b.launch("sumsq_partial", dim3{g, 1, 1}, dim3{threads, 1, 1}, 0, uint64(b.sumsqPart), ptr(xs), i32(xs.n))
 	part := make([]float64, g)
-	cu.MemcpyDtoH(unsafe.Pointer(&part[0]), b.sumsqPart, int64(8*g))
+	b.download(unsafe.Pointer(&part[0]), b.sumsqPart, int64(8*g))
 	var s float64
 	for _, v := range part {
 		s += v

@@ -4,6 +4,7 @@ package cuda
 
 import (
 	"errors"
+	"io"
 
 	"github.com/flowtune/flowtune/tensor"
 )
@@ -27,3 +28,15 @@ func ProfileSteps(b tensor.Backend, from, to int) *StepProfiler {
 
 // Describe returns "" without CUDA support.
 func Describe(b tensor.Backend) string { return "" }
+
+// PhaseTable does nothing without CUDA support (see the cuda build).
+type PhaseTable struct{}
+
+// NewPhaseTable returns nil without CUDA support.
+func NewPhaseTable(b any) *PhaseTable { return nil }
+
+// Range does nothing.
+func (t *PhaseTable) Range(name string) (end func()) { return func() {} }
+
+// Write does nothing.
+func (t *PhaseTable) Write(w io.Writer) {}

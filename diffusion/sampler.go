@@ -23,7 +23,7 @@ func SampleODE(m VelocityModel, x *tensor.Tensor, grid []float64, c Cond) *tenso
 // EulerStep returns x + dt·v (the Euler ODE step; one fused Axpby on the backend).
 func EulerStep(x, v *tensor.Tensor, dt float64) *tensor.Tensor {
 	b := x.Backend()
-	out := tensor.Zeros(b, x.Shape()...)
+	out := tensor.Empty(b, x.Shape()...)
 	b.Axpby(out.Storage(), 1, x.Storage(), float32(dt), v.Storage())
 	return out
 }

@@ -12,7 +12,7 @@ func binaryRaw(name string, op BinaryOp, a, b *Tensor) *Tensor {
 	be := mustSameBackend(name, a, b)
 	shape := broadcastShape(name, a.shape, b.shape)
 	p := planBinary(name, shape, a.shape, b.shape)
-	out := Zeros(be, shape...)
+	out := Empty(be, shape...)
 	be.Binary(op, out.data, a.data, p.sa, b.data, p.sb, p.shape)
 	return out
 }
@@ -106,7 +106,7 @@ func routeByMask(g, mask, a, b *Tensor) []*Tensor {
 // unaryRaw applies a unary map and records nothing.
 func unaryRaw(op UnaryOp, x *Tensor, p float32) *Tensor {
 	be := x.Backend()
-	out := Zeros(be, x.shape...)
+	out := Empty(be, x.shape...)
 	be.Unary(op, out.data, x.data, p)
 	return out
 }

@@ -90,8 +90,8 @@ func SDELogProb(x, v, xNext *Tensor, a SDEArgs) *Tensor {
 func SDESample(x, v, z *Tensor, a SDEArgs) (xNext, logp *Tensor) {
 	be := mustSameBackend("SDESample", x, v, z)
 	a = sdeArgs("SDESample", a, x, v, z)
-	xNext = Zeros(be, x.shape...)
-	logp = Zeros(be, a.Batch)
+	xNext = Empty(be, x.shape...)
+	logp = Empty(be, a.Batch)
 	Fused(be).SDEStep(xNext.data, logp.data, x.data, v.data, z.data, a)
 	return xNext, logp
 }

@@ -43,7 +43,10 @@ func MatMulT(a, b *Tensor, transA, transB bool) *Tensor {
 		return MatMulT(a, b, transA, transB)
 	}
 
-	out := Zeros(be, append(append([]int(nil), batch...), M, N)...)
+	out := Empty(be, append(append([]int(nil), batch...), M, N)...) // β = 0: C is written, not read
+	if K == 0 {
+		out = Zeros(be, out.shape...)
+	}
 	args := MatMulArgs{Batch: P, M: M, N: N, K: K, TransA: transA, TransB: transB, Alpha: 1,
 		StrideA: M * K, StrideB: K * N, StrideC: M * N}
 	if pa == 1 {

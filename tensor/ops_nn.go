@@ -47,7 +47,7 @@ func gradBuffer(t *Tensor) *Tensor {
 func Softmax(x *Tensor) *Tensor {
 	rows, cols := rowsCols("Softmax", x)
 	be := x.Backend()
-	y := Zeros(be, x.shape...)
+	y := Empty(be, x.shape...)
 	be.Softmax(y.data, x.data, rows, cols)
 	return record(y, "Softmax", func(g *Tensor) []*Tensor {
 		dx := Zeros(be, x.shape...)
@@ -63,8 +63,8 @@ func LayerNorm(x, w, b *Tensor, eps float32) *Tensor {
 	rows, cols := rowsCols("LayerNorm", x)
 	checkVector("LayerNorm", "weight", w, cols, x)
 	checkVector("LayerNorm", "bias", b, cols, x)
-	y := Zeros(be, x.shape...)
-	mean, rstd := be.Alloc(rows, Float32), be.Alloc(rows, Float32)
+	y := Empty(be, x.shape...)
+	mean, rstd := allocEmpty(be, rows), allocEmpty(be, rows)
 	be.LayerNorm(y.data, mean, rstd, x.data, storageOf(w), storageOf(b), rows, cols, eps)
 	return record(y, "LayerNorm", func(g *Tensor) []*Tensor {
 		dx := Zeros(be, x.shape...) // always needed by the kernel, even when x is a constant
@@ -79,8 +79,8 @@ func RMSNorm(x, w *Tensor, eps float32) *Tensor {
 	be := mustSameBackend("RMSNorm", x, w)
 	rows, cols := rowsCols("RMSNorm", x)
 	checkVector("RMSNorm", "weight", w, cols, x)
-	y := Zeros(be, x.shape...)
-	rstd := be.Alloc(rows, Float32)
+	y := Empty(be, x.shape...)
+	rstd := allocEmpty(be, rows)
 	be.RMSNorm(y.data, rstd, x.data, storageOf(w), rows, cols, eps)
 	return record(y, "RMSNorm", func(g *Tensor) []*Tensor {
 		dx := Zeros(be, x.shape...)
@@ -111,8 +111,8 @@ func Attention(q, k, v, mask *Tensor, scale float32) *Tensor {
 	if mask != nil && !slices.Equal(mask.shape, []int{args.B, args.Lk}) {
 		bad()
 	}
-	out := Zeros(be, q.shape...)
-	lse := be.Alloc(args.B*args.H*args.Lq, Float32)
+	out := Empty(be, q.shape...)
+	lse := allocEmpty(be, args.B*args.H*args.Lq)
 	be.Attention(out.data, lse, q.data, k.data, v.data, storageOf(mask), args)
 	return record(out, "Attention", func(g *Tensor) []*Tensor {
 		dq, dk, dv := Zeros(be, q.shape...), Zeros(be, k.shape...), Zeros(be, v.shape...)
@@ -135,7 +135,7 @@ func Embedding(table *Tensor, idx []int32) *Tensor {
 	}
 	idx = append([]int32(nil), idx...) // the caller may reuse its slice before Backward
 	be := table.Backend()
-	out := Zeros(be, len(idx), D)
+	out := Empty(be, len(idx), D)
 	be.Gather(out.data, table.data, idx, D)
 	return record(out, "Embedding", func(g *Tensor) []*Tensor {
 		dt := Zeros(be, V, D)

@@ -61,7 +61,7 @@ func Permute(x *Tensor, perm ...int) *Tensor {
 		shape[i] = x.shape[p]
 	}
 	be := x.Backend()
-	out := Zeros(be, shape...)
+	out := Empty(be, shape...)
 	srcShape, srcPerm := simplifyPermute(x.shape, perm)
 	switch {
 	case len(srcShape) <= 1: // identity after dropping size-1 axes and merging
@@ -165,7 +165,7 @@ func Concat(axis int, ts ...*Tensor) *Tensor {
 		shape[ax] += t.shape[ax]
 	}
 	outer, inner := numel(shape[:ax]), numel(shape[ax+1:])
-	out := Zeros(be, shape...)
+	out := Empty(be, shape...) // the pieces tile it
 	offsets := make([]int, len(ts))
 	off := 0
 	for i, t := range ts {
@@ -217,7 +217,7 @@ func Slice(x *Tensor, axis, start, end int) *Tensor {
 	shape := append([]int(nil), x.shape...)
 	shape[ax] = end - start
 	outer, inner := numel(shape[:ax]), numel(shape[ax+1:])
-	out := Zeros(be, shape...)
+	out := Empty(be, shape...)
 	be.CopyBlocks(out.data, 0, (end-start)*inner, x.data, start*inner, dim*inner, outer, (end-start)*inner)
 	return record(out, "Slice", func(g *Tensor) []*Tensor {
 		gx := Zeros(be, x.shape...)
@@ -236,7 +236,7 @@ func BroadcastTo(x *Tensor, shape ...int) *Tensor {
 		return x
 	}
 	be := x.Backend()
-	out := Zeros(be, shape...)
+	out := Empty(be, shape...)
 	p := planBinary("BroadcastTo", shape, x.shape, x.shape)
 	be.Binary(OpMax, out.data, x.data, p.sa, x.data, p.sa, p.shape) // max(x, x) = x, stretched
 	return record(out, "BroadcastTo", func(g *Tensor) []*Tensor {

@@ -81,7 +81,7 @@ func NewRNG(seed uint64) *RNG { return &RNG{Seed: seed} }
 
 // Normal draws a standard-normal tensor of the given shape on backend b.
 func (r *RNG) Normal(b Backend, shape ...int) *Tensor {
-	t := Zeros(b, shape...)
+	t := Empty(b, shape...)
 	b.RandNormal(t.data, r.Seed, r.Offset)
 	r.Offset += uint64(t.Size())
 	return t
@@ -89,7 +89,7 @@ func (r *RNG) Normal(b Backend, shape ...int) *Tensor {
 
 // Uniform draws a (0,1]-uniform tensor of the given shape on backend b.
 func (r *RNG) Uniform(b Backend, shape ...int) *Tensor {
-	t := Zeros(b, shape...)
+	t := Empty(b, shape...)
 	b.RandUniform(t.data, r.Seed, r.Offset)
 	r.Offset += uint64(t.Size())
 	return t

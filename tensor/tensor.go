@@ -58,9 +58,31 @@ func New(b Backend, data []float32, shape ...int) *Tensor {
 	if len(data) != n {
 		panic(fmt.Sprintf("tensor.New: %d values for shape %v (needs %d)", len(data), shape, n))
 	}
-	s := b.Alloc(n, Float32)
+	s := allocEmpty(b, n)
 	b.Upload(s, data)
 	return FromStorage(s, shape...)
+}
+
+// UninitAllocator is a Backend that can also hand out storage without zero-filling it (the CUDA
+// backend: the fill is a driver call of its own, as costly as a small kernel launch). Ops use it
+// through Empty for outputs their primitive overwrites whole.
+type UninitAllocator interface {
+	AllocUninit(n int, dt DType) Storage // contents undefined
+}
+
+// allocEmpty returns n float32 elements whose contents the caller overwrites whole before
+// reading: uninitialised where the backend allows it, zero-filled elsewhere.
+func allocEmpty(b Backend, n int) Storage {
+	if u, ok := b.(UninitAllocator); ok {
+		return u.AllocUninit(n, Float32)
+	}
+	return b.Alloc(n, Float32)
+}
+
+// Empty makes a tensor whose contents are undefined (zeros on backends without
+// UninitAllocator): for outputs that are written whole before they are read.
+func Empty(b Backend, shape ...int) *Tensor {
+	return FromStorage(allocEmpty(b, numel(shape)), shape...)
 }
 
 // Zeros makes a zero-filled tensor.

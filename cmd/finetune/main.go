@@ -67,6 +67,7 @@ type options struct {
 	compare                            string
 	seeds                              int
 	profileSteps                       string
+	phaseTable                         bool
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -81,6 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.compare, "compare", "", "compare these algorithms head to head, e.g. awm,ram,flowgrpo (Flow-GRPO is the baseline)")
 	fs.IntVar(&o.seeds, "seeds", 3, "with -compare: seeds per algorithm (seed, seed+1, …)")
 	fs.StringVar(&o.profileSteps, "profile-steps", "", "with -device cuda: capture only steps FROM:TO under nsys --capture-range=cudaProfilerApi")
+	fs.BoolVar(&o.phaseTable, "phase-table", false, "with -device cuda: print per training phase its wall and GPU time and its kernel launches, syncs, copies and allocations")
 	own := map[string]bool{}
 	fs.VisitAll(func(f *flag.Flag) { own[f.Name] = true })
 	defaults := train.DefaultConfig("")
@@ -173,6 +175,14 @@ func finetune(ctx context.Context, o options, overrides map[string]string, stder
 	if o.device == "cuda" {
 		log.Info().Str("gpu", cuda.Describe(backend)).Msg("cuda")
 		t.Phase = cuda.Range // NVTX ranges per phase (no-op without a profiler)
+		if o.phaseTable {
+			pt := cuda.NewPhaseTable(backend)
+			t.Phase = func(name string) func() {
+				endNVTX, endRow := cuda.Range(name), pt.Range(name)
+				return func() { endRow(); endNVTX() }
+			}
+			defer pt.Write(stderr)
+		}
 	}
 	if o.profileSteps != "" {
 		from, to, err := parseSteps(o.profileSteps)

@@ -18,6 +18,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -265,6 +266,14 @@ CUresult cuFuncSetAttribute(CUfunction f, CUfunction_attribute a, int v) {
 }
 CUresult cuFuncGetAttribute(int* v, CUfunction_attribute, CUfunction) { *v = 0; return CUDA_SUCCESS; }
 
+// FT_EMU_SKIP_KERNELS=1 accepts launches without running them, for counting the driver calls of
+// a program quickly (cuda.PhaseTable): device memory then starts zeroed and every download
+// reads zeros, so that host code sees finite values (zero losses, zero gradient norms).
+static const bool skip_kernels = [] {
+  const char* v = std::getenv("FT_EMU_SKIP_KERNELS");
+  return v && v[0] == '1';
+}();
+
 CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
                         unsigned bz, unsigned smem, CUstream, void** params, void** extra) {
   Kernel* k = (Kernel*)f;
@@ -277,6 +286,7 @@ CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, uns
                  smem, k->maxDynamicSmem);
     return CUDA_ERROR_INVALID_VALUE;
   }
+  if (skip_kernels) return CUDA_SUCCESS;
   current_kernel = k->name.c_str();
   gridDim = {gx, gy, gz};
   blockDim = {bx, by, bz};
@@ -304,7 +314,7 @@ CUresult cuMemAlloc(CUdeviceptr* p, size_t bytes) {
   if (base == MAP_FAILED) return CUDA_ERROR_OUT_OF_MEMORY;
   mprotect(base + body, kPage, PROT_NONE);
   char* user = base + body - rounded;
-  std::memset(user, 0xa5, rounded);  // fresh device memory is garbage, not zeros
+  std::memset(user, skip_kernels ? 0 : 0xa5, rounded);  // fresh device memory is garbage, not zeros
   allocations[(uintptr_t)user] = Block{base, mapped};
   *p = (CUdeviceptr)(uintptr_t)user;
   return CUDA_SUCCESS;
@@ -333,7 +343,11 @@ CUresult cuMemcpyDtoD(CUdeviceptr d, CUdeviceptr s, size_t n) { std::memcpy((voi
 CUresult cuMemcpyDtoDAsync(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream) { return cuMemcpyDtoD(d, s, n); }
 CUresult cuMemcpyHtoD(CUdeviceptr d, const void* s, size_t n) { std::memcpy((void*)d, s, n); return CUDA_SUCCESS; }
 CUresult cuMemcpyHtoDAsync(CUdeviceptr d, const void* s, size_t n, CUstream) { return cuMemcpyHtoD(d, s, n); }
-CUresult cuMemcpyDtoH(void* d, CUdeviceptr s, size_t n) { std::memcpy(d, (void*)s, n); return CUDA_SUCCESS; }
+CUresult cuMemcpyDtoH(void* d, CUdeviceptr s, size_t n) {
+  if (skip_kernels) std::memset(d, 0, n);
+  else std::memcpy(d, (void*)s, n);
+  return CUDA_SUCCESS;
+}
 CUresult cuMemcpyDtoHAsync(void* d, CUdeviceptr s, size_t n, CUstream) { return cuMemcpyDtoH(d, s, n); }
 CUresult cuMemcpyPeer(CUdeviceptr, CUcontext, CUdeviceptr, CUcontext, size_t) { return CUDA_ERROR_NOT_SUPPORTED; }
 CUresult cuMemcpyPeerAsync(CUdeviceptr, CUcontext, CUdeviceptr, CUcontext, size_t, CUstream) { return CUDA_ERROR_NOT_SUPPORTED; }

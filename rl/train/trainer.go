@@ -57,9 +57,11 @@ type Trainer struct {
 	// ExtraRewards are rewards usable by name besides the registered ones (synthetic rewards
 	// in tests).
 	ExtraRewards map[string]reward.Reward
-	// Phase, when set, is called as each phase of a step begins (rollout, advantage, train,
-	// eval) and the function it returns as the phase ends: cmd/finetune passes cuda.Range so
-	// that nsys shows the phases as NVTX ranges.
+	// Phase, when set, is called as each phase of a step begins and the function it returns as
+	// the phase ends: step, inside it rollout (sample and decode per group), advantage and train
+	// (loss and backward per micro-batch, then optimizer), and eval. Phases nest. cmd/finetune
+	// passes cuda.Range, so that nsys shows the phases as NVTX ranges, and with -phase-table a
+	// cuda.PhaseTable's Range as well.
 	Phase func(name string) (end func())
 	// BeforeStep, when set, is called with the number of each step before it runs, and with
 	// Cfg.Steps+1 when training ends (cmd/finetune's -profile-steps brackets steps with it).
@@ -289,6 +291,8 @@ func (r *run) trainStep() error {
 	cfg := r.cfg
 	step := r.st.Step // completed steps; this is step+1
 	t0 := time.Now()
+	endStep := r.phase("step")
+	defer func() { endStep() }()
 	drawn := r.cursor.nextOf(cfg.Prompts, r.set.Train)
 	prompts := promptTexts(drawn)
 	end := r.phase("rollout")
@@ -335,6 +339,7 @@ func (r *run) trainStep() error {
 		err = fmt.Errorf("loss is %v", terms["loss"])
 	}
 	var gnorm float64
+	endOpt := r.phase("optimizer")
 	if err == nil {
 		gnorm = nn.GradNorm(r.opt.Params())
 		if !finite(gnorm) {
@@ -346,6 +351,7 @@ func (r *run) trainStep() error {
 		if r.savedStep >= 0 {
 			kept = fmt.Sprintf("the last good checkpoint (step %d) is kept in %s", r.savedStep, filepath.Join(r.t.OutDir, CheckpointFile))
 		}
+		endOpt()
 		return fmt.Errorf("step %d: %w; stopped without updating the weights; %s (a lower lr may help)", step+1, err, kept)
 	}
 	// A Flow-GRPO step whose advantages are all zero trained nothing, and the reference takes no
@@ -356,6 +362,7 @@ func (r *run) trainStep() error {
 	nn.ZeroGrads(r.pol.Net)
 	r.algo.afterStep(step + 1)
 	r.updateEvalEMA(step + 1)
+	endOpt()
 	tm.train = time.Since(t2).Seconds()
 	tm.step = time.Since(t0).Seconds()
 	r.stepTimes = append(r.stepTimes, tm.step)

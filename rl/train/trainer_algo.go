@@ -55,13 +55,17 @@ func (r *run) trainEndpoints(b *stepBatch, loss lossFn) (map[string]float64, err
 		hi := min(lo+r.cfg.MicroBatch, N)
 		var xb *tensor.Tensor
 		tensor.NoGrad(func() { xb = tensor.Slice(x0, 0, lo, hi) })
+		end := r.phase("loss")
 		l, t := loss(rl.Batch{X0: xb, Cond: cond.Rows(lo, hi), Adv: b.adv[lo:hi]})
 		w := float64(hi-lo) / float64(N)
 		lv := float64(l.Item())
+		end()
 		if !finite(lv) {
 			return nil, fmt.Errorf("loss is %v on endpoints %d–%d", lv, lo, hi-1)
 		}
+		end = r.phase("backward")
 		tensor.MulScalar(l, float32(w)).Backward()
+		end()
 		for k, v := range t {
 			terms[k] += w * v
 		}

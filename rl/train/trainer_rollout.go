@@ -100,6 +100,7 @@ func (r *run) rollout(drawn []prompts.Prompt) (*stepBatch, phaseTimes, error) {
 		c = c.Repeat(G)
 		x := r.rolloutRNG.Normal(r.pipe.Backend(), G, lat[0], lat[1], lat[2])
 		var final *tensor.Tensor
+		end := r.phase("sample")
 		if sde, ok := r.algo.sde(); ok {
 			ro := diffusion.SampleSDE(sampler, x, grid, c, sde, r.rolloutRNG)
 			b.sde = append(b.sde, ro)
@@ -107,9 +108,13 @@ func (r *run) rollout(drawn []prompts.Prompt) (*stepBatch, phaseTimes, error) {
 		} else {
 			final = diffusion.SampleODE(sampler, x, grid, c)
 		}
+		end()
 		b.conds = append(b.conds, c)
 		b.finals = append(b.finals, final)
-		jobs <- job{g, asImages(r.pipe.Images(final))}
+		end = r.phase("decode")
+		imgs := asImages(r.pipe.Images(final))
+		end()
+		jobs <- job{g, imgs}
 	}
 	close(jobs)
 	tm.rollout = time.Since(start).Seconds()
