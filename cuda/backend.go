@@ -63,10 +63,15 @@ type Options struct {
 	// Poison fills the storages of AllocUninit with NaN bytes (a debugging aid: an op that
 	// reads an output it was meant to overwrite then returns NaNs).
 	Poison bool
+	// Legacy turns off the launch-overhead savings (for before/after timings): outputs of
+	// tensor.Empty are zero-filled, uploads are synchronous copies, SumSquaresMany adds up one
+	// synchronising SumSquares per storage, and the backend does not say it is launch-bound
+	// (so rollouts do not freeze their adapter).
+	Legacy bool
 }
 
 // OptionsFromEnv reads FLOWTUNE_CUDA_DEVICE (ordinal), FLOWTUNE_CUDA_MATMUL (fp32|tf32|bf16),
-// FLOWTUNE_CUDA_ATTENTION (fp32|bf16), FLOWTUNE_CUDA_SYNC=1 and FLOWTUNE_CUDA_POISON=1.
+// FLOWTUNE_CUDA_ATTENTION (fp32|bf16), FLOWTUNE_CUDA_SYNC=1, FLOWTUNE_CUDA_POISON=1 and FLOWTUNE_CUDA_LEGACY=1.
 func OptionsFromEnv() (Options, error) {
 	var o Options
 	if v := os.Getenv("FLOWTUNE_CUDA_DEVICE"); v != "" {
@@ -94,6 +99,7 @@ func OptionsFromEnv() (Options, error) {
 	}
 	o.SyncDebug = os.Getenv("FLOWTUNE_CUDA_SYNC") == "1"
 	o.Poison = os.Getenv("FLOWTUNE_CUDA_POISON") == "1"
+	o.Legacy = os.Getenv("FLOWTUNE_CUDA_LEGACY") == "1"
 	return o, nil
 }
 
@@ -175,6 +181,8 @@ type Backend struct {
 	sumsqPart cu.DevicePtr
 	cnt       Counts           // driver work so far (counts.go)
 	perKernel map[string]int64 // launches so far per kernel
+	staging   unsafe.Pointer   // pinned host buffer of the uploads (transfer.go)
+	stagedOff int64            // its bytes in use by copies that may still be queued
 }
 
 type pooled struct {
@@ -315,6 +323,7 @@ func (b *Backend) Synchronize() {
 	defer b.exit(b.enter("synchronize"))
 	b.cnt.Syncs++
 	cu.CtxSynchronize()
+	b.stagedOff = 0
 }
 
 // Time runs f reps times between two CUDA events and returns the mean milliseconds per run.

@@ -49,6 +49,10 @@ func (b *Backend) Counts() Counts {
 	return b.cnt
 }
 
+// LaunchBound implements tensor.LaunchBound: true, unless Options.Legacy asks for the
+// behaviour from before the launch-overhead savings.
+func (b *Backend) LaunchBound() bool { return !b.opt.Legacy }
+
 // KernelCounts returns the launches so far per kernel name.
 func (b *Backend) KernelCounts() map[string]int64 {
 	b.mu.Lock()

@@ -14,6 +14,7 @@
 //	FLOWTUNE_CUDA_SYNC=1      synchronise after every launch and report the failing kernel
 //	FLOWTUNE_CUDA_VALIDATE=1  run every primitive on the CPU too; panic at the first divergence
 //	FLOWTUNE_CUDA_POISON=1    fill uninitialised outputs (tensor.Empty) with NaN bytes
+//	FLOWTUNE_CUDA_LEGACY=1    without the launch-overhead savings (zero fills, synchronous uploads, ...)
 //
 // Profiling: every backend method is an NVTX range when a profiler is attached (nsys sets
 // NVTX_INJECTION64_PATH; FLOWTUNE_NVTX=1 forces it), Range marks larger phases (rollout,

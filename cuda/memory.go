@@ -33,9 +33,13 @@ func (b *Backend) Alloc(n int, dt tensor.DType) tensor.Storage {
 func (b *Backend) AllocUninit(n int, dt tensor.DType) tensor.Storage {
 	defer b.exit(b.enter("AllocUninit"))
 	s := b.alloc(n, dt)
-	if n > 0 && b.opt.Poison {
+	if n > 0 && (b.opt.Poison || b.opt.Legacy) {
+		fill := byte(0xff)
+		if b.opt.Legacy {
+			fill = 0
+		}
 		b.cnt.DevCopies++
-		cu.MemsetD8Async(s.ptr, 0xff, int64(n*dt.Size()), 0)
+		cu.MemsetD8Async(s.ptr, fill, int64(n*dt.Size()), 0)
 	}
 	return s
 }

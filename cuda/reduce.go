@@ -80,6 +80,56 @@ func optPtr(s *buffer) uint64 {
 // sumsqBlocks caps the blocks (and partials) of SumSquares.
 const sumsqBlocks = 1024
 
+// SumSquaresMany returns Σ_k SumSquares(xs[k]) with one download for all of them (one wait
+// for the device instead of one per storage), adding in the same order, so the sum is the same
+// to the bit (tensor.SquareSummer; the gradient norm over every parameter).
+func (b *Backend) SumSquaresMany(xs []tensor.Storage) float64 {
+	if b.opt.Legacy {
+		var s float64
+		for _, x := range xs {
+			s += b.SumSquares(x)
+		}
+		return s
+	}
+	defer b.exit(b.enter("SumSquaresMany"))
+	bufs := make([]*buffer, len(xs))
+	blocks := make([]int, len(xs))
+	total := 0
+	for i, x := range xs {
+		bufs[i] = b.f32(x, "SumSquaresMany")
+		blocks[i] = max(1, min(sumsqBlocks, (bufs[i].n+threads*8-1)/(threads*8)))
+		if bufs[i].n == 0 {
+			blocks[i] = 0
+		}
+		total += blocks[i]
+	}
+	if total == 0 {
+		return 0
+	}
+	part := b.doubles(total)
+	off := 0
+	for i, xb := range bufs {
+		if blocks[i] > 0 {
+			b.launch("sumsq_partial", dim3{blocks[i], 1, 1}, dim3{threads, 1, 1}, 0, uint64(part.ptr)+uint64(8*off), ptr(xb), i32(xb.n))
+			off += blocks[i]
+		}
+	}
+	host := make([]float64, total)
+	b.download(unsafe.Pointer(&host[0]), part.ptr, int64(8*total))
+	b.release(part)
+	var s float64
+	off = 0
+	for _, g := range blocks {
+		var one float64 // SumSquares' own order: its partials, then into the running sum
+		for _, v := range host[off : off+g] {
+			one += v
+		}
+		s += one
+		off += g
+	}
+	return s
+}
+
 // SumSquares returns Σ x² in float64 (synchronises).
 func (b *Backend) SumSquares(x tensor.Storage) float64 {
 	defer b.exit(b.enter("SumSquares"))

@@ -75,12 +75,18 @@ func (o *AdamW) SetSteps(n int) {
 // Gradients are not cleared: call ZeroGrads.
 func (o *AdamW) Step() (gradNorm float64) {
 	gradNorm = GradNorm(o.params)
+	o.StepNorm(gradNorm)
+	return gradNorm
+}
+
+// StepNorm is Step when the caller has already computed GradNorm(Params()) as gradNorm (it is
+// not computed again: on a GPU that is a wait for the device).
+func (o *AdamW) StepNorm(gradNorm float64) {
 	scale := float32(1)
 	if o.MaxGradNorm > 0 {
 		scale = ClipScale(gradNorm, o.MaxGradNorm)
 	}
 	o.StepScaled(scale)
-	return gradNorm
 }
 
 // StepScaled applies one update with every gradient multiplied by scale first (for clipping
@@ -137,13 +143,26 @@ func (o *AdamW) LoadState(st map[string]*tensor.Tensor, steps int) error {
 }
 
 // GradNorm is the global L2 norm √(Σ‖g‖²) over the parameters' gradients (missing gradients
-// count as zero), accumulated in float64 by the backend's SumSquares.
+// count as zero), accumulated in float64 by the backend's SumSquares (by one SumSquaresMany, a
+// single wait for the device, on a tensor.SquareSummer backend).
 func GradNorm(params []Named) float64 {
 	var s float64
+	var batch []tensor.Storage // gradients on a tensor.SquareSummer backend: summed in one call
+	var summer tensor.SquareSummer
 	for _, p := range params {
-		if g := p.P.Grad(); g != nil {
-			s += g.Backend().SumSquares(g.Storage())
+		g := p.P.Grad()
+		if g == nil {
+			continue
 		}
+		if ss, ok := g.Backend().(tensor.SquareSummer); ok && (summer == nil || summer == ss) {
+			summer = ss
+			batch = append(batch, g.Storage())
+			continue
+		}
+		s += g.Backend().SumSquares(g.Storage())
+	}
+	if summer != nil {
+		s += summer.SumSquaresMany(batch)
 	}
 	return math.Sqrt(s)
 }

@@ -14,8 +14,10 @@ type Linear struct {
 	Weight *tensor.Tensor // [out, in]
 	Bias   *tensor.Tensor // [out], or nil
 
-	adapters []*LoRA // in the order they were added (fixes the parameter order)
-	active   *LoRA   // nil: base layer only
+	adapters  []*LoRA        // in the order they were added (fixes the parameter order)
+	active    *LoRA          // nil: base layer only
+	frozen    *tensor.Tensor // W + s·B·A of adapter frozenFor (lora_frozen.go), or nil
+	frozenFor *LoRA
 }
 
 // NewLinear makes a Linear with PyTorch's default initialisation: weight and bias uniform in
@@ -58,10 +60,14 @@ func (l *Linear) In() int { return l.Weight.Dim(1) }
 func (l *Linear) Out() int { return l.Weight.Dim(0) }
 
 // Forward maps x [..., in] to [..., out]. With an active adapter it adds
-// (alpha/r)·(x·Aᵀ)·Bᵀ; the scale is applied to the narrow [..., r] intermediate.
+// (alpha/r)·(x·Aᵀ)·Bᵀ; the scale is applied to the narrow [..., r] intermediate. An active
+// adapter frozen by FreezeAdapter, with gradients off, is one product with the merged weight.
 func (l *Linear) Forward(x *tensor.Tensor) *tensor.Tensor {
 	if x.Dim(-1) != l.In() {
 		panic(fmt.Sprintf("nn.Linear: input %v, weight %v", x.Shape(), l.Weight.Shape()))
+	}
+	if a := l.active; a != nil && a == l.frozenFor && !tensor.GradEnabled() {
+		return tensor.Linear(x, l.frozen, l.Bias)
 	}
 	y := tensor.Linear(x, l.Weight, l.Bias)
 	if a := l.active; a != nil {

@@ -177,6 +177,7 @@ type Backend interface {
 	// Reductions. Sum views x as [outer, n, inner] and writes dst[o, i] = Σ_j x[o, j, i].
 	Sum(dst, x Storage, outer, n, inner int)
 	// SumSquares returns Σ x² accumulated in float64 (gradient-norm clipping; synchronises).
+	// A backend that can sum many storages with one wait implements SquareSummer too.
 	SumSquares(x Storage) float64
 
 	// Linear algebra.
@@ -235,4 +236,23 @@ type AdamWArgs struct {
 	LR, Beta1, Beta2, Eps, WeightDecay float32
 	Step                               int     // 1-based, for bias correction
 	GradScale                          float32 // multiplies grad first (gradient clipping); 1 for none
+}
+
+// SquareSummer is a Backend that adds up the SumSquares of many storages at the cost of one
+// (one wait for the device): SumSquaresMany(xs) must equal Σ_k SumSquares(xs[k]) added in order.
+type SquareSummer interface {
+	SumSquaresMany(xs []Storage) float64
+}
+
+// LaunchBound is implemented by backends where issuing a primitive can cost more than its
+// arithmetic on small problems (a GPU, where each primitive is a kernel launch): callers may
+// then trade a little extra arithmetic for fewer primitives (nn.FreezeAdapter in rollouts).
+type LaunchBound interface {
+	LaunchBound() bool
+}
+
+// IsLaunchBound reports whether b says it is launch-bound.
+func IsLaunchBound(b Backend) bool {
+	l, ok := b.(LaunchBound)
+	return ok && l.LaunchBound()
 }

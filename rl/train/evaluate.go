@@ -61,6 +61,7 @@ func (e *evalSet) sample(ctx context.Context) ([]*image.RGBA, error) {
 	b, lat := e.r.pipe.Backend(), e.r.pipe.Latent()
 	grid := diffusion.SigmaGrid(cfg.EvalSteps, diffusion.SD3Shift)
 	sampler := diffusion.Guided{Model: e.r.pol.Sampler(e.r.evalAdapter()), Uncond: e.r.uncond, Scale: float32(cfg.EvalCFG)}
+	defer e.r.freezeForSampling(e.r.evalAdapter())()
 	n := len(e.prompts)
 	var out []*image.RGBA
 	for s := 0; s < cfg.EvalSeeds; s++ {

@@ -357,7 +357,7 @@ func (r *run) trainStep() error {
 	// A Flow-GRPO step whose advantages are all zero trained nothing, and the reference takes no
 	// optimiser step then (docs/algorithms.md §2.3).
 	if kept, ok := terms["kept_frac"]; !ok || kept > 0 {
-		r.opt.Step()
+		r.opt.StepNorm(gnorm) // gnorm is GradNorm(r.opt.Params()), computed above
 	}
 	nn.ZeroGrads(r.pol.Net)
 	r.algo.afterStep(step + 1)

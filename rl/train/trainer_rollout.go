@@ -14,6 +14,7 @@ import (
 
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/diffusion/prompts"
+	"github.com/flowtune/flowtune/nn"
 	"github.com/flowtune/flowtune/tensor"
 )
 
@@ -87,6 +88,7 @@ func (r *run) rollout(drawn []prompts.Prompt) (*stepBatch, phaseTimes, error) {
 	lat := r.pipe.Latent()
 	grid := diffusion.SigmaGrid(cfg.RolloutSteps, diffusion.SD3Shift)
 	sampler := diffusion.Guided{Model: r.pol.Sampler(r.algo.rolloutAdapter()), Uncond: r.uncond, Scale: float32(cfg.CFG)}
+	defer r.freezeForSampling(r.algo.rolloutAdapter())()
 	var sampleErr error
 	for g, p := range texts {
 		if scoreFailed.Load() {
@@ -192,3 +194,17 @@ func (c *cursor) nextIdx(k int) []int {
 
 // permutation is a Fisher–Yates shuffle of 0…n−1 drawn from a fresh stream of seed.
 func permutation(seed uint64, n int) []int { return tensor.NewRNG(seed).Perm(n) }
+
+// freezeSamplingMaxParams bounds the models whose sampling adapter is frozen: beyond it the
+// merged weight copies cost real memory, and the products, not the launches, set the time.
+const freezeSamplingMaxParams = 50_000_000
+
+// freezeForSampling merges adapter into copies of the weights for one sampling pass when the
+// backend is launch-bound and the model small (nn.FreezeAdapter: one product per adapted layer
+// instead of four kernels); release drops the copies. The weights do not change during a pass.
+func (r *run) freezeForSampling(adapter string) (release func()) {
+	if adapter == "" || !tensor.IsLaunchBound(r.pipe.Backend()) || nn.CountParams(r.pol.Net) > freezeSamplingMaxParams {
+		return func() {}
+	}
+	return nn.FreezeAdapter(r.pol.Net, adapter)
+}

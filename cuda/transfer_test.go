@@ -1,0 +1,56 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/flowtune/flowtune/tensor"
+)
+
+// TestStagedUploads queues uploads into one storage, each followed by a copy out of it, with
+// no wait in between and more bytes than the staging buffer holds: every copy must see the
+// values uploaded just before it, and only the wrap may wait for the device.
+func TestStagedUploads(t *testing.T) {
+	b := need(t)
+	const n = 1 << 16 // 256 KiB per upload, 24 of them: the 4 MiB staging buffer wraps once
+	r := rand.New(rand.NewPCG(1, 2))
+	src := b.Alloc(n, tensor.Float32)
+	var want [][]float32
+	var outs []tensor.Storage
+	c0 := b.Counts()
+	for i := 0; i < 24; i++ {
+		v := randn(r, n)
+		b.Upload(src, v)
+		out := b.Alloc(n, tensor.Float32)
+		b.Copy(out, 0, src, 0, n)
+		want, outs = append(want, v), append(outs, out)
+	}
+	c := b.Counts().sub(c0)
+	for i := range outs {
+		closeTo(t, "copy after upload", get(b, outs[i]), want[i], 0)
+	}
+	if c.Uploads != 24 || c.Syncs != 1 {
+		t.Errorf("24 staged uploads: %d uploads, %d syncs; want 24 and 1 (the wrap of the staging buffer)", c.Uploads, c.Syncs)
+	}
+}
+
+// TestSumSquaresMany checks the one-download sum against SumSquares one storage at a time (the
+// same float64 additions in the same order, so equal to the bit), empty storages included.
+func TestSumSquaresMany(t *testing.T) {
+	b := need(t)
+	r := rand.New(rand.NewPCG(3, 4))
+	var xs []tensor.Storage
+	var want float64
+	for _, n := range []int{5, 0, 3000, 40000, 77} {
+		x := put(b, randn(r, n), tensor.Float32)
+		xs = append(xs, x)
+		want += b.SumSquares(x)
+	}
+	c0 := b.Counts()
+	got := b.SumSquaresMany(xs)
+	if c := b.Counts().sub(c0); got != want || c.Syncs != 1 {
+		t.Errorf("SumSquaresMany = %v with %d syncs, want %v (Σ SumSquares) with 1", got, c.Syncs, want)
+	}
+}
