@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -65,7 +66,8 @@ type Options struct {
 	Poison bool
 	// Legacy turns off the launch-overhead savings (for before/after timings): outputs of
 	// tensor.Empty are zero-filled, uploads are synchronous copies, SumSquaresMany adds up one
-	// synchronising SumSquares per storage, and the backend does not say it is launch-bound
+	// synchronising SumSquares per storage, small storages are not carved from slabs (pool.go),
+	// and the backend does not say it is launch-bound
 	// (so rollouts do not freeze their adapter).
 	Legacy bool
 }
@@ -179,10 +181,12 @@ type Backend struct {
 	pendMu    sync.Mutex
 	pending   []pooled // storages dropped by the program, returned by finalizers
 	sumsqPart cu.DevicePtr
-	cnt       Counts           // driver work so far (counts.go)
-	perKernel map[string]int64 // launches so far per kernel
-	staging   unsafe.Pointer   // pinned host buffer of the uploads (transfer.go)
-	stagedOff int64            // its bytes in use by copies that may still be queued
+	cnt       Counts                    // driver work so far (counts.go)
+	perKernel map[string]int64          // launches so far per kernel
+	slabs     bool                      // carve small storages from slabs (pool.go)
+	carved    map[cu.DevicePtr]struct{} // blocks carved from slabs
+	staging   unsafe.Pointer            // pinned host buffer of the uploads (transfer.go)
+	stagedOff int64                     // its bytes in use by copies that may still be queued
 }
 
 type pooled struct {
@@ -238,6 +242,7 @@ func Open(opt Options) (b *Backend, err error) {
 		MaxSharedPerBlockOptin: maxSharedOptin(dev),
 	}
 	b.sumsqPart = cu.MemAlloc(sumsqBlocks * 8)
+	b.slabs = !opt.Legacy && !strings.Contains(b.info.Name, "cuda/emu")
 	return b, nil
 }
 

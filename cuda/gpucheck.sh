@@ -9,7 +9,10 @@
 #   2. the CUDA test binary: the conformance suites (fp32, tf32, bf16, validating) and GPU tests;
 #   3. cmd/kernelbench: every kernel against its CPU twin, then timed;
 #   4. cuda/torch_ref.py: PyTorch on the same card, same shapes (torch with CUDA required);
-#   5. a toy fine-tuning run, `finetune -device cuda -steps 8`, timed;
+#   5. a toy fine-tuning run, `finetune -device cuda -steps 8`, timed; then the toy RL step per
+#      phase before and after the launch-overhead savings (FLOWTUNE_CUDA_LEGACY=1 turns them off
+#      in the same binary), each run with -phase-table (wall and GPU ms, launches, syncs, copies
+#      and allocations per phase), and the speedup per phase (gpucheck_rlstep.py);
 #   6. the table: each kernelbench row beside its PyTorch twin and the ratio (gpucheck_ratios.py).
 # Outputs go to $OUT (when set, e.g. by the GPU machine's runner) or .gpu/out, one file per step.
 set -uo pipefail
@@ -59,6 +62,15 @@ run)
   rm -rf "$out/run"
   step finetune 60 "$bin/finetune" -device cuda -steps 8 -out "$out/run" || status=1
   grep -E 'cuda|step' "$out/finetune.txt" | head -20
+  for mode in legacy fast; do
+    legacy=0
+    [ "$mode" = legacy ] && legacy=1
+    rm -rf "$out/rl_$mode"
+    step "rlstep_$mode" 60 env FLOWTUNE_CUDA_LEGACY=$legacy "$bin/finetune" -device cuda -phase-table -steps 6 \
+      -eval-prompts 4 -eval-seeds 1 -eval-every 0 -checkpoint-every 0 -out "$out/rl_$mode" || status=1
+    echo "== $mode"; grep -A16 '^phase table' "$out/rlstep_$mode.txt"
+  done
+  python3 cuda/gpucheck_rlstep.py "$out/rl_legacy/metrics.jsonl" "$out/rl_fast/metrics.jsonl" | tee "$out/rlstep.txt"
   # 6. Ratios.
   python3 cuda/gpucheck_ratios.py "$out/kernelbench.txt" "$out/torch.txt" | tee "$out/ratios.txt"
   echo "gpucheck: done (status $status); outputs in $out"

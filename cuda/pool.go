@@ -61,14 +61,54 @@ func (b *Backend) recycle() {
 }
 
 // drainPool frees every pooled block (before retrying an allocation that ran out of memory).
+// Blocks carved from a slab stay: they cannot be returned one by one.
 func (b *Backend) drainPool() {
 	for k, ptrs := range b.pool {
+		kept := ptrs[:0]
 		for _, p := range ptrs {
+			if _, ok := b.carved[p]; ok {
+				kept = append(kept, p)
+				continue
+			}
 			b.cnt.Frees++
 			cu.MemFree(p)
 		}
-		delete(b.pool, k)
+		if len(kept) == 0 {
+			delete(b.pool, k)
+		} else {
+			b.pool[k] = kept
+		}
 	}
+}
+
+// Small storages are carved from slabs: a model of a few million parameters makes hundreds of
+// small temporaries per forward pass, and until the garbage collector hands them back each one
+// the pool cannot serve would be a cuMemAlloc of its own (tens of microseconds on a GPU). A miss
+// in a bucket of at most slabMaxBlock bytes allocates one slab and puts all its blocks in the
+// bucket. Carved blocks stay in the pool for the backend's lifetime (slack: at most one slab per
+// bucket beyond the peak use). The emulator (cuda/emu) puts a guard page behind every
+// allocation to catch reads past the end; carving would hide those, so it does not carve
+// unless a test asks (Backend.slabs).
+const (
+	slabBytes    = 2 << 20
+	slabMaxBlock = 64 << 10
+)
+
+// carve allocates a slab for blocks of the given size, queues all but the first in the pool and
+// returns the first.
+func (b *Backend) carve(bytes int64) cu.DevicePtr {
+	base := b.memAlloc(slabBytes)
+	if b.carved == nil {
+		b.carved = map[cu.DevicePtr]struct{}{}
+	}
+	for off := int64(0); off+bytes <= slabBytes; off += bytes {
+		p := base + cu.DevicePtr(off)
+		b.carved[p] = struct{}{}
+		if off > 0 {
+			b.pool[bytes] = append(b.pool[bytes], p)
+		}
+	}
+	return base
 }
 
 // alloc returns an uninitialised storage (lock held).
@@ -85,6 +125,8 @@ func (b *Backend) alloc(n int, dt tensor.DType) *buffer {
 		ptr = free[len(free)-1]
 		b.pool[bytes] = free[:len(free)-1]
 		b.cnt.PoolHits++
+	} else if b.slabs && bytes <= slabMaxBlock {
+		ptr = b.carve(bytes)
 	} else {
 		ptr = b.memAlloc(bytes)
 	}

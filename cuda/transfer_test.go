@@ -54,3 +54,43 @@ func TestSumSquaresMany(t *testing.T) {
 		t.Errorf("SumSquaresMany = %v with %d syncs, want %v (Σ SumSquares) with 1", got, c.Syncs, want)
 	}
 }
+
+// TestSlabCarving: small storages come from one slab (one cuMemAlloc for many), do not overlap,
+// and stay pooled when the pool is drained.
+func TestSlabCarving(t *testing.T) {
+	b := need(t)
+	old := b.slabs
+	b.slabs = true
+	defer func() { b.slabs = old }()
+	const n, count = 300, 40 // 1200 bytes: the 1536-byte bucket, 1365 blocks per slab
+	c0 := b.Counts()
+	var ss []tensor.Storage
+	for i := 0; i < count; i++ {
+		v := make([]float32, n)
+		for j := range v {
+			v[j] = float32(i*n + j)
+		}
+		ss = append(ss, put(b, v, tensor.Float32))
+	}
+	if c := b.Counts().sub(c0); c.Allocs > 1 {
+		t.Errorf("%d small storages took %d cuMemAlloc calls, want at most 1 (one slab)", count, c.Allocs)
+	}
+	for i, s := range ss {
+		got := get(b, s)
+		for j, v := range got {
+			if v != float32(i*n+j) {
+				t.Fatalf("storage %d element %d = %v, want %v: carved blocks overlap", i, j, v, i*n+j)
+			}
+		}
+	}
+	for _, s := range ss {
+		b.Free(s)
+	}
+	func() {
+		defer b.exit(b.enter("test"))
+		b.drainPool()
+		if len(b.pool[poolSize(4*n)]) < count {
+			t.Errorf("drainPool freed carved blocks: %d left in the bucket, want ≥ %d", len(b.pool[poolSize(4*n)]), count)
+		}
+	}()
+}

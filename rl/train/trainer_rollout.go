@@ -88,7 +88,11 @@ func (r *run) rollout(drawn []prompts.Prompt) (*stepBatch, phaseTimes, error) {
 	lat := r.pipe.Latent()
 	grid := diffusion.SigmaGrid(cfg.RolloutSteps, diffusion.SD3Shift)
 	sampler := diffusion.Guided{Model: r.pol.Sampler(r.algo.rolloutAdapter()), Uncond: r.uncond, Scale: float32(cfg.CFG)}
-	defer r.freezeForSampling(r.algo.rolloutAdapter())()
+	if _, sde := r.algo.sde(); !sde {
+		// Not for Flow-GRPO's SDE rollouts: their stored log-probs must be exactly what the
+		// unmerged training forward recomputes (a ratio of 1 on-policy), not equal to rounding.
+		defer r.freezeForSampling(r.algo.rolloutAdapter())()
+	}
 	var sampleErr error
 	for g, p := range texts {
 		if scoreFailed.Load() {
