@@ -243,6 +243,9 @@ func Open(opt Options) (b *Backend, err error) {
 	}
 	b.sumsqPart = cu.MemAlloc(sumsqBlocks * 8)
 	b.slabs = !opt.Legacy && !strings.Contains(b.info.Name, "cuda/emu")
+	if v := os.Getenv("FLOWTUNE_CUDA_SLABS"); v == "0" || v == "1" { // override, for counting under the emulator
+		b.slabs = v == "1"
+	}
 	return b, nil
 }
 

@@ -88,7 +88,7 @@ func (b *Backend) drainPool() {
 // bucket. Carved blocks stay in the pool for the backend's lifetime (slack: at most one slab per
 // bucket beyond the peak use). The emulator (cuda/emu) puts a guard page behind every
 // allocation to catch reads past the end; carving would hide those, so it does not carve
-// unless a test asks (Backend.slabs).
+// unless a test asks (Backend.slabs) or FLOWTUNE_CUDA_SLABS=1 (=0 turns carving off anywhere).
 const (
 	slabBytes    = 2 << 20
 	slabMaxBlock = 64 << 10
