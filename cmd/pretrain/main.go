@@ -51,27 +51,52 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "data and noise seed")
 	dim := fs.Int("dim", 0, "model width (0: default)")
 	depth := fs.Int("depth", 0, "MMDiT blocks (0: default)")
+	initFrom := fs.String("init", "", "start from this model checkpoint (.safetensors) instead of random weights: a later stage of the curriculum")
+	captions := fs.String("captions", "web", "pretraining captions: web (under-describe their images, world.DefaultCaptionNoise) or exact")
+	textFrac := fs.Float64("text-fraction", world.DefaultConfig().TextFraction, "fraction of pretraining samples that are signs (0–1)")
 	if err := cli.Parse(fs, args, stdout); err != nil {
 		return err
 	}
 
 	log := logx.New(stderr)
-	w, err := world.New(world.DefaultConfig())
+	if !(*textFrac >= 0 && *textFrac <= 1) {
+		return cli.Usagef("-text-fraction must be in [0, 1] (got %g)", *textFrac)
+	}
+	wcfg := world.DefaultConfig()
+	wcfg.TextFraction = *textFrac
+	switch *captions {
+	case "web":
+	case "exact":
+		wcfg.Captions = world.CaptionNoise{}
+	default:
+		return cli.Usagef("-captions must be web or exact (got %q)", *captions)
+	}
+	w, err := world.New(wcfg)
 	if err != nil {
 		return err
 	}
 	tok := world.NewTokenizer(0)
-	mcfg := diffusion.DefaultModelConfig(tok.VocabSize(), tok.MaxLen)
-	if *dim > 0 {
-		mcfg.Dim = *dim
+	var m *diffusion.Model
+	if *initFrom != "" {
+		if *dim > 0 || *depth > 0 {
+			return cli.Usagef("-dim and -depth come from the -init checkpoint; drop them")
+		}
+		if m, _, err = diffusion.LoadModel(tensor.CPU(), *initFrom); err != nil {
+			return err
+		}
+	} else {
+		mcfg := diffusion.DefaultModelConfig(tok.VocabSize(), tok.MaxLen)
+		if *dim > 0 {
+			mcfg.Dim = *dim
+		}
+		if *depth > 0 {
+			mcfg.Depth = *depth
+		}
+		if m, err = diffusion.NewModel(tensor.CPU(), mcfg); err != nil {
+			return err
+		}
 	}
-	if *depth > 0 {
-		mcfg.Depth = *depth
-	}
-	m, err := diffusion.NewModel(tensor.CPU(), mcfg)
-	if err != nil {
-		return err
-	}
+	mcfg := m.Cfg
 	log.Info().Int("params", diffusion.CountParamsOf(m)).Interface("model", mcfg).Interface("train", cfg).Msg("pretraining the base model")
 
 	p := &diffusion.Pretrainer{Cfg: cfg, Model: m, World: w, Tok: tok, OutDir: *out, Log: log,
