@@ -17,7 +17,6 @@ import (
 // the card, so they are what the launch-overhead work counts (see PhaseTable).
 type Counts struct {
 	Launches  int64 // kernel launches
-	Graphs    int64 // CUDA graph launches (each replays many kernels; not in Launches)
 	Uploads   int64 // host→device copies
 	Downloads int64 // device→host copies (each waits for every queued launch)
 	DevCopies int64 // device→device copies and memsets
@@ -28,18 +27,18 @@ type Counts struct {
 }
 
 func (c Counts) sub(o Counts) Counts {
-	return Counts{c.Launches - o.Launches, c.Graphs - o.Graphs, c.Uploads - o.Uploads, c.Downloads - o.Downloads,
+	return Counts{c.Launches - o.Launches, c.Uploads - o.Uploads, c.Downloads - o.Downloads,
 		c.DevCopies - o.DevCopies, c.Syncs - o.Syncs, c.Allocs - o.Allocs, c.Frees - o.Frees, c.PoolHits - o.PoolHits}
 }
 
 func (c Counts) add(o Counts) Counts {
-	return Counts{c.Launches + o.Launches, c.Graphs + o.Graphs, c.Uploads + o.Uploads, c.Downloads + o.Downloads,
+	return Counts{c.Launches + o.Launches, c.Uploads + o.Uploads, c.Downloads + o.Downloads,
 		c.DevCopies + o.DevCopies, c.Syncs + o.Syncs, c.Allocs + o.Allocs, c.Frees + o.Frees, c.PoolHits + o.PoolHits}
 }
 
 func (c Counts) String() string {
-	return fmt.Sprintf("%d launches, %d graph launches, %d syncs, %d uploads, %d downloads, %d d2d/memset, %d cuMemAlloc, %d cuMemFree, %d pool hits",
-		c.Launches, c.Graphs, c.Syncs, c.Uploads, c.Downloads, c.DevCopies, c.Allocs, c.Frees, c.PoolHits)
+	return fmt.Sprintf("%d launches, %d syncs, %d uploads, %d downloads, %d d2d/memset, %d cuMemAlloc, %d cuMemFree, %d pool hits",
+		c.Launches, c.Syncs, c.Uploads, c.Downloads, c.DevCopies, c.Allocs, c.Frees, c.PoolHits)
 }
 
 // Counts returns the backend's tallies so far.
@@ -162,15 +161,14 @@ func (t *PhaseTable) Write(w io.Writer) {
 	t.resolve()
 	names := t.order
 	fmt.Fprintf(w, "phase table (%s), per call:\n", t.b.info.Name)
-	fmt.Fprintf(w, "%-12s %6s %10s %10s %9s %7s %7s %7s %7s %7s %7s %7s\n", "phase", "calls", "wall ms", "gpu ms",
-		"launches", "graphs", "syncs", "h2d", "d2h", "d2d", "alloc", "free")
+	fmt.Fprintf(w, "%-12s %6s %10s %10s %9s %7s %7s %7s %7s %7s %7s\n", "phase", "calls", "wall ms", "gpu ms",
+		"launches", "syncs", "h2d", "d2h", "d2d", "alloc", "free")
 	for _, n := range names {
 		r := t.rows[n]
 		k := float64(r.calls)
 		c := r.counts
-		fmt.Fprintf(w, "%-12s %6d %10.3f %10.3f %9.1f %7.1f %7.1f %7.1f %7.1f %7.1f %7.1f %7.1f\n", n, r.calls,
-			float64(r.wall.Microseconds())/1e3/k, r.gpuMs/k, float64(c.Launches)/k, float64(c.Graphs)/k,
-			float64(c.Syncs)/k, float64(c.Uploads)/k, float64(c.Downloads)/k, float64(c.DevCopies)/k,
+		fmt.Fprintf(w, "%-12s %6d %10.3f %10.3f %9.1f %7.1f %7.1f %7.1f %7.1f %7.1f %7.1f\n", n, r.calls,
+			float64(r.wall.Microseconds())/1e3/k, r.gpuMs/k, float64(c.Launches)/k, float64(c.Syncs)/k, float64(c.Uploads)/k, float64(c.Downloads)/k, float64(c.DevCopies)/k,
 			float64(c.Allocs)/k, float64(c.Frees)/k)
 	}
 	fmt.Fprintln(w, strings.Repeat("-", 12)+" (rows are inclusive of nested phases; wall and gpu ms are means per call)")

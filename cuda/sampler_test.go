@@ -63,6 +63,6 @@ func TestSamplerMatchesCPU(t *testing.T) {
 	per := b.Counts().sub(c0)
 	closeTo(t, "ODE samples", got, want, 1e-4)
 	steps := int64(len(grid) - 1)
-	t.Logf("per sampler step (tiny model, the final download included once): %d launches, %d syncs, %d uploads, %d downloads, %d d2d/memset, %d cuMemAlloc",
+	t.Logf("per sampler step (tiny model; the final download counted once; memsets are the poison fills; no slabs on the emulator): %d launches, %d syncs, %d uploads, %d downloads, %d d2d/memset, %d cuMemAlloc",
 		per.Launches/steps, per.Syncs/steps, per.Uploads/steps, per.Downloads/steps, per.DevCopies/steps, per.Allocs/steps)
 }
