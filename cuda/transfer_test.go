@@ -63,7 +63,8 @@ func TestSlabCarving(t *testing.T) {
 	b.slabs = true
 	defer func() { b.slabs = old }()
 	const n, count = 300, 40 // 1200 bytes: the 1536-byte bucket, 1365 blocks per slab
-	func() {                 // blocks of earlier tests in the bucket would serve these without carving
+	// Blocks of earlier tests in the bucket would serve these without carving.
+	func() {
 		defer b.exit(b.enter("test"))
 		b.drainPool()
 	}()
