@@ -66,7 +66,7 @@ run)
     legacy=0
     [ "$mode" = legacy ] && legacy=1
     rm -rf "$out/rl_$mode"
-    step "rlstep_$mode" 60 env FLOWTUNE_CUDA_LEGACY=$legacy "$bin/finetune" -device cuda -phase-table -steps 6 \
+    step "rlstep_$mode" 45 env FLOWTUNE_CUDA_LEGACY=$legacy "$bin/finetune" -device cuda -phase-table -steps 6 \
       -eval-prompts 4 -eval-seeds 1 -eval-every 0 -checkpoint-every 0 -out "$out/rl_$mode" || status=1
     echo "== $mode"; grep -A16 '^phase table' "$out/rlstep_$mode.txt"
   done
