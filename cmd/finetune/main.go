@@ -37,6 +37,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowtune/flowtune/cmd/internal/device"
 	"github.com/flowtune/flowtune/cuda"
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/diffusion/base"
@@ -145,7 +146,7 @@ func finetune(ctx context.Context, o options, overrides map[string]string, stder
 		o.out = filepath.Join("runs", cfg.Algo+"-"+time.Now().Format("20060102-150405"))
 	}
 
-	backend, err := openDevice(o.device)
+	backend, err := device.Open(o.device)
 	if err != nil {
 		return err
 	}
@@ -205,7 +206,7 @@ func compare(ctx context.Context, o options, overrides map[string]string, stderr
 		}
 		return errors.New("-compare runs on the built-in model only; train an SD3-family model with one -algo at a time")
 	}
-	backend, err := openDevice(o.device)
+	backend, err := device.Open(o.device)
 	if err != nil {
 		return err
 	}
@@ -257,20 +258,6 @@ func setupWorld(b tensor.Backend, model string) (*world.World, *world.Tokenizer,
 			name, m.Cfg.Vocab, m.Cfg.TextLen, m.Cfg.Size, tok.VocabSize(), tok.MaxLen, w.Size())
 	}
 	return w, tok, m, name, nil
-}
-
-func openDevice(name string) (tensor.Backend, error) {
-	switch name {
-	case "cpu":
-		return tensor.CPU(), nil
-	case "cuda":
-		b, err := cuda.New()
-		if err != nil {
-			return nil, fmt.Errorf("-device cuda: %w", err)
-		}
-		return b, nil
-	}
-	return nil, fmt.Errorf("unknown -device %q (valid: cpu, cuda)", name)
 }
 
 // loadBase loads the checkpoint at path, or the shipped model when path is empty.
