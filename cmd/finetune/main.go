@@ -242,20 +242,24 @@ func parseSteps(v string) (int, int, error) {
 	return from, to, nil
 }
 
-// setupWorld builds the built-in world, its tokenizer and the base model, and checks they fit.
+// setupWorld loads the base model and builds the built-in world at the model's image size (a
+// larger base from cmd/pretrain -size renders and is scored at its own size), with the
+// tokenizer, and checks they fit.
 func setupWorld(b tensor.Backend, model string) (*world.World, *world.Tokenizer, *diffusion.Model, string, error) {
-	w, err := world.New(world.DefaultConfig())
-	if err != nil {
-		return nil, nil, nil, "", err
-	}
-	tok := world.NewTokenizer(0)
 	m, name, err := loadBase(b, model)
 	if err != nil {
 		return nil, nil, nil, "", err
 	}
-	if m.Cfg.Vocab != tok.VocabSize() || m.Cfg.TextLen != tok.MaxLen || m.Cfg.Size != w.Size() {
-		return nil, nil, nil, "", fmt.Errorf("base model %s (vocab %d, text length %d, %d px) does not fit the world (vocab %d, text length %d, %d px)",
-			name, m.Cfg.Vocab, m.Cfg.TextLen, m.Cfg.Size, tok.VocabSize(), tok.MaxLen, w.Size())
+	wcfg := world.DefaultConfig()
+	wcfg.Size = m.Cfg.Size
+	w, err := world.New(wcfg)
+	if err != nil {
+		return nil, nil, nil, "", fmt.Errorf("base model %s: %w", name, err)
+	}
+	tok := world.NewTokenizer(0)
+	if m.Cfg.Vocab != tok.VocabSize() || m.Cfg.TextLen != tok.MaxLen {
+		return nil, nil, nil, "", fmt.Errorf("base model %s (vocab %d, text length %d) does not fit the world's tokenizer (vocab %d, text length %d)",
+			name, m.Cfg.Vocab, m.Cfg.TextLen, tok.VocabSize(), tok.MaxLen)
 	}
 	return w, tok, m, name, nil
 }
