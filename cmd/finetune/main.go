@@ -11,9 +11,12 @@
 //	go run ./cmd/finetune -resume runs/mix -steps 200     # continue (and extend) a run
 //	go run ./cmd/finetune -model <SD3.5 folder> -embeddings cache.safetensors -prompts train.txt -reward pickscore@http://127.0.0.1:8700
 //	go run ./cmd/finetune -compare awm,ram,flowgrpo -seeds 3 -out runs/compare   # head to head (≈1 h)
+//	./finetune -device cuda -preset paper -algo awm -model base64.safetensors  # paper-sized, on a GPU (built with -tags cuda)
 //
 // Every config key is also a flag (yaml key with '-' for '_', e.g. -eval-every, -ram.multiplier).
-// With -config the file is read first and only the flags given explicitly override it. Ctrl-C
+// With -config the file is read first and only the flags given explicitly override it. -preset
+// paper (train.PresetPaper) sets the papers' group shape and a long run below both; it is
+// refused on -device cpu unless -force-cpu. Ctrl-C
 // saves a checkpoint and exits with status 130; -resume continues from it.
 //
 // -compare trains each listed algorithm (Flow-GRPO among them) with -seeds seeds on the same
@@ -68,6 +71,7 @@ type options struct {
 	compare                            string
 	seeds                              int
 	profileSteps                       string
+	forceCPU                           bool
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -81,6 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.model, "model", "", "base model checkpoint (.safetensors); empty: the shipped base model")
 	fs.StringVar(&o.compare, "compare", "", "compare these algorithms head to head, e.g. awm,ram,flowgrpo (Flow-GRPO is the baseline)")
 	fs.IntVar(&o.seeds, "seeds", 3, "with -compare: seeds per algorithm (seed, seed+1, …)")
+	fs.BoolVar(&o.forceCPU, "force-cpu", false, "run a GPU-sized preset (-preset paper) on the CPU anyway")
 	fs.StringVar(&o.profileSteps, "profile-steps", "", "with -device cuda: capture only steps FROM:TO under nsys --capture-range=cudaProfilerApi")
 	own := map[string]bool{}
 	fs.VisitAll(func(f *flag.Flag) { own[f.Name] = true })
@@ -140,6 +145,12 @@ func finetune(ctx context.Context, o options, overrides map[string]string, stder
 	}
 	cfg, err := train.ResolveConfigFrom(defaults, o.config, overrides)
 	if err != nil {
+		return err
+	}
+	if isSD3 && cfg.Preset != "" {
+		return fmt.Errorf("-preset %s sizes runs of the built-in model; an SD3-family model starts from its own defaults (docs/sd3.md)", cfg.Preset)
+	}
+	if err := train.CheckDevice(cfg, o.device, o.forceCPU); err != nil {
 		return err
 	}
 	if o.out == "" {
@@ -205,6 +216,13 @@ func compare(ctx context.Context, o options, overrides map[string]string, stderr
 			return err
 		}
 		return errors.New("-compare runs on the built-in model only; train an SD3-family model with one -algo at a time")
+	}
+	// A preset (from the flags or the file) sized for a GPU is refused on the CPU here too;
+	// any other config error is the comparison's to report.
+	if cfg, err := train.ResolveConfig(o.config, overrides); err == nil {
+		if err := train.CheckDevice(cfg, o.device, o.forceCPU); err != nil {
+			return err
+		}
 	}
 	backend, err := device.Open(o.device)
 	if err != nil {

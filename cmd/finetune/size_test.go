@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/flowtune/flowtune/diffusion"
@@ -46,5 +47,36 @@ func TestFinetunesA64PixelBase(t *testing.T) {
 	}
 	if _, ok := s.Rewards["compose"]; !ok {
 		t.Errorf("summary lacks the compose reward: %+v", s.Rewards)
+	}
+}
+
+// -preset paper is refused on the CPU with the way out; forced and shrunk by flags it runs, and
+// config.yaml records the preset beside the values the flags overrode.
+func TestPaperPreset(t *testing.T) {
+	model := tinyModelFile(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	code, out := runCLI(context.Background(), "-preset", "paper", "-model", model, "-out", dir)
+	if code != exitError || !strings.Contains(out, "-device cuda") || !strings.Contains(out, "-force-cpu") {
+		t.Fatalf("paper on the CPU: exit %d, want %d with a refusal naming -device cuda and -force-cpu\n%s", code, exitError, out)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("the refused run created %s (stat: %v)", dir, err)
+	}
+	code, out = runCLI(context.Background(), "-preset", "paper", "-force-cpu", "-model", model, "-out", dir, "-steps", "1",
+		"-prompts", "1", "-group", "2", "-rollout-steps", "2", "-micro-batch", "2", "-eval-prompts", "2", "-eval-seeds", "1",
+		"-eval-steps", "2", "-ram.targets", "1")
+	if code != exitOK {
+		t.Fatalf("forced, shrunk paper run: exit %d\n%s", code, out)
+	}
+	cfg, err := train.ResolveConfig(filepath.Join(dir, train.ConfigFile), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Preset != train.PresetPaper || cfg.Task != "compose" || cfg.Group != 2 || cfg.EvalEvery != 25 {
+		t.Fatalf("config.yaml: %+v; want preset paper, its task and eval_every, the flags' group", cfg)
+	}
+	code, out = runCLI(context.Background(), "-compare", "awm,flowgrpo", "-preset", "paper", "-model", model, "-out", t.TempDir())
+	if code != exitError || !strings.Contains(out, "-force-cpu") {
+		t.Fatalf("-compare with paper on the CPU: exit %d, want a refusal\n%s", code, out)
 	}
 }
