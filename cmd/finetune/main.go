@@ -15,9 +15,9 @@
 //
 // Every config key is also a flag (yaml key with '-' for '_', e.g. -eval-every, -ram.multiplier).
 // With -config the file is read first and only the flags given explicitly override it. -preset
-// paper (train.PresetPaper) sets the papers' group shape and a long run below both; it is
-// refused on -device cpu unless -force-cpu. Ctrl-C
-// saves a checkpoint and exits with status 130; -resume continues from it.
+// paper (train.PresetPaper) puts the papers' group shape and a run of hundreds of steps below
+// both; it is sized for a GPU and refused on -device cpu unless -force-cpu. Ctrl-C saves a
+// checkpoint and exits with status 130; -resume continues from it.
 //
 // -compare trains each listed algorithm (Flow-GRPO among them) with -seeds seeds on the same
 // budget and writes compare.md, compare.json and compare_curves.png beside one run directory per
