@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"strings"
 	"testing"
 
+	"github.com/flowtune/flowtune/cuda"
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/internal/cli"
 	"github.com/flowtune/flowtune/tensor"
@@ -63,6 +66,49 @@ func TestInitContinuesFromACheckpoint(t *testing.T) {
 	} {
 		if err := run(context.Background(), append(tiny, args...), &out, &out); cli.ExitCode(err) != cli.ExitUsage {
 			t.Errorf("%v: error %v, want a usage error", args, err)
+		}
+	}
+}
+
+// -size, -patch and -heads shape the model, and the world renders at its size; bad shapes are
+// usage errors naming the flags, and -device cuda in a binary without the cuda tag says how to
+// build one.
+func TestModelShapeFlags(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	tiny := []string{"-steps", "1", "-batch", "2", "-log-every", "1", "-sample-every", "-1", "-dim", "16", "-depth", "1"}
+	if err := run(context.Background(), append(tiny, "-size", "64", "-patch", "8", "-heads", "2", "-out", dir), &out, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	m, _, err := diffusion.LoadModel(tensor.CPU(), dir+"/base.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := m.Cfg; c.Size != 64 || c.Patch != 8 || c.Heads != 2 || c.Dim != 16 {
+		t.Fatalf("saved model config %+v, want size 64, patch 8, heads 2, dim 16", c)
+	}
+	if _, err := os.Stat(dir + "/samples_final.png"); !os.IsNotExist(err) {
+		t.Errorf("-sample-every -1 still wrote a sample grid (stat: %v)", err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-size", "34"}, "multiple of -patch"},
+		{[]string{"-size", "16"}, "minimum"},
+		{[]string{"-heads", "3"}, "multiple of -heads"},
+		{[]string{"-patch", "-1"}, "-patch must be ≥ 0"},
+		{[]string{"-init", dir + "/base.safetensors", "-size", "32"}, "-init"},
+	} {
+		err := run(context.Background(), append(append(tiny, "-out", dir+"/bad"), c.args...), &out, &out)
+		if cli.ExitCode(err) != cli.ExitUsage || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v, want a usage error mentioning %q", c.args, err, c.want)
+		}
+	}
+	if !cuda.Enabled {
+		err := run(context.Background(), append(tiny, "-device", "cuda"), &out, &out)
+		if err == nil || !strings.Contains(err.Error(), "-tags cuda") {
+			t.Errorf("-device cuda without the cuda tag: error %v, want one naming -tags cuda", err)
 		}
 	}
 }
