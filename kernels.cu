@@ -1447,6 +1447,11 @@ ATTN_BF16_INSTANCE(128)
 #define GEMM_BF16_BK 32  // k-slice, ring depth and row padding (bf16) of the bf16 kernel
 #define GEMM_BF16_STAGES 4
 #define GEMM_BF16_PAD 8
+#define GEMM_BIG_BM 128    // block tile, k-slice and ring depth of the large-problem bf16 kernel
+#define GEMM_BIG_BN 256
+#define GEMM_BIG_BK 64
+#define GEMM_BIG_STAGES 3
+#define GEMM_BIG_GROUP 8   // tile rows per rasterisation group
 
 // gemm_f32_{nn,nt,tn,tt}: the plain fp32 SIMT path (exact fp32 products).  A block owns a
 // 128×128 tile of C, a thread an 8×8 sub-tile (rows ty·4+{0..3} and 64+ty·4+{0..3}, likewise
@@ -1833,6 +1838,210 @@ __device__ __forceinline__ void gemm_bf16_body(float* C, const uint16_t* A, cons
       }
 }
 
+// gemm_bf16_big_{nn,nt,tn,tt}: the large-problem bf16 path (same arguments and semantics as
+// gemm_bf16_*, plus an optional bias).  A block owns 128×256 of C with 8 warps as 2×4, a warp
+// 64×64 = 4×8 mma tiles (128 fp32 accumulators per thread, one block per SM).  k-slices of 64
+// flow through a 3-stage cp.async ring (3 × 48 KB = 144 KB of dynamic shared memory: fits the
+// A100's 164 KB and the H100's 227 KB; smaller cards take the 128×128 kernel).  Shared rows are
+// unpadded; the 16-byte chunk c of row r is stored at chunk c ^ (r & 7) of that row (rows are
+// 8, 16 or 32 chunks long), so the 8 row addresses of every ldmatrix phase, which share c and
+// have 8 consecutive r, fall in 8 distinct bank groups, and so do the 8 chunks a quarter-warp
+// writes with cp.async.  Fragments are double-buffered across the four k16 sub-steps of a
+// slice (the next sub-step's ldmatrix is issued before the current sub-step's mma), and the
+// last sub-step already fetches the first fragments of the next slice.  Blocks are rasterised
+// in groups of GEMM_BIG_GROUP tile rows: the grid is one-dimensional in x, consecutive blocks
+// walk down a column of the group before moving right, so the blocks resident at one time
+// share A rows and B columns in L2.  bias (nullptr: none) is a length-N vector added to every
+// row of C after the α/β update: C = α·AB + β·C + bias (once per element, also in accum mode).
+// Preconditions: those of the aligned gemm_bf16_* (contiguous extents, offsets and strides
+// multiples of 8 elements); M, N, K are otherwise free (ragged edges are zero-filled on load and
+// masked on store).  The launcher picks this kernel for large problems (cuda/matmul.go).
+// Twin: cpuBackend.MatMul (on bf16-rounded inputs).
+// Measured: — (not yet measured on a GPU; the H200 figure above is the 128×128 kernel's).
+template <bool TA, bool TB>
+__device__ __forceinline__ void gemm_bf16_big_body(float* C, const uint16_t* A,
+                                                   const uint16_t* B, const float* bias, int M,
+                                                   int N, int K, float alpha, float beta_c,
+                                                   float beta_acc, int offA, int offB, int offC,
+                                                   int strideA, int strideB, int strideC,
+                                                   int batch, int accum, int pbase) {
+  constexpr int BM = GEMM_BIG_BM, BN = GEMM_BIG_BN, BK = GEMM_BIG_BK, STAGES = GEMM_BIG_STAGES;
+  constexpr int KSTEPS = BK / 16;
+  static_assert(GEMM_THREADS == 256 && BM == 128 && BN == 256, "8 warps as 2×4, 64×64 each");
+  static_assert(BK % 64 == 0, "the swizzle needs rows of a multiple of 8 chunks");
+  static_assert(KSTEPS % 2 == 0, "fragment buffers alternate over an even number of sub-steps");
+  // Chunks (8 bf16) per shared row: A is [BM][BK] (k contiguous) or [BK][BM] when TA, B is
+  // [BK][BN] (n contiguous) or [BN][BK] when TB.
+  constexpr int CA = TA ? BM / 8 : BK / 8, CB = TB ? BK / 8 : BN / 8;
+  constexpr int A_ELEMS = BM * BK, B_ELEMS = BK * BN, STAGE = A_ELEMS + B_ELEMS;
+  DYNAMIC_SHARED(uint4, gemm_smem16);
+  uint16_t* sm = reinterpret_cast<uint16_t*>(gemm_smem16);
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int wm = warp >> 2, wn = warp & 3;
+
+  // Grouped rasterisation of the one-dimensional grid.
+  const int tilesM = (M + BM - 1) / BM, tilesN = (N + BN - 1) / BN;
+  const int id = blockIdx.x, perGroup = GEMM_BIG_GROUP * tilesN, grp = id / perGroup;
+  const int first = grp * GEMM_BIG_GROUP, rows = min(tilesM - first, GEMM_BIG_GROUP);
+  const int inGroup = id - grp * perGroup;
+  const int m0 = (first + inGroup % rows) * BM, n0 = (inGroup / rows) * BN;
+  const int p0 = accum ? 0 : pbase + blockIdx.z, pcount = accum ? batch : 1;
+  const int numK = (K + BK - 1) / BK, total = pcount * numK;
+
+  // Element offset of chunk c of row r in a slice with `chunks` chunks per row.
+  auto swz = [](int r, int c, int chunks) { return r * chunks * 8 + ((c ^ (r & 7)) << 3); };
+
+  // A thread copies chunk column tid % CH of slice rows tid / CH + i·(256 / CH): one base
+  // offset per operand, fixed for the whole block, plus k0 along the k axis (the row axis of
+  // the k-major slices, the column axis of the others).  In the k-major layouts (A as M×K, B as
+  // N×K) the rows are m (n) and their validity is fixed; otherwise the chunk's column is.
+  constexpr int RA = GEMM_THREADS / CA, RB = GEMM_THREADS / CB;  // row step between copies
+  constexpr int NA = A_ELEMS / 8 / GEMM_THREADS, NB = B_ELEMS / 8 / GEMM_THREADS;
+  const int ra = tid / CA, ca = (tid % CA) * 8, rb = tid / CB, cb = (tid % CB) * 8;
+  const long long ldA = TA ? M : K, ldB = TB ? K : N;
+  const long long baseA = TA ? (long long)ra * ldA + m0 + ca : (long long)(m0 + ra) * ldA + ca;
+  const long long baseB = TB ? (long long)(n0 + rb) * ldB + cb : (long long)rb * ldB + n0 + cb;
+  const uint16_t* Abase = A + offA + baseA;
+  const uint16_t* Bbase = B + offB + baseB;
+  auto load = [&](int t) {
+    uint16_t* As = sm + (t % STAGES) * STAGE;
+    uint16_t* Bs = As + A_ELEMS;
+    const int p = p0 + t / numK, k0 = (t % numK) * BK;
+    const uint16_t* Ap = Abase + (long long)p * strideA + (TA ? k0 * ldA : k0);
+    const uint16_t* Bp = Bbase + (long long)p * strideB + (TB ? k0 : k0 * ldB);
+#pragma unroll
+    for (int i = 0; i < NA; i++) {
+      const int r = ra + i * RA;  // slice row: m, or k when TA
+      const bool ok = TA ? (k0 + r < K && m0 + ca < M) : (m0 + r < M && k0 + ca < K);
+      cp_async16(As + swz(r, ca >> 3, CA), ok ? Ap + i * RA * ldA : A, ok ? 16 : 0);
+    }
+#pragma unroll
+    for (int i = 0; i < NB; i++) {
+      const int r = rb + i * RB;  // slice row: n when TB, else k
+      const bool ok = TB ? (n0 + r < N && k0 + cb < K) : (k0 + r < K && n0 + cb < N);
+      cp_async16(Bs + swz(r, cb >> 3, CB), ok ? Bp + i * RB * ldB : B, ok ? 16 : 0);
+    }
+  };
+
+  // Lane l addresses row (l & 7) of the 8×8 matrix l >> 3 in every ldmatrix.x4.
+  const int lr = lane & 7, lq = lane >> 3;
+  uint32_t fa[2][4][4], fb[2][4][4];  // [buffer][m16 tile | n16 pair][register]
+  auto frags = [&](int buf, int stage, int ks) {
+    const uint16_t* As = sm + stage * STAGE;
+    const uint16_t* Bs = As + A_ELEMS;
+    const int kk = ks * 16;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int mb = wm * 64 + i * 16;
+      if (!TA) ldmatrix_x4(fa[buf][i], As + swz(mb + lr + (lq & 1) * 8, (kk >> 3) + (lq >> 1), CA));
+      else ldmatrix_x4_trans(fa[buf][i], As + swz(kk + lr + (lq >> 1) * 8, (mb >> 3) + (lq & 1), CA));
+    }
+#pragma unroll
+    for (int j = 0; j < 4; j++) {  // two n8 tiles per ldmatrix: regs {b0, b1} of 2j and 2j+1
+      const int nb = wn * 64 + j * 16;
+      if (TB) ldmatrix_x4(fb[buf][j], Bs + swz(nb + lr + (lq >> 1) * 8, (kk >> 3) + (lq & 1), CB));
+      else ldmatrix_x4_trans(fb[buf][j], Bs + swz(kk + lr + (lq & 1) * 8, (nb >> 3) + (lq >> 1), CB));
+    }
+  };
+
+  float acc[4][8][4];
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) acc[i][j][e] = 0.f;
+
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; s++) {
+    if (s < total) load(s);
+    cp_async_commit();
+  }
+  cp_async_wait<STAGES - 2>();
+  __syncthreads();  // slice 0 has landed for every thread
+  if (total > 0) frags(0, 0, 0);
+
+  for (int t = 0; t < total; t++) {
+    if (accum && t > 0 && t % numK == 0 && beta_acc != 1.f) {
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+#pragma unroll
+          for (int e = 0; e < 4; e++) acc[i][j][e] *= beta_acc;
+    }
+#pragma unroll
+    for (int ks = 0; ks < KSTEPS; ks++) {
+      if (ks == KSTEPS - 1) {
+        cp_async_wait<STAGES - 2>();
+        __syncthreads();  // slice t+1 has landed for every thread, and every warp has issued its
+                          // last read of slice t-1's stage (sub-step KSTEPS-1 was fetched at
+                          // ks = KSTEPS-2), which the load below (next iteration) overwrites
+      }
+      if (ks < KSTEPS - 1) frags((ks + 1) & 1, t % STAGES, ks + 1);
+      else if (t + 1 < total) frags(0, (t + 1) % STAGES, 0);
+      if (ks == 0) {
+        if (t + STAGES - 1 < total) load(t + STAGES - 1);  // into slice t-1's stage
+        cp_async_commit();
+      }
+      const int cur = ks & 1;
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+          const int jj = (i & 1) ? 7 - j : j;  // serpentine order: reuse the B registers
+          mma_bf16_16816(acc[i][jj], fa[cur][i], fb[cur][jj >> 1][(jj & 1) * 2],
+                         fb[cur][jj >> 1][(jj & 1) * 2 + 1]);
+        }
+    }
+  }
+  cp_async_wait<0>();
+
+  // Accumulator e of tile (i, j) sits at row lane/4 (+8 for e ≥ 2), column 2·(lane%4) + (e&1):
+  // each thread writes pairs of adjacent columns, as one 8-byte store where C allows it.
+  const int pc = accum ? 0 : p0;
+  float* Cp = C + offC + (long long)pc * strideC;
+  const bool pairs = ((N | offC | (accum ? 0 : strideC)) & 1) == 0;
+#pragma unroll
+  for (int j = 0; j < 8; j++) {
+    const int n = n0 + wn * 64 + j * 8 + (lane & 3) * 2;
+    if (n >= N) continue;
+    const bool two = n + 1 < N;
+    float b0 = 0.f, b1 = 0.f;
+    if (bias) {
+      b0 = bias[n];
+      if (two) b1 = bias[n + 1];
+    }
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        const int m = m0 + wm * 64 + i * 16 + (lane >> 2) + h * 8;
+        if (m >= M) continue;
+        float* dst = Cp + (long long)m * N + n;
+        float v0 = alpha * acc[i][j][2 * h] + b0, v1 = alpha * acc[i][j][2 * h + 1] + b1;
+        if (pairs && two) {
+          if (beta_c != 0.f) {
+            const float2 old = *reinterpret_cast<const float2*>(dst);
+            v0 += beta_c * old.x;
+            v1 += beta_c * old.y;
+          }
+          float2 out;
+          out.x = v0;
+          out.y = v1;
+          *reinterpret_cast<float2*>(dst) = out;
+        } else {
+          if (beta_c != 0.f) v0 += beta_c * dst[0];
+          dst[0] = v0;
+          if (two) {
+            if (beta_c != 0.f) v1 += beta_c * dst[1];
+            dst[1] = v1;
+          }
+        }
+      }
+  }
+}
+
 #define GEMM_ARGS                                                                               \
   int M, int N, int K, float alpha, float beta_c, float beta_acc, int offA, int offB, int offC, \
       int strideA, int strideB, int strideC, int batch, int accum, int pbase
@@ -1871,6 +2080,16 @@ GEMM_BF16_INSTANCE(gemm_bf16_nn_u, false, false, false)
 GEMM_BF16_INSTANCE(gemm_bf16_nt_u, false, true, false)
 GEMM_BF16_INSTANCE(gemm_bf16_tn_u, true, false, false)
 GEMM_BF16_INSTANCE(gemm_bf16_tt_u, true, true, false)
+
+#define GEMM_BIG_INSTANCE(name, TA, TB)                                                         \
+  extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1)                                \
+      name(float* C, const uint16_t* A, const uint16_t* B, const float* bias, GEMM_ARGS) {      \
+    gemm_bf16_big_body<TA, TB>(C, A, B, bias, GEMM_PASS);                                       \
+  }
+GEMM_BIG_INSTANCE(gemm_bf16_big_nn, false, false)
+GEMM_BIG_INSTANCE(gemm_bf16_big_nt, false, true)
+GEMM_BIG_INSTANCE(gemm_bf16_big_tn, true, false)
+GEMM_BIG_INSTANCE(gemm_bf16_big_tt, true, true)
 
 // ============================================================================================
 // 8. Optimizer

@@ -16,6 +16,11 @@ const (
 	gemmBF16BK     = 32  // GEMM_BF16_BK
 	gemmBF16Stages = 4   // GEMM_BF16_STAGES
 	gemmBF16Pad    = 8   // GEMM_BF16_PAD
+	gemmBigBM      = 128 // GEMM_BIG_BM: block tile of the large-problem bf16 GEMM
+	gemmBigBN      = 256 // GEMM_BIG_BN
+	gemmBigBK      = 64  // GEMM_BIG_BK
+	gemmBigStages  = 3   // GEMM_BIG_STAGES
+	gemmBigGroup   = 8   // GEMM_BIG_GROUP: tile rows per rasterisation group
 
 	attbTile    = 64  // ATTB_TILE: queries per block and keys per tile of the bf16 attention
 	attbThreads = 128 // ATTB_THREADS: 4 warps × 16 query rows
@@ -33,6 +38,8 @@ var geometry = map[string]int{
 	"GEMM_TILE": gemmTile, "GEMM_THREADS": gemmThreads, "GEMM_F32_BK": gemmF32BK,
 	"GEMM_TF32_BK": gemmTF32BK, "GEMM_TF32_STAGES": gemmTF32Stages, "GEMM_TF32_PAD": gemmTF32Pad,
 	"GEMM_BF16_BK": gemmBF16BK, "GEMM_BF16_STAGES": gemmBF16Stages, "GEMM_BF16_PAD": gemmBF16Pad,
+	"GEMM_BIG_BM": gemmBigBM, "GEMM_BIG_BN": gemmBigBN, "GEMM_BIG_BK": gemmBigBK,
+	"GEMM_BIG_STAGES": gemmBigStages, "GEMM_BIG_GROUP": gemmBigGroup,
 	"ATTB_TILE": attbTile, "ATTB_THREADS": attbThreads, "ATTB_PAD": attbPad,
 	"ROW_WARPS": rowWarps, "SCATTER_COLS": scatterCols,
 }
@@ -63,6 +70,42 @@ func tf32Smem(ta, tb bool) int {
 func bf16Smem(ta, tb bool) int {
 	return gemmBF16Stages * gemmSlices(ta, tb, gemmBF16BK, gemmBF16Pad) * 2
 }
+
+// bf16BigSmem is the shared memory of gemm_bf16_big_*: STAGES × (A and B slices), unpadded
+// (the rows are XOR-swizzled instead), the same for every layout: 3 × 48 KiB.
+const bf16BigSmem = gemmBigStages * (gemmBigBM*gemmBigBK + gemmBigBK*gemmBigBN) * 2
+
+// bigTile reports whether the 128×256 kernel runs a bf16 product: the operands are aligned
+// (it has no unaligned variant), its 144 KiB of shared memory fit the card (not so on sm_86 /
+// sm_89, 99 KiB), and its grid (128×256 tiles × batch entries, or the tiles alone when the
+// batch accumulates into one C) has at least one block per SM. With fewer, SMs would idle that
+// the twice as many 128×128 blocks keep busy; at one block per SM or more the larger tile's
+// better ratio of math to shared-memory traffic wins. (This crossover is reasoned, not yet
+// measured; cmd/kernelbench's SD3.5 rows straddle it.)
+func bigTile(m, n, batch int, accum, aligned bool, smemOptin, sms int) bool {
+	if !aligned || bf16BigSmem > smemOptin {
+		return false
+	}
+	blocks := ((m + gemmBigBM - 1) / gemmBigBM) * ((n + gemmBigBN - 1) / gemmBigBN)
+	if !accum {
+		blocks *= batch
+	}
+	return blocks >= sms
+}
+
+func layout(ta, tb bool) string {
+	s := [2]byte{'n', 'n'}
+	if ta {
+		s[0] = 't'
+	}
+	if tb {
+		s[1] = 't'
+	}
+	return string(s[:])
+}
+
+// span is the number of elements a batched operand reaches: off + (batch−1)·stride + size.
+func span(off, stride, batch, size int) int { return off + (batch-1)*stride + size }
 
 // gemmSlices is the number of elements of one stage: A is [BM][BK+pad] ([BK][BM+pad] when
 // transposed), B is [BK][BN+pad] ([BN][BK+pad] when transposed).

@@ -18,23 +18,27 @@ import (
 //
 // The suffix names the transposes (n: as stored, t: transposed); "_u" marks the bf16 variant
 // without 16-byte alignment requirements.
+//
+// bf16 has two kernels (see bigTile for the rule between them): gemm_bf16_big_* with 128×256
+// block tiles for large aligned problems, gemm_bf16_* with 128×128 tiles for the rest (small or
+// ragged grids, cards with less than 144 KiB of shared memory per block, unaligned operands).
 
-func layout(ta, tb bool) string {
-	s := [2]byte{'n', 'n'}
-	if ta {
-		s[0] = 't'
-	}
-	if tb {
-		s[1] = 't'
-	}
-	return string(s[:])
-}
+// bf16Tile forces one of the bf16 kernels (tests); tileAuto lets bigTile decide.
+type bf16Tile int
 
-// span is the number of elements a batched operand reaches: off + (batch−1)·stride + size.
-func span(off, stride, batch, size int) int { return off + (batch-1)*stride + size }
+const (
+	tileAuto bf16Tile = iota
+	tileSmall
+	tileBig
+)
 
 func (b *Backend) MatMul(c, a, bm tensor.Storage, p tensor.MatMulArgs) {
 	defer b.exit(b.enter("MatMul"))
+	b.matMul(c, a, bm, p, tileAuto)
+}
+
+// matMul is MatMul with the choice of bf16 kernel left to bigTile (tileAuto) or forced.
+func (b *Backend) matMul(c, a, bm tensor.Storage, p tensor.MatMulArgs, tile bf16Tile) {
 	cs, as, bs := b.f32(c, "MatMul"), b.buf(a, "MatMul"), b.buf(bm, "MatMul")
 	if p.Batch < 0 || p.M < 0 || p.N < 0 || p.K < 0 {
 		panic(fmt.Sprintf("cuda: MatMul %+v: negative size", p))
@@ -59,7 +63,7 @@ func (b *Backend) MatMul(c, a, bm tensor.Storage, p tensor.MatMulArgs) {
 		prec = BF16
 	}
 	var name string
-	smem := 0
+	smem, big := 0, false
 	switch prec {
 	case FP32:
 		name = "gemm_f32_" + layout(p.TransA, p.TransB)
@@ -87,8 +91,14 @@ func (b *Backend) MatMul(c, a, bm tensor.Storage, p tensor.MatMulArgs) {
 		}
 		aligned := contigA%8 == 0 && contigB%8 == 0 && p.OffA%8 == 0 && p.OffB%8 == 0 &&
 			p.StrideA%8 == 0 && p.StrideB%8 == 0
-		if !aligned {
+		switch {
+		case !aligned:
+			if tile == tileBig {
+				panic(fmt.Sprintf("cuda: MatMul %+v: the 128×256 bf16 kernel needs operands aligned to 8 elements", p))
+			}
 			name += "_u"
+		case tile == tileBig || (tile == tileAuto && bigTile(p.M, p.N, p.Batch, accum, aligned, b.info.MaxSharedPerBlockOptin, b.info.SMs)):
+			name, smem, big = "gemm_bf16_big_"+layout(p.TransA, p.TransB), bf16BigSmem, true
 		}
 	}
 	for _, t := range []int{as.dt.Size(), bs.dt.Size()} {
@@ -98,7 +108,9 @@ func (b *Backend) MatMul(c, a, bm tensor.Storage, p tensor.MatMulArgs) {
 	}
 
 	g := dim3{(p.N + gemmTile - 1) / gemmTile, (p.M + gemmTile - 1) / gemmTile, 1}
-	if g.y > 65535 {
+	if big { // one-dimensional in x, rasterised by the kernel
+		g = dim3{((p.N + gemmBigBN - 1) / gemmBigBN) * ((p.M + gemmBigBM - 1) / gemmBigBM), 1, 1}
+	} else if g.y > 65535 {
 		panic(fmt.Sprintf("cuda: MatMul: M = %d exceeds the grid (at most %d)", p.M, 65535*gemmTile))
 	}
 	pcount := p.Batch
@@ -107,10 +119,14 @@ func (b *Backend) MatMul(c, a, bm tensor.Storage, p tensor.MatMulArgs) {
 	}
 	for pbase := 0; pbase < pcount; pbase += 65535 {
 		g.z = min(65535, pcount-pbase)
-		b.launch(name, g, dim3{gemmThreads, 1, 1}, smem, ptr(cs), ptr(as), ptr(bs),
-			i32(p.M), i32(p.N), i32(p.K), f32(p.Alpha), f32(betaC), f32(p.Beta),
+		args := []uint64{ptr(cs), ptr(as), ptr(bs)}
+		if big {
+			args = append(args, 0) // no bias
+		}
+		args = append(args, i32(p.M), i32(p.N), i32(p.K), f32(p.Alpha), f32(betaC), f32(p.Beta),
 			i32(p.OffA), i32(p.OffB), i32(p.OffC), i32(p.StrideA), i32(p.StrideB), i32(p.StrideC),
 			i32(p.Batch), i32(b2i(accum)), i32(pbase))
+		b.launch(name, g, dim3{gemmThreads, 1, 1}, smem, args...)
 	}
 }
 
