@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """PyTorch reference timings for cmd/kernelbench, measured on the same GPU in the same session.
 
-Prints, for the shapes kernelbench times: torch.matmul (bf16, tf32, fp32), scaled_dot_product_
-attention forward and backward (fp32 and bf16, head dim 64), fused AdamW, an axpby-like update,
-and the device-to-device copy bandwidth. Timing: CUDA events around batches of runs after a
+Prints, for the shapes kernelbench times: torch.matmul (bf16, including SD3.5-Medium's linear
+layers in the forward and both backward layouts; tf32; fp32), scaled_dot_product_attention
+forward and backward (fp32 and bf16, head dim 64), fused AdamW, an axpby-like update, and the
+device-to-device copy bandwidth. Timing: CUDA events around batches of runs after a
 warm-up, median of five batches. Usage: python3 cuda/torch_ref.py [--quick]
 """
 import sys
@@ -76,6 +77,14 @@ mm("matmul bf16", torch.bfloat16, S, S, S, ta=True)
 mm("matmul bf16 qkv", torch.bfloat16, 8192 // q4, 2304 // q4, 768 // q4, tb=True)
 mm("matmul bf16 mlp-up", torch.bfloat16, 8192 // q4, 3072 // q4, 768 // q4, tb=True)
 mm("matmul bf16 mlp-down", torch.bfloat16, 8192 // q4, 768 // q4, 3072 // q4, tb=True)
+# SD3.5-Medium's linear layers (cmd/kernelbench's sd35Cases): M = batch·1357 tokens, weights
+# out×in; forward x·Wᵀ (nt), input gradient dy·W (nn), weight gradient dyᵀ·x (tn).
+for batch in (2, 8):
+    tokens = batch * 1357
+    for out_f, in_f in ((1536, 1536), (6144, 1536), (1536, 6144)):
+        mm("matmul bf16 sd35 fwd", torch.bfloat16, tokens // q4, out_f // q4, in_f // q4, tb=True)
+        mm("matmul bf16 sd35 dx", torch.bfloat16, tokens // q4, in_f // q4, out_f // q4)
+        mm("matmul bf16 sd35 dw", torch.bfloat16, out_f // q4, in_f // q4, tokens // q4, ta=True)
 mm("matmul tf32", torch.float32, S, S, S, tf32=True)
 mm("matmul fp32", torch.float32, S, S, S, tf32=False)
 torch.backends.cuda.matmul.allow_tf32 = False
