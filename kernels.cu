@@ -33,7 +33,8 @@
 //   5. softmax, norms   softmax, LayerNorm, RMSNorm (fwd + bwd), weight-gradient partials
 //   6. attention        flash-style forward and backward (online softmax, no L×L in memory),
 //                       fp32 on the SIMT cores; 6b the same in bf16 on the tensor cores
-//   7. matmul           fp32 SIMT, tf32 WMMA, bf16 mma.sync with cp.async pipeline
+//   7. matmul           fp32 SIMT, tf32 WMMA, bf16 mma.sync with cp.async pipeline (128×128
+//                       tiles, and 128×256 swizzled with a bias epilogue for large problems)
 //   8. optimizer        fused AdamW
 //   9. RNG              Philox4x32-10 uniform / normal
 //  10. diffusion, RL    fused Euler–Maruyama step (+backward), weighted velocity loss
@@ -1429,7 +1430,8 @@ ATTN_BF16_INSTANCE(128)
 // All three kernels compute, for each batch entry p, C_p = α·op(A_p)·op(B_p) + β·C_p with op(A)
 // M×K and op(B) K×N (tensor.MatMulArgs): A_p starts at offA + p·strideA and is stored M×K
 // (K×M when TA), B_p at offB + p·strideB, stored K×N (N×K when TB), C_p at offC + p·strideC,
-// M×N.  Grid (ceil(N/128), ceil(M/128), batch entries), blockIdx.z + pbase = p.
+// M×N.  Grid (ceil(N/128), ceil(M/128), batch entries), blockIdx.z + pbase = p (the 128×256
+// bf16 kernel: a one-dimensional grid of its tiles in x, batch entries in z).
 //
 // accum = 1 is the strideC = 0 case (every entry updates the same C, in batch order — the
 // weight gradient of a batched linear layer): one block then walks all entries and keeps its
@@ -1699,7 +1701,8 @@ __device__ __forceinline__ void gemm_tf32_body(float* C, const float* A, const f
 // wholly inside or wholly outside the matrix.  The _u variants load element by element with
 // bounds checks and work for any shape.  Twin: cpuBackend.MatMul (on bf16-rounded inputs).
 // Measured (H200, driver 580, 2026-11, measured by kernelbench vs torch_ref.py), TFLOP/s flowtune / torch: 4096³ nn 277 / 741 (0.37); 8192×2304×768 187 / 564
-// (0.33); 8192×3072×768 200 / 603 (0.33); 8192×768×3072 227 / 685 (0.33).
+// (0.33); 8192×3072×768 200 / 603 (0.33); 8192×768×3072 227 / 685 (0.33).  These were all
+// this kernel's; cuda/matmul.go now gives such large aligned problems to gemm_bf16_big_*.
 template <bool TA, bool TB, bool ALIGNED>
 __device__ __forceinline__ void gemm_bf16_body(float* C, const uint16_t* A, const uint16_t* B,
                                                int M, int N, int K, float alpha, float beta_c,
@@ -2090,6 +2093,19 @@ GEMM_BIG_INSTANCE(gemm_bf16_big_nn, false, false)
 GEMM_BIG_INSTANCE(gemm_bf16_big_nt, false, true)
 GEMM_BIG_INSTANCE(gemm_bf16_big_tn, true, false)
 GEMM_BIG_INSTANCE(gemm_bf16_big_tt, true, true)
+
+// add_bias_f32: C_p[i][j] += bias[j] for the M×N matrices C_p at off + p·stride, p < batch: the
+// bias of tensor.Linear after the GEMMs that have no bias epilogue (all but gemm_bf16_big_*).
+// A grid-stride loop over the batch·M·N elements.  Twin: the broadcast add of tensor.Linear.
+// Measured: — (a bandwidth kernel; the big-tile GEMM adds the bias for free where it runs).
+extern "C" __global__ void add_bias_f32(float* c, const float* bias, int off, int stride, int m,
+                                        int n, int batch) {
+  const int per = m * n, total = per * batch;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+    const int p = i / per, r = i - p * per;
+    c[off + (long long)p * stride + r] += bias[r % n];
+  }
+}
 
 // ============================================================================================
 // 8. Optimizer

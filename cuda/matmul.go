@@ -34,11 +34,24 @@ const (
 
 func (b *Backend) MatMul(c, a, bm tensor.Storage, p tensor.MatMulArgs) {
 	defer b.exit(b.enter("MatMul"))
-	b.matMul(c, a, bm, p, tileAuto)
+	b.matMul(c, a, bm, nil, p, tileAuto)
 }
 
-// matMul is MatMul with the choice of bf16 kernel left to bigTile (tileAuto) or forced.
-func (b *Backend) matMul(c, a, bm tensor.Storage, p tensor.MatMulArgs, tile bf16Tile) {
+// MatMulBias is MatMul followed by C_p[i][j] += bias[j] in every batch entry (tensor.BiasMatMul,
+// which tensor.Linear uses): gemm_bf16_big_* adds the bias in its epilogue, after the other
+// kernels add_bias_f32 does, in place. bias is a Float32 storage of N elements.
+func (b *Backend) MatMulBias(c, a, bm, bias tensor.Storage, p tensor.MatMulArgs) {
+	defer b.exit(b.enter("MatMulBias"))
+	bs := b.f32(bias, "MatMulBias")
+	if bs.n != p.N {
+		panic(fmt.Sprintf("cuda: MatMulBias: bias of %d elements for N = %d", bs.n, p.N))
+	}
+	b.matMul(c, a, bm, bs, p, tileAuto)
+}
+
+// matMul is MatMul (plus the bias when not nil) with the choice of bf16 kernel left to bigTile
+// (tileAuto) or forced.
+func (b *Backend) matMul(c, a, bm tensor.Storage, bias *buffer, p tensor.MatMulArgs, tile bf16Tile) {
 	cs, as, bs := b.f32(c, "MatMul"), b.buf(a, "MatMul"), b.buf(bm, "MatMul")
 	if p.Batch < 0 || p.M < 0 || p.N < 0 || p.K < 0 {
 		panic(fmt.Sprintf("cuda: MatMul %+v: negative size", p))
@@ -121,12 +134,20 @@ func (b *Backend) matMul(c, a, bm tensor.Storage, p tensor.MatMulArgs, tile bf16
 		g.z = min(65535, pcount-pbase)
 		args := []uint64{ptr(cs), ptr(as), ptr(bs)}
 		if big {
-			args = append(args, 0) // no bias
+			args = append(args, 0)
+			if bias != nil {
+				args[3] = ptr(bias)
+			}
 		}
 		args = append(args, i32(p.M), i32(p.N), i32(p.K), f32(p.Alpha), f32(betaC), f32(p.Beta),
 			i32(p.OffA), i32(p.OffB), i32(p.OffC), i32(p.StrideA), i32(p.StrideB), i32(p.StrideC),
 			i32(p.Batch), i32(b2i(accum)), i32(pbase))
 		b.launch(name, g, dim3{gemmThreads, 1, 1}, smem, args...)
+	}
+	if bias != nil && !big {
+		n := pcount * p.M * p.N
+		b.launch("add_bias_f32", dim3{min((n+threads-1)/threads, 65535), 1, 1}, dim3{threads, 1, 1}, 0,
+			ptr(cs), ptr(bias), i32(p.OffC), i32(p.StrideC), i32(p.M), i32(p.N), i32(pcount))
 	}
 }
 
