@@ -57,7 +57,9 @@ row("copy", f"{n}", timeit(lambda: b.copy_(a)), nbytes=8.0 * n)
 del a, b
 
 
-def mm(name, dtype, m, n, k, ta=False, tb=False, tf32=False):
+def mm(name, dtype, m, n, k, ta=False, tb=False, tf32=False, bias=False):
+    """Times torch.matmul of op(A) m×k by op(B) k×n; with bias (tb only: B is the weight [n, k]
+    of a linear layer) F.linear(A, B, b), the bias added in cuBLAS's epilogue."""
     torch.backends.cuda.matmul.allow_tf32 = tf32
     A = torch.randn((k, m) if ta else (m, k), device=dev, dtype=dtype)
     B = torch.randn((n, k) if tb else (k, n), device=dev, dtype=dtype)
@@ -65,7 +67,12 @@ def mm(name, dtype, m, n, k, ta=False, tb=False, tf32=False):
     B_ = B.t() if tb else B
     out = torch.empty(m, n, device=dev, dtype=dtype)
     lay = ("t" if ta else "n") + ("t" if tb else "n")
-    ms = timeit(lambda: torch.matmul(A_, B_, out=out))
+    if bias:
+        assert tb and not ta
+        b = torch.randn(n, device=dev, dtype=dtype)
+        ms = timeit(lambda: F.linear(A, B, b))
+    else:
+        ms = timeit(lambda: torch.matmul(A_, B_, out=out))
     row(name, f"{m}×{n}×{k} {lay}", ms, flops=2.0 * m * n * k)
 
 
@@ -83,6 +90,7 @@ for batch in (2, 8):
     tokens = batch * 1357
     for out_f, in_f in ((1536, 1536), (6144, 1536), (1536, 6144)):
         mm("matmul bf16 sd35 fwd", torch.bfloat16, tokens // q4, out_f // q4, in_f // q4, tb=True)
+        mm("matmul bf16 sd35 fwd+b", torch.bfloat16, tokens // q4, out_f // q4, in_f // q4, tb=True, bias=True)
         mm("matmul bf16 sd35 dx", torch.bfloat16, tokens // q4, in_f // q4, out_f // q4)
         mm("matmul bf16 sd35 dw", torch.bfloat16, out_f // q4, in_f // q4, tokens // q4, ta=True)
 mm("matmul tf32", torch.float32, S, S, S, tf32=True)

@@ -51,7 +51,7 @@ func random(g *cuda.Backend, n int, seed uint64) tensor.Storage {
 // gemmCase multiplies with precision prec; bf16 uses BFloat16 storages on the device (the CPU
 // twin gets the same bf16-rounded values as float32). The check runs a 200×264×320 product.
 func gemmCase(name string, prec cuda.Precision, ta, tb bool, m, n, k int) kcase {
-	return gemmCaseChecked(name, prec, ta, tb, m, n, k, [3]int{200, 264, 320})
+	return gemmCaseChecked(name, prec, ta, tb, m, n, k, [3]int{200, 264, 320}, false)
 }
 
 // The SD3.5-Medium linear layers: M = batch·1357 tokens (the joint sequence at 512²) for batch
@@ -60,7 +60,8 @@ func gemmCase(name string, prec cuda.Precision, ta, tb bool, m, n, k int) kcase 
 // training: the forward y = x·Wᵀ (nt, M×out×in), the input gradient dx = dy·W (nn, M×in×out)
 // and the weight gradient dW = dyᵀ·x (tn, out×in×M). Their check is a 2714×1536×64 product in
 // the row's layout: 132 blocks of 128×256, so on an A100/H100/H200 it takes the large-tile
-// kernel (ragged in M) as the timed shapes mostly do.
+// kernel (ragged in M) as the timed shapes mostly do. The "fwd+b" rows are the forward with the
+// bias of tensor.Linear (MatMulBias; PyTorch: F.linear with bias).
 func sd35Cases() []kcase {
 	var cs []kcase
 	for _, batch := range []int{2, 8} {
@@ -69,16 +70,18 @@ func sd35Cases() []kcase {
 			out, in := w[0], w[1]
 			chk := [3]int{2714, 1536, 64}
 			cs = append(cs,
-				gemmCaseChecked("gemm_bf16 sd35 fwd", cuda.BF16, false, true, tokens, out, in, chk),
-				gemmCaseChecked("gemm_bf16 sd35 dx", cuda.BF16, false, false, tokens, in, out, chk),
-				gemmCaseChecked("gemm_bf16 sd35 dw", cuda.BF16, true, false, out, in, tokens, chk))
+				gemmCaseChecked("gemm_bf16 sd35 fwd", cuda.BF16, false, true, tokens, out, in, chk, false),
+				gemmCaseChecked("gemm_bf16 sd35 fwd+b", cuda.BF16, false, true, tokens, out, in, chk, true),
+				gemmCaseChecked("gemm_bf16 sd35 dx", cuda.BF16, false, false, tokens, in, out, chk, false),
+				gemmCaseChecked("gemm_bf16 sd35 dw", cuda.BF16, true, false, out, in, tokens, chk, false))
 		}
 	}
 	return cs
 }
 
-// gemmCaseChecked is gemmCase with the check's m, n, k given.
-func gemmCaseChecked(name string, prec cuda.Precision, ta, tb bool, m, n, k int, chk [3]int) kcase {
+// gemmCaseChecked is gemmCase with the check's m, n, k given, and with a bias row added
+// through MatMulBias when bias is set (the CPU twin adds it after MatMul).
+func gemmCaseChecked(name string, prec cuda.Precision, ta, tb bool, m, n, k int, chk [3]int, bias bool) kcase {
 	args := func(m, n, k int) tensor.MatMulArgs {
 		return tensor.MatMulArgs{Batch: 1, M: m, N: n, K: k, TransA: ta, TransB: tb, Alpha: 1}
 	}
@@ -104,8 +107,21 @@ func gemmCaseChecked(name string, prec cuda.Precision, ta, tb bool, m, n, k int,
 				g.SetMatMul(prec)
 				defer g.SetMatMul(cuda.FP32)
 			}
+			if !bias {
+				be.MatMul(c, as, bs, args(m, n, k))
+				return get(be, c)
+			}
+			bv := data(4, n)
+			if g, ok := be.(*cuda.Backend); ok {
+				g.MatMulBias(c, as, bs, put(g, bv), args(m, n, k))
+				return get(g, c)
+			}
 			be.MatMul(c, as, bs, args(m, n, k))
-			return get(be, c)
+			out := get(be, c)
+			for i := range out {
+				out[i] += bv[i%n]
+			}
+			return out
 		},
 		bench: func(g *cuda.Backend, quick bool) (func(), float64, float64, string) {
 			if quick {
@@ -124,9 +140,14 @@ func gemmCaseChecked(name string, prec cuda.Precision, ta, tb bool, m, n, k int,
 			} else {
 				a, b = a32, b32
 			}
+			bv := random(g, n, 4)
 			run := func() {
 				g.SetMatMul(prec)
-				g.MatMul(c, a, b, args(m, n, k))
+				if bias {
+					g.MatMulBias(c, a, b, bv, args(m, n, k))
+				} else {
+					g.MatMul(c, a, b, args(m, n, k))
+				}
 				g.SetMatMul(cuda.FP32)
 			}
 			return run, 2 * float64(m) * float64(n) * float64(k), 0, fmt.Sprintf("%s %s", shapeOf(m, n, k), layoutName(ta, tb))
