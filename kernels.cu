@@ -1454,6 +1454,7 @@ ATTN_BF16_INSTANCE(128)
 #define GEMM_BIG_BK 64
 #define GEMM_BIG_STAGES 3
 #define GEMM_BIG_GROUP 8   // tile rows per rasterisation group
+#define GEMM_MID_BN 128    // the same kernel with 128×128 tiles (4 warps), two blocks per SM
 
 // gemm_f32_{nn,nt,tn,tt}: the plain fp32 SIMT path (exact fp32 products).  A block owns a
 // 128×128 tile of C, a thread an 8×8 sub-tile (rows ty·4+{0..3} and 64+ty·4+{0..3}, likewise
@@ -1841,11 +1842,13 @@ __device__ __forceinline__ void gemm_bf16_body(float* C, const uint16_t* A, cons
       }
 }
 
-// gemm_bf16_big_{nn,nt,tn,tt}: the large-problem bf16 path (same arguments and semantics as
-// gemm_bf16_*, plus an optional bias).  A block owns 128×256 of C with 8 warps as 2×4, a warp
-// 64×64 = 4×8 mma tiles (128 fp32 accumulators per thread, one block per SM).  k-slices of 64
-// flow through a 3-stage cp.async ring (3 × 48 KB = 144 KB of dynamic shared memory: fits the
-// A100's 164 KB and the H100's 227 KB; smaller cards take the 128×128 kernel).  Shared rows are
+// gemm_bf16_big_{nn,nt,tn,tt} and gemm_bf16_mid_{nn,nt,tn,tt}: the large-problem bf16 path
+// (same arguments and semantics as gemm_bf16_*, plus an optional bias).  A block owns 128×256
+// of C with 8 warps as 2×4 (big), or 128×128 with 4 warps as 2×2 (mid); a warp owns 64×64 =
+// 4×8 mma tiles (128 fp32 accumulators per thread; big: one block per SM, mid: two on an
+// H100).  k-slices of 64 flow through a 3-stage cp.async ring (3 × 48 KB = 144 KB of dynamic
+// shared memory for big: fits the A100's 164 KB and the H100's 227 KB; 3 × 32 KB for mid;
+// cards with less take gemm_bf16_*).  Shared rows are
 // unpadded; the 16-byte chunk c of row r is stored at chunk c ^ (r & 7) of that row (rows are
 // 8, 16 or 32 chunks long), so the 8 row addresses of every ldmatrix phase, which share c and
 // have 8 consecutive r, fall in 8 distinct bank groups, and so do the 8 chunks a quarter-warp
@@ -1858,19 +1861,22 @@ __device__ __forceinline__ void gemm_bf16_body(float* C, const uint16_t* A, cons
 // row of C after the α/β update: C = α·AB + β·C + bias (once per element, also in accum mode).
 // Preconditions: those of the aligned gemm_bf16_* (contiguous extents, offsets and strides
 // multiples of 8 elements); M, N, K are otherwise free (ragged edges are zero-filled on load and
-// masked on store).  The launcher picks this kernel for large problems (cuda/matmul.go).
+// masked on store).  The launcher picks these kernels for large problems (bf16Kernel in
+// cuda/geometry.go).
 // Twin: cpuBackend.MatMul (on bf16-rounded inputs).
 // Measured: — (not yet measured on a GPU; the H200 figure above is the 128×128 kernel's).
-template <bool TA, bool TB>
+template <bool TA, bool TB, int BN>
 __device__ __forceinline__ void gemm_bf16_big_body(float* C, const uint16_t* A,
                                                    const uint16_t* B, const float* bias, int M,
                                                    int N, int K, float alpha, float beta_c,
                                                    float beta_acc, int offA, int offB, int offC,
                                                    int strideA, int strideB, int strideC,
                                                    int batch, int accum, int pbase) {
-  constexpr int BM = GEMM_BIG_BM, BN = GEMM_BIG_BN, BK = GEMM_BIG_BK, STAGES = GEMM_BIG_STAGES;
+  constexpr int BM = GEMM_BIG_BM, BK = GEMM_BIG_BK, STAGES = GEMM_BIG_STAGES;
   constexpr int KSTEPS = BK / 16;
-  static_assert(GEMM_THREADS == 256 && BM == 128 && BN == 256, "8 warps as 2×4, 64×64 each");
+  // Warps of 64×64 as 2 × BN/64: 8 warps (256 threads) for BN = 256, 4 (128) for BN = 128.
+  constexpr int THREADS = BN, WCOLS = BN / 64, WN = 64, NT = WN / 8, NP = WN / 16;
+  static_assert(BM == 128 && (BN == 256 || BN == 128), "128×256 or 128×128 tiles");
   static_assert(BK % 64 == 0, "the swizzle needs rows of a multiple of 8 chunks");
   static_assert(KSTEPS % 2 == 0, "fragment buffers alternate over an even number of sub-steps");
   // Chunks (8 bf16) per shared row: A is [BM][BK] (k contiguous) or [BK][BM] when TA, B is
@@ -1880,7 +1886,7 @@ __device__ __forceinline__ void gemm_bf16_big_body(float* C, const uint16_t* A,
   DYNAMIC_SHARED(uint4, gemm_smem16);
   uint16_t* sm = reinterpret_cast<uint16_t*>(gemm_smem16);
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-  const int wm = warp >> 2, wn = warp & 3;
+  const int wm = warp / WCOLS, wn = warp % WCOLS;
 
   // Grouped rasterisation of the one-dimensional grid.
   const int tilesM = (M + BM - 1) / BM, tilesN = (N + BN - 1) / BN;
@@ -1894,12 +1900,12 @@ __device__ __forceinline__ void gemm_bf16_big_body(float* C, const uint16_t* A,
   // Element offset of chunk c of row r in a slice with `chunks` chunks per row.
   auto swz = [](int r, int c, int chunks) { return r * chunks * 8 + ((c ^ (r & 7)) << 3); };
 
-  // A thread copies chunk column tid % CH of slice rows tid / CH + i·(256 / CH): one base
+  // A thread copies chunk column tid % CH of slice rows tid / CH + i·(THREADS / CH): one base
   // offset per operand, fixed for the whole block, plus k0 along the k axis (the row axis of
   // the k-major slices, the column axis of the others).  In the k-major layouts (A as M×K, B as
   // N×K) the rows are m (n) and their validity is fixed; otherwise the chunk's column is.
-  constexpr int RA = GEMM_THREADS / CA, RB = GEMM_THREADS / CB;  // row step between copies
-  constexpr int NA = A_ELEMS / 8 / GEMM_THREADS, NB = B_ELEMS / 8 / GEMM_THREADS;
+  constexpr int RA = THREADS / CA, RB = THREADS / CB;  // row step between copies
+  constexpr int NA = A_ELEMS / 8 / THREADS, NB = B_ELEMS / 8 / THREADS;
   const int ra = tid / CA, ca = (tid % CA) * 8, rb = tid / CB, cb = (tid % CB) * 8;
   const long long ldA = TA ? M : K, ldB = TB ? K : N;
   const long long baseA = TA ? (long long)ra * ldA + m0 + ca : (long long)(m0 + ra) * ldA + ca;
@@ -1928,7 +1934,7 @@ __device__ __forceinline__ void gemm_bf16_big_body(float* C, const uint16_t* A,
 
   // Lane l addresses row (l & 7) of the 8×8 matrix l >> 3 in every ldmatrix.x4.
   const int lr = lane & 7, lq = lane >> 3;
-  uint32_t fa[2][4][4], fb[2][4][4];  // [buffer][m16 tile | n16 pair][register]
+  uint32_t fa[2][4][4], fb[2][NP][4];  // [buffer][m16 tile | n16 pair][register]
   auto frags = [&](int buf, int stage, int ks) {
     const uint16_t* As = sm + stage * STAGE;
     const uint16_t* Bs = As + A_ELEMS;
@@ -1940,18 +1946,18 @@ __device__ __forceinline__ void gemm_bf16_big_body(float* C, const uint16_t* A,
       else ldmatrix_x4_trans(fa[buf][i], As + swz(kk + lr + (lq >> 1) * 8, (mb >> 3) + (lq & 1), CA));
     }
 #pragma unroll
-    for (int j = 0; j < 4; j++) {  // two n8 tiles per ldmatrix: regs {b0, b1} of 2j and 2j+1
-      const int nb = wn * 64 + j * 16;
+    for (int j = 0; j < NP; j++) {  // two n8 tiles per ldmatrix: regs {b0, b1} of 2j and 2j+1
+      const int nb = wn * WN + j * 16;
       if (TB) ldmatrix_x4(fb[buf][j], Bs + swz(nb + lr + (lq >> 1) * 8, (kk >> 3) + (lq & 1), CB));
       else ldmatrix_x4_trans(fb[buf][j], Bs + swz(kk + lr + (lq & 1) * 8, (nb >> 3) + (lq >> 1), CB));
     }
   };
 
-  float acc[4][8][4];
+  float acc[4][NT][4];
 #pragma unroll
   for (int i = 0; i < 4; i++)
 #pragma unroll
-    for (int j = 0; j < 8; j++)
+    for (int j = 0; j < NT; j++)
 #pragma unroll
       for (int e = 0; e < 4; e++) acc[i][j][e] = 0.f;
 
@@ -1969,7 +1975,7 @@ __device__ __forceinline__ void gemm_bf16_big_body(float* C, const uint16_t* A,
 #pragma unroll
       for (int i = 0; i < 4; i++)
 #pragma unroll
-        for (int j = 0; j < 8; j++)
+        for (int j = 0; j < NT; j++)
 #pragma unroll
           for (int e = 0; e < 4; e++) acc[i][j][e] *= beta_acc;
     }
@@ -1991,8 +1997,8 @@ __device__ __forceinline__ void gemm_bf16_big_body(float* C, const uint16_t* A,
 #pragma unroll
       for (int i = 0; i < 4; i++)
 #pragma unroll
-        for (int j = 0; j < 8; j++) {
-          const int jj = (i & 1) ? 7 - j : j;  // serpentine order: reuse the B registers
+        for (int j = 0; j < NT; j++) {
+          const int jj = (i & 1) ? NT - 1 - j : j;  // serpentine order: reuse the B registers
           mma_bf16_16816(acc[i][jj], fa[cur][i], fb[cur][jj >> 1][(jj & 1) * 2],
                          fb[cur][jj >> 1][(jj & 1) * 2 + 1]);
         }
@@ -2006,8 +2012,8 @@ __device__ __forceinline__ void gemm_bf16_big_body(float* C, const uint16_t* A,
   float* Cp = C + offC + (long long)pc * strideC;
   const bool pairs = ((N | offC | (accum ? 0 : strideC)) & 1) == 0;
 #pragma unroll
-  for (int j = 0; j < 8; j++) {
-    const int n = n0 + wn * 64 + j * 8 + (lane & 3) * 2;
+  for (int j = 0; j < NT; j++) {
+    const int n = n0 + wn * WN + j * 8 + (lane & 3) * 2;
     if (n >= N) continue;
     const bool two = n + 1 < N;
     float b0 = 0.f, b1 = 0.f;
@@ -2084,15 +2090,19 @@ GEMM_BF16_INSTANCE(gemm_bf16_nt_u, false, true, false)
 GEMM_BF16_INSTANCE(gemm_bf16_tn_u, true, false, false)
 GEMM_BF16_INSTANCE(gemm_bf16_tt_u, true, true, false)
 
-#define GEMM_BIG_INSTANCE(name, TA, TB)                                                         \
-  extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1)                                \
+#define GEMM_BIG_INSTANCE(name, TA, TB, BN, MINB)                                               \
+  extern "C" __global__ void __launch_bounds__(BN, MINB)                                       \
       name(float* C, const uint16_t* A, const uint16_t* B, const float* bias, GEMM_ARGS) {      \
-    gemm_bf16_big_body<TA, TB>(C, A, B, bias, GEMM_PASS);                                       \
+    gemm_bf16_big_body<TA, TB, BN>(C, A, B, bias, GEMM_PASS);                                   \
   }
-GEMM_BIG_INSTANCE(gemm_bf16_big_nn, false, false)
-GEMM_BIG_INSTANCE(gemm_bf16_big_nt, false, true)
-GEMM_BIG_INSTANCE(gemm_bf16_big_tn, true, false)
-GEMM_BIG_INSTANCE(gemm_bf16_big_tt, true, true)
+GEMM_BIG_INSTANCE(gemm_bf16_big_nn, false, false, GEMM_BIG_BN, 1)
+GEMM_BIG_INSTANCE(gemm_bf16_big_nt, false, true, GEMM_BIG_BN, 1)
+GEMM_BIG_INSTANCE(gemm_bf16_big_tn, true, false, GEMM_BIG_BN, 1)
+GEMM_BIG_INSTANCE(gemm_bf16_big_tt, true, true, GEMM_BIG_BN, 1)
+GEMM_BIG_INSTANCE(gemm_bf16_mid_nn, false, false, GEMM_MID_BN, 2)
+GEMM_BIG_INSTANCE(gemm_bf16_mid_nt, false, true, GEMM_MID_BN, 2)
+GEMM_BIG_INSTANCE(gemm_bf16_mid_tn, true, false, GEMM_MID_BN, 2)
+GEMM_BIG_INSTANCE(gemm_bf16_mid_tt, true, true, GEMM_MID_BN, 2)
 
 // add_bias_f32: C_p[i][j] += bias[j] for the M×N matrices C_p at off + p·stride, p < batch: the
 // bias of tensor.Linear after the GEMMs that have no bias epilogue (all but gemm_bf16_big_*).

@@ -11,8 +11,9 @@ import (
 	"github.com/flowtune/flowtune/tensor"
 )
 
-// TestGemmBF16BigTile runs the 128×256 bf16 GEMM (forced, whatever the size rule would pick)
-// against the CPU backend on the same bf16-rounded inputs, in every layout: one exact tile,
+// TestGemmBF16BigTile runs the swizzled bf16 GEMMs, 128×256 and 128×128 (forced, whatever the
+// size rule would pick), against the CPU backend on the same bf16-rounded inputs, in every
+// layout: one exact tile,
 // ragged M, N and K edges (partial tiles and a partial last k-slice), a K shorter than one
 // slice, batched entries with offsets and gaps, a shared B, and the accumulate-over-batch mode
 // (StrideC = 0, β between entries). C starts as NaN wherever β = 0 (must not leak) and keeps
@@ -43,41 +44,44 @@ func TestGemmBF16BigTile(t *testing.T) {
 	}
 	for _, c := range cases {
 		for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
-			name := fmt.Sprintf("%s/%dx%dx%d/%s", c.name, c.m, c.n, c.k, layout(tr[0], tr[1]))
-			t.Run(name, func(t *testing.T) {
-				sa, sb, sc := c.m*c.k, c.k*c.n, c.m*c.n
-				args := tensor.MatMulArgs{Batch: c.batch, M: c.m, N: c.n, K: c.k, TransA: tr[0], TransB: tr[1],
-					Alpha: c.alpha, Beta: c.beta, OffA: c.gap, OffB: 2 * c.gap, OffC: c.gap,
-					StrideA: sa + c.gap, StrideB: sb + c.gap, StrideC: sc + c.gap}
-				if c.shareB {
-					args.StrideB = 0
-				}
-				if c.accum {
-					args.StrideC = 0
-				}
-				span := func(off, stride, size int) int { return off + (c.batch-1)*stride + size + c.gap }
-				a := roundBF16(randn(r, span(args.OffA, args.StrideA, sa)))
-				bb := roundBF16(randn(r, span(args.OffB, args.StrideB, sb)))
-				c0 := randn(r, span(args.OffC, args.StrideC, sc))
-				if c.beta == 0 {
-					for i := range c0 {
-						if i >= args.OffC && (i-args.OffC)%(sc+c.gap) < sc {
-							c0[i] = float32(math.NaN())
+			for _, tile := range []bf16Tile{tileBig, tileMid} {
+				name := fmt.Sprintf("%s/%dx%dx%d/%s/%s", c.name, c.m, c.n, c.k, layout(tr[0], tr[1]),
+					map[bf16Tile]string{tileBig: "128x256", tileMid: "128x128"}[tile])
+				t.Run(name, func(t *testing.T) {
+					sa, sb, sc := c.m*c.k, c.k*c.n, c.m*c.n
+					args := tensor.MatMulArgs{Batch: c.batch, M: c.m, N: c.n, K: c.k, TransA: tr[0], TransB: tr[1],
+						Alpha: c.alpha, Beta: c.beta, OffA: c.gap, OffB: 2 * c.gap, OffC: c.gap,
+						StrideA: sa + c.gap, StrideB: sb + c.gap, StrideC: sc + c.gap}
+					if c.shareB {
+						args.StrideB = 0
+					}
+					if c.accum {
+						args.StrideC = 0
+					}
+					span := func(off, stride, size int) int { return off + (c.batch-1)*stride + size + c.gap }
+					a := roundBF16(randn(r, span(args.OffA, args.StrideA, sa)))
+					bb := roundBF16(randn(r, span(args.OffB, args.StrideB, sb)))
+					c0 := randn(r, span(args.OffC, args.StrideC, sc))
+					if c.beta == 0 {
+						for i := range c0 {
+							if i >= args.OffC && (i-args.OffC)%(sc+c.gap) < sc {
+								c0[i] = float32(math.NaN())
+							}
 						}
 					}
-				}
-				cc := put(cpu, c0, tensor.Float32)
-				cpu.MatMul(cc, put(cpu, a, tensor.Float32), put(cpu, bb, tensor.Float32), args)
-				var bias *buffer
-				if c.bias {
-					bv := randn(r, c.n)
-					bias = put(b, bv, tensor.Float32).(*buffer)
-					cc = put(cpu, addBias(get(cpu, cc), bv, args), tensor.Float32)
-				}
-				gc := put(b, c0, tensor.Float32)
-				b.matMul(gc, put(b, a, tensor.BFloat16), put(b, bb, tensor.BFloat16), bias, args, tileBig)
-				closeTo(t, name, get(b, gc), get(cpu, cc), 2e-5)
-			})
+					cc := put(cpu, c0, tensor.Float32)
+					cpu.MatMul(cc, put(cpu, a, tensor.Float32), put(cpu, bb, tensor.Float32), args)
+					var bias *buffer
+					if c.bias {
+						bv := randn(r, c.n)
+						bias = put(b, bv, tensor.Float32).(*buffer)
+						cc = put(cpu, addBias(get(cpu, cc), bv, args), tensor.Float32)
+					}
+					gc := put(b, c0, tensor.Float32)
+					b.matMul(gc, put(b, a, tensor.BFloat16), put(b, bb, tensor.BFloat16), bias, args, tile)
+					closeTo(t, name, get(b, gc), get(cpu, cc), 2e-5)
+				})
+			}
 		}
 	}
 }

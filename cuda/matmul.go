@@ -17,20 +17,27 @@ import (
 //	             Float32 storages with Options.MatMul = BF16 (operands rounded on the device)
 //
 // The suffix names the transposes (n: as stored, t: transposed); "_u" marks the bf16 variant
-// without 16-byte alignment requirements.
+// without 16-byte alignment requirements. The swizzled bf16 kernels (_big_, _mid_) take one
+// more argument, a bias pointer after B (0: none).
 //
-// bf16 has two kernels (see bigTile for the rule between them): gemm_bf16_big_* with 128×256
-// block tiles for large aligned problems, gemm_bf16_* with 128×128 tiles for the rest (small or
-// ragged grids, cards with less than 144 KiB of shared memory per block, unaligned operands).
+// bf16 has three kernels (bf16Kernel in geometry.go chooses): gemm_bf16_big_* with 128×256
+// block tiles for large aligned problems, gemm_bf16_mid_* (the same code with 128×128 tiles)
+// for aligned ones just too small for those, gemm_bf16_* with 128×128 tiles for the rest (small
+// grids, cards with less shared memory, unaligned operands).
 
-// bf16Tile forces one of the bf16 kernels (tests); tileAuto lets bigTile decide.
-type bf16Tile int
+func layout(ta, tb bool) string {
+	s := [2]byte{'n', 'n'}
+	if ta {
+		s[0] = 't'
+	}
+	if tb {
+		s[1] = 't'
+	}
+	return string(s[:])
+}
 
-const (
-	tileAuto bf16Tile = iota
-	tileSmall
-	tileBig
-)
+// span is the number of elements a batched operand reaches: off + (batch−1)·stride + size.
+func span(off, stride, batch, size int) int { return off + (batch-1)*stride + size }
 
 func (b *Backend) MatMul(c, a, bm tensor.Storage, p tensor.MatMulArgs) {
 	defer b.exit(b.enter("MatMul"))
@@ -38,8 +45,8 @@ func (b *Backend) MatMul(c, a, bm tensor.Storage, p tensor.MatMulArgs) {
 }
 
 // MatMulBias is MatMul followed by C_p[i][j] += bias[j] in every batch entry (tensor.BiasMatMul,
-// which tensor.Linear uses): gemm_bf16_big_* adds the bias in its epilogue, after the other
-// kernels add_bias_f32 does, in place. bias is a Float32 storage of N elements.
+// which tensor.Linear uses): gemm_bf16_big_* and _mid_* add the bias in their epilogue, after
+// the other kernels add_bias_f32 does, in place. bias is a Float32 storage of N elements.
 func (b *Backend) MatMulBias(c, a, bm, bias tensor.Storage, p tensor.MatMulArgs) {
 	defer b.exit(b.enter("MatMulBias"))
 	bs := b.f32(bias, "MatMulBias")
@@ -49,8 +56,8 @@ func (b *Backend) MatMulBias(c, a, bm, bias tensor.Storage, p tensor.MatMulArgs)
 	b.matMul(c, a, bm, bs, p, tileAuto)
 }
 
-// matMul is MatMul (plus the bias when not nil) with the choice of bf16 kernel left to bigTile
-// (tileAuto) or forced.
+// matMul is MatMul (plus the bias when not nil) with the choice of bf16 kernel left to
+// bf16Kernel (tileAuto) or forced.
 func (b *Backend) matMul(c, a, bm tensor.Storage, bias *buffer, p tensor.MatMulArgs, tile bf16Tile) {
 	cs, as, bs := b.f32(c, "MatMul"), b.buf(a, "MatMul"), b.buf(bm, "MatMul")
 	if p.Batch < 0 || p.M < 0 || p.N < 0 || p.K < 0 {
@@ -76,7 +83,7 @@ func (b *Backend) matMul(c, a, bm tensor.Storage, bias *buffer, p tensor.MatMulA
 		prec = BF16
 	}
 	var name string
-	smem, big := 0, false
+	smem, bn := 0, 0 // bn: block tile width of the swizzled bf16 kernels (0: another kernel)
 	switch prec {
 	case FP32:
 		name = "gemm_f32_" + layout(p.TransA, p.TransB)
@@ -104,14 +111,19 @@ func (b *Backend) matMul(c, a, bm tensor.Storage, bias *buffer, p tensor.MatMulA
 		}
 		aligned := contigA%8 == 0 && contigB%8 == 0 && p.OffA%8 == 0 && p.OffB%8 == 0 &&
 			p.StrideA%8 == 0 && p.StrideB%8 == 0
+		if tile == tileAuto {
+			tile = bf16Kernel(p.M, p.N, p.Batch, accum, aligned, b.info.MaxSharedPerBlockOptin, b.info.SMs)
+		}
 		switch {
 		case !aligned:
-			if tile == tileBig {
-				panic(fmt.Sprintf("cuda: MatMul %+v: the 128×256 bf16 kernel needs operands aligned to 8 elements", p))
+			if tile != tileSmall {
+				panic(fmt.Sprintf("cuda: MatMul %+v: the swizzled bf16 kernels need operands aligned to 8 elements", p))
 			}
 			name += "_u"
-		case tile == tileBig || (tile == tileAuto && bigTile(p.M, p.N, p.Batch, accum, aligned, b.info.MaxSharedPerBlockOptin, b.info.SMs)):
-			name, smem, big = "gemm_bf16_big_"+layout(p.TransA, p.TransB), bf16BigSmem, true
+		case tile == tileBig:
+			name, smem, bn = "gemm_bf16_big_"+layout(p.TransA, p.TransB), bf16BigSmem, gemmBigBN
+		case tile == tileMid:
+			name, smem, bn = "gemm_bf16_mid_"+layout(p.TransA, p.TransB), bf16MidSmem, gemmMidBN
 		}
 	}
 	for _, t := range []int{as.dt.Size(), bs.dt.Size()} {
@@ -121,8 +133,10 @@ func (b *Backend) matMul(c, a, bm tensor.Storage, bias *buffer, p tensor.MatMulA
 	}
 
 	g := dim3{(p.N + gemmTile - 1) / gemmTile, (p.M + gemmTile - 1) / gemmTile, 1}
-	if big { // one-dimensional in x, rasterised by the kernel
-		g = dim3{((p.N + gemmBigBN - 1) / gemmBigBN) * ((p.M + gemmBigBM - 1) / gemmBigBM), 1, 1}
+	block := dim3{gemmThreads, 1, 1}
+	if bn > 0 { // one-dimensional in x, rasterised by the kernel; a thread per column of the tile
+		g = dim3{((p.N + bn - 1) / bn) * ((p.M + gemmBigBM - 1) / gemmBigBM), 1, 1}
+		block = dim3{bn, 1, 1}
 	} else if g.y > 65535 {
 		panic(fmt.Sprintf("cuda: MatMul: M = %d exceeds the grid (at most %d)", p.M, 65535*gemmTile))
 	}
@@ -133,7 +147,7 @@ func (b *Backend) matMul(c, a, bm tensor.Storage, bias *buffer, p tensor.MatMulA
 	for pbase := 0; pbase < pcount; pbase += 65535 {
 		g.z = min(65535, pcount-pbase)
 		args := []uint64{ptr(cs), ptr(as), ptr(bs)}
-		if big {
+		if bn > 0 {
 			args = append(args, 0)
 			if bias != nil {
 				args[3] = ptr(bias)
@@ -142,9 +156,9 @@ func (b *Backend) matMul(c, a, bm tensor.Storage, bias *buffer, p tensor.MatMulA
 		args = append(args, i32(p.M), i32(p.N), i32(p.K), f32(p.Alpha), f32(betaC), f32(p.Beta),
 			i32(p.OffA), i32(p.OffB), i32(p.OffC), i32(p.StrideA), i32(p.StrideB), i32(p.StrideC),
 			i32(p.Batch), i32(b2i(accum)), i32(pbase))
-		b.launch(name, g, dim3{gemmThreads, 1, 1}, smem, args...)
+		b.launch(name, g, block, smem, args...)
 	}
-	if bias != nil && !big {
+	if bias != nil && bn == 0 {
 		n := pcount * p.M * p.N
 		b.launch("add_bias_f32", dim3{min((n+threads-1)/threads, 65535), 1, 1}, dim3{threads, 1, 1}, 0,
 			ptr(cs), ptr(bias), i32(p.OffC), i32(p.StrideC), i32(p.M), i32(p.N), i32(pcount))
