@@ -235,10 +235,12 @@ func (p *Pretrainer) Run(ctx context.Context) (err error) {
 			}
 		}
 	}
-	if err := p.saveSamples(ema, "samples_final.png"); err != nil {
+	// The checkpoint first: a run stopped by a deadline (SIGINT, then a kill) keeps it even if
+	// the kill lands during the sample grid.
+	if err := p.saveEMA(ema, step); err != nil {
 		return err
 	}
-	if err := p.saveEMA(ema, step); err != nil {
+	if err := p.saveSamples(ema, "samples_final.png"); err != nil {
 		return err
 	}
 	if ctx.Err() != nil {

@@ -11,10 +11,13 @@
 //	go run ./cmd/finetune -resume runs/mix -steps 200     # continue (and extend) a run
 //	go run ./cmd/finetune -model <SD3.5 folder> -embeddings cache.safetensors -prompts train.txt -reward pickscore@http://127.0.0.1:8700
 //	go run ./cmd/finetune -compare awm,ram,flowgrpo -seeds 3 -out runs/compare   # head to head (≈1 h)
+//	./finetune -device cuda -preset paper -algo awm -model base64.safetensors  # paper-sized, on a GPU (built with -tags cuda)
 //
 // Every config key is also a flag (yaml key with '-' for '_', e.g. -eval-every, -ram.multiplier).
-// With -config the file is read first and only the flags given explicitly override it. Ctrl-C
-// saves a checkpoint and exits with status 130; -resume continues from it.
+// With -config the file is read first and only the flags given explicitly override it. -preset
+// paper (train.PresetPaper) puts the papers' group shape and a run of hundreds of steps below
+// both; it is sized for a GPU and refused on -device cpu unless -force-cpu. Ctrl-C saves a
+// checkpoint and exits with status 130; -resume continues from it.
 //
 // -compare trains each listed algorithm (Flow-GRPO among them) with -seeds seeds on the same
 // budget and writes compare.md, compare.json and compare_curves.png beside one run directory per
@@ -37,6 +40,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowtune/flowtune/cmd/internal/device"
 	"github.com/flowtune/flowtune/cuda"
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/diffusion/base"
@@ -67,6 +71,7 @@ type options struct {
 	compare                            string
 	seeds                              int
 	profileSteps                       string
+	forceCPU                           bool
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -80,6 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.model, "model", "", "base model checkpoint (.safetensors); empty: the shipped base model")
 	fs.StringVar(&o.compare, "compare", "", "compare these algorithms head to head, e.g. awm,ram,flowgrpo (Flow-GRPO is the baseline)")
 	fs.IntVar(&o.seeds, "seeds", 3, "with -compare: seeds per algorithm (seed, seed+1, …)")
+	fs.BoolVar(&o.forceCPU, "force-cpu", false, "run a GPU-sized preset (-preset paper) on the CPU anyway")
 	fs.StringVar(&o.profileSteps, "profile-steps", "", "with -device cuda: capture only steps FROM:TO under nsys --capture-range=cudaProfilerApi")
 	own := map[string]bool{}
 	fs.VisitAll(func(f *flag.Flag) { own[f.Name] = true })
@@ -141,11 +147,17 @@ func finetune(ctx context.Context, o options, overrides map[string]string, stder
 	if err != nil {
 		return err
 	}
+	if isSD3 && cfg.Preset != "" {
+		return fmt.Errorf("-preset %s sizes runs of the built-in model; an SD3-family model starts from its own defaults (docs/sd3.md)", cfg.Preset)
+	}
+	if err := train.CheckDevice(cfg, o.device, o.forceCPU); err != nil {
+		return err
+	}
 	if o.out == "" {
 		o.out = filepath.Join("runs", cfg.Algo+"-"+time.Now().Format("20060102-150405"))
 	}
 
-	backend, err := openDevice(o.device)
+	backend, err := device.Open(o.device)
 	if err != nil {
 		return err
 	}
@@ -205,7 +217,14 @@ func compare(ctx context.Context, o options, overrides map[string]string, stderr
 		}
 		return errors.New("-compare runs on the built-in model only; train an SD3-family model with one -algo at a time")
 	}
-	backend, err := openDevice(o.device)
+	// A preset (from the flags or the file) sized for a GPU is refused on the CPU here too;
+	// any other config error is the comparison's to report.
+	if cfg, err := train.ResolveConfig(o.config, overrides); err == nil {
+		if err := train.CheckDevice(cfg, o.device, o.forceCPU); err != nil {
+			return err
+		}
+	}
+	backend, err := device.Open(o.device)
 	if err != nil {
 		return err
 	}
@@ -241,36 +260,26 @@ func parseSteps(v string) (int, int, error) {
 	return from, to, nil
 }
 
-// setupWorld builds the built-in world, its tokenizer and the base model, and checks they fit.
+// setupWorld loads the base model and builds the built-in world at the model's image size (a
+// larger base from cmd/pretrain -size renders and is scored at its own size), with the
+// tokenizer, and checks they fit.
 func setupWorld(b tensor.Backend, model string) (*world.World, *world.Tokenizer, *diffusion.Model, string, error) {
-	w, err := world.New(world.DefaultConfig())
-	if err != nil {
-		return nil, nil, nil, "", err
-	}
-	tok := world.NewTokenizer(0)
 	m, name, err := loadBase(b, model)
 	if err != nil {
 		return nil, nil, nil, "", err
 	}
-	if m.Cfg.Vocab != tok.VocabSize() || m.Cfg.TextLen != tok.MaxLen || m.Cfg.Size != w.Size() {
-		return nil, nil, nil, "", fmt.Errorf("base model %s (vocab %d, text length %d, %d px) does not fit the world (vocab %d, text length %d, %d px)",
-			name, m.Cfg.Vocab, m.Cfg.TextLen, m.Cfg.Size, tok.VocabSize(), tok.MaxLen, w.Size())
+	wcfg := world.DefaultConfig()
+	wcfg.Size = m.Cfg.Size
+	w, err := world.New(wcfg)
+	if err != nil {
+		return nil, nil, nil, "", fmt.Errorf("base model %s: %w", name, err)
+	}
+	tok := world.NewTokenizer(0)
+	if m.Cfg.Vocab != tok.VocabSize() || m.Cfg.TextLen != tok.MaxLen {
+		return nil, nil, nil, "", fmt.Errorf("base model %s (vocab %d, text length %d) does not fit the world's tokenizer (vocab %d, text length %d)",
+			name, m.Cfg.Vocab, m.Cfg.TextLen, tok.VocabSize(), tok.MaxLen)
 	}
 	return w, tok, m, name, nil
-}
-
-func openDevice(name string) (tensor.Backend, error) {
-	switch name {
-	case "cpu":
-		return tensor.CPU(), nil
-	case "cuda":
-		b, err := cuda.New()
-		if err != nil {
-			return nil, fmt.Errorf("-device cuda: %w", err)
-		}
-		return b, nil
-	}
-	return nil, fmt.Errorf("unknown -device %q (valid: cpu, cuda)", name)
 }
 
 // loadBase loads the checkpoint at path, or the shipped model when path is empty.

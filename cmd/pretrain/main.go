@@ -6,6 +6,14 @@
 //
 // It prints a progress line every -log-every steps, writes sample grids (PNG), the EMA model
 // as base.safetensors and a loss log into -out. Ctrl-C saves and stops.
+//
+// -dim, -depth, -heads, -size and -patch shape a larger model; the world renders at the model's
+// -size. -device cuda trains on the GPU (a binary built with -tags cuda), e.g.
+//
+//	go build -tags cuda -o pretrain ./cmd/pretrain
+//	./pretrain -device cuda -dim 256 -depth 8 -heads 8 -size 64 -batch 128 -steps 3000 -captions exact
+//
+// tools/base_gpu.sh builds and runs such a pretraining and scores the result.
 package main
 
 import (
@@ -16,11 +24,11 @@ import (
 	"os"
 	"os/signal"
 
+	"github.com/flowtune/flowtune/cmd/internal/device"
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/diffusion/world"
 	"github.com/flowtune/flowtune/internal/cli"
 	"github.com/flowtune/flowtune/internal/logx"
-	"github.com/flowtune/flowtune/tensor"
 )
 
 func main() {
@@ -45,36 +53,105 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "images per step")
 	fs.Float64Var(&cfg.LR, "lr", cfg.LR, "peak learning rate (warm-up, then cosine decay)")
 	fs.Float64Var(&cfg.EMADecay, "ema", cfg.EMADecay, "EMA decay of the saved weights")
-	fs.IntVar(&cfg.SampleEvery, "sample-every", cfg.SampleEvery, "write a sample grid every N steps")
+	fs.IntVar(&cfg.SampleEvery, "sample-every", cfg.SampleEvery, "write a sample grid every N steps (0: only at the end; -1: none)")
 	fs.IntVar(&cfg.SaveEvery, "save-every", cfg.SaveEvery, "checkpoint every N steps")
 	fs.IntVar(&cfg.LogEvery, "log-every", cfg.LogEvery, "progress line every N steps")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "data and noise seed")
 	dim := fs.Int("dim", 0, "model width (0: default)")
 	depth := fs.Int("depth", 0, "MMDiT blocks (0: default)")
+	heads := fs.Int("heads", 0, "attention heads, dividing -dim (0: default)")
+	size := fs.Int("size", 0, fmt.Sprintf("image side in pixels, a multiple of -patch and at least %d (0: default, 32)", world.MinSize))
+	patch := fs.Int("patch", 0, "patch side in pixels (0: default, 4)")
+	dev := fs.String("device", "cpu", "compute device: cpu or cuda (cuda needs a binary built with -tags cuda)")
+	initFrom := fs.String("init", "", "start from this model checkpoint (.safetensors) instead of random weights: a later stage of the curriculum")
+	captions := fs.String("captions", "web", "pretraining captions: web (under-describe their images, world.DefaultCaptionNoise) or exact")
+	textFrac := fs.Float64("text-fraction", world.DefaultConfig().TextFraction, "fraction of pretraining samples that are signs (0–1)")
 	if err := cli.Parse(fs, args, stdout); err != nil {
 		return err
 	}
 
 	log := logx.New(stderr)
-	w, err := world.New(world.DefaultConfig())
+	if !(*textFrac >= 0 && *textFrac <= 1) {
+		return cli.Usagef("-text-fraction must be in [0, 1] (got %g)", *textFrac)
+	}
+	wcfg := world.DefaultConfig()
+	wcfg.TextFraction = *textFrac
+	switch *captions {
+	case "web":
+	case "exact":
+		wcfg.Captions = world.CaptionNoise{}
+	default:
+		return cli.Usagef("-captions must be web or exact (got %q)", *captions)
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"dim", *dim}, {"depth", *depth}, {"heads", *heads}, {"size", *size}, {"patch", *patch}} {
+		if f.v < 0 {
+			return cli.Usagef("-%s must be ≥ 0 (got %d; 0 keeps the default)", f.name, f.v)
+		}
+	}
+	backend, err := device.Open(*dev)
 	if err != nil {
 		return err
 	}
 	tok := world.NewTokenizer(0)
-	mcfg := diffusion.DefaultModelConfig(tok.VocabSize(), tok.MaxLen)
-	if *dim > 0 {
-		mcfg.Dim = *dim
+	var m *diffusion.Model
+	if *initFrom != "" {
+		if *dim > 0 || *depth > 0 || *heads > 0 || *size > 0 || *patch > 0 {
+			return cli.Usagef("-dim, -depth, -heads, -size and -patch come from the -init checkpoint; drop them")
+		}
+		if m, _, err = diffusion.LoadModel(backend, *initFrom); err != nil {
+			return err
+		}
+	} else {
+		mcfg, err := modelConfig(tok, *dim, *depth, *heads, *size, *patch)
+		if err != nil {
+			return err
+		}
+		if m, err = diffusion.NewModel(backend, mcfg); err != nil {
+			return err
+		}
 	}
-	if *depth > 0 {
-		mcfg.Depth = *depth
-	}
-	m, err := diffusion.NewModel(tensor.CPU(), mcfg)
+	// The world renders at the model's image size.
+	wcfg.Size = m.Cfg.Size
+	w, err := world.New(wcfg)
 	if err != nil {
 		return err
+	}
+	mcfg := m.Cfg
+	if *dev != "cpu" {
+		log.Info().Str("device", *dev).Str("gpu", device.Describe(backend)).Msg("device")
 	}
 	log.Info().Int("params", diffusion.CountParamsOf(m)).Interface("model", mcfg).Interface("train", cfg).Msg("pretraining the base model")
 
 	p := &diffusion.Pretrainer{Cfg: cfg, Model: m, World: w, Tok: tok, OutDir: *out, Log: log,
 		SamplePrompts: diffusion.DefaultSamplePrompts}
+	if cfg.SampleEvery < 0 {
+		p.Cfg.SampleEvery, p.SamplePrompts = 0, nil
+	}
 	return p.Run(ctx)
+}
+
+// modelConfig is the default model shape with the flags' non-zero values put in, checked with
+// the flag names in the message.
+func modelConfig(tok *world.Tokenizer, dim, depth, heads, size, patch int) (diffusion.ModelConfig, error) {
+	c := diffusion.DefaultModelConfig(tok.VocabSize(), tok.MaxLen)
+	for _, f := range []struct {
+		dst *int
+		v   int
+	}{{&c.Dim, dim}, {&c.Depth, depth}, {&c.Heads, heads}, {&c.Size, size}, {&c.Patch, patch}} {
+		if f.v > 0 {
+			*f.dst = f.v
+		}
+	}
+	switch {
+	case c.Size < world.MinSize:
+		return c, cli.Usagef("-size %d is below the world's minimum image side %d", c.Size, world.MinSize)
+	case c.Size%c.Patch != 0:
+		return c, cli.Usagef("-size %d is not a multiple of -patch %d", c.Size, c.Patch)
+	case c.Dim%c.Heads != 0:
+		return c, cli.Usagef("-dim %d is not a multiple of -heads %d", c.Dim, c.Heads)
+	}
+	return c, c.Validate()
 }

@@ -3,9 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"strings"
 	"testing"
 
+	"github.com/flowtune/flowtune/cuda"
+	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/internal/cli"
+	"github.com/flowtune/flowtune/tensor"
 )
 
 // -h prints the usage on stdout and is not an error; a stray argument is a usage error.
@@ -18,5 +23,92 @@ func TestHelpAndStrayArguments(t *testing.T) {
 	err = run(context.Background(), []string{"-steps", "1", "runs/x"}, &stdout, &stderr)
 	if cli.ExitCode(err) != cli.ExitUsage || !bytes.Contains([]byte(err.Error()), []byte(`"runs/x"`)) {
 		t.Fatalf("stray argument: error %v, want a usage error naming it", err)
+	}
+}
+
+// A later curriculum stage starts from an earlier stage's checkpoint: -init keeps the model's
+// shape from the file, refuses -dim/-depth beside it, and -captions takes only web or exact.
+func TestInitContinuesFromACheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	tiny := []string{"-steps", "2", "-batch", "2", "-log-every", "1", "-sample-every", "0"}
+	if err := run(context.Background(), append(tiny, "-dim", "16", "-depth", "1", "-out", dir+"/s1"), &out, &out); err != nil {
+		t.Fatalf("stage 1: %v\n%s", err, out.String())
+	}
+	first, _, err := diffusion.LoadModel(tensor.CPU(), dir+"/s1/base.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = run(context.Background(), append(tiny, "-init", dir+"/s1/base.safetensors", "-captions", "exact",
+		"-text-fraction", "0.5", "-out", dir+"/s2"), &out, &out)
+	if err != nil {
+		t.Fatalf("stage 2: %v\n%s", err, out.String())
+	}
+	second, _, err := diffusion.LoadModel(tensor.CPU(), dir+"/s2/base.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Cfg != first.Cfg {
+		t.Fatalf("stage 2 changed the model config: %+v → %+v", first.Cfg, second.Cfg)
+	}
+	a, b := first.Final.Proj.Weight.Data(), second.Final.Proj.Weight.Data()
+	same := true
+	for i := range a {
+		same = same && a[i] == b[i]
+	}
+	if same {
+		t.Fatal("stage 2 did not train: its weights equal stage 1's")
+	}
+	for _, args := range [][]string{
+		{"-init", dir + "/s1/base.safetensors", "-dim", "32"},
+		{"-captions", "noisy"},
+		{"-text-fraction", "1.5"},
+	} {
+		if err := run(context.Background(), append(tiny, args...), &out, &out); cli.ExitCode(err) != cli.ExitUsage {
+			t.Errorf("%v: error %v, want a usage error", args, err)
+		}
+	}
+}
+
+// -size, -patch and -heads shape the model, and the world renders at its size; bad shapes are
+// usage errors naming the flags, and -device cuda in a binary without the cuda tag says how to
+// build one.
+func TestModelShapeFlags(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	tiny := []string{"-steps", "1", "-batch", "2", "-log-every", "1", "-sample-every", "-1", "-dim", "16", "-depth", "1"}
+	if err := run(context.Background(), append(tiny, "-size", "64", "-patch", "8", "-heads", "2", "-out", dir), &out, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	m, _, err := diffusion.LoadModel(tensor.CPU(), dir+"/base.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := m.Cfg; c.Size != 64 || c.Patch != 8 || c.Heads != 2 || c.Dim != 16 {
+		t.Fatalf("saved model config %+v, want size 64, patch 8, heads 2, dim 16", c)
+	}
+	if _, err := os.Stat(dir + "/samples_final.png"); !os.IsNotExist(err) {
+		t.Errorf("-sample-every -1 still wrote a sample grid (stat: %v)", err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-size", "34"}, "multiple of -patch"},
+		{[]string{"-size", "16"}, "minimum"},
+		{[]string{"-heads", "3"}, "multiple of -heads"},
+		{[]string{"-patch", "-1"}, "-patch must be ≥ 0"},
+		{[]string{"-init", dir + "/base.safetensors", "-size", "32"}, "-init"},
+	} {
+		err := run(context.Background(), append(append(tiny, "-out", dir+"/bad"), c.args...), &out, &out)
+		if cli.ExitCode(err) != cli.ExitUsage || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v, want a usage error mentioning %q", c.args, err, c.want)
+		}
+	}
+	if !cuda.Enabled {
+		err := run(context.Background(), append(tiny, "-device", "cuda"), &out, &out)
+		if err == nil || !strings.Contains(err.Error(), "-tags cuda") {
+			t.Errorf("-device cuda without the cuda tag: error %v, want one naming -tags cuda", err)
+		}
 	}
 }

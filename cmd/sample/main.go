@@ -22,6 +22,9 @@
 //
 //	go run ./cmd/sample -heldout compose -n 2 -steps 10
 //
+// -device cuda samples on the GPU (a binary built with -tags cuda); a model of any image size
+// (cmd/pretrain -size) is scored by the rewards at its size.
+//
 // Flag values are checked before any work: finite numbers in sane ranges, and a memory estimate
 // of the whole job against -max-mem.
 package main
@@ -36,6 +39,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/flowtune/flowtune/cmd/internal/device"
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/diffusion/world"
 	"github.com/flowtune/flowtune/internal/cli"
@@ -58,7 +62,7 @@ type options struct {
 	n, steps, scale, limit       int
 	cfg, noise, maxMemGiB        float64
 	seed                         uint64
-	heldout                      string
+	heldout, device              string
 }
 
 func main() {
@@ -91,6 +95,7 @@ func run(args []string, stdout io.Writer) error {
 	fs.IntVar(&o.scale, "scale", 4, fmt.Sprintf("upscaling of each image in the grid (1–%d)", maxScale))
 	fs.StringVar(&o.heldout, "heldout", "", "score the model on this task's held-out prompts (compose, text or pref) with every reward")
 	fs.IntVar(&o.limit, "prompts", 0, "with -heldout: use only this many held-out prompts (0: all)")
+	fs.StringVar(&o.device, "device", "cpu", "compute device: cpu or cuda (cuda needs a binary built with -tags cuda)")
 	fs.Float64Var(&o.maxMemGiB, "max-mem", 0, "refuse jobs estimated to need more than this many GiB (0: 80% of the memory available now)")
 	if err := cli.Parse(fs, args, stdout); err != nil {
 		return err
@@ -99,7 +104,11 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 
-	m, src, err := loadModel(tensor.CPU(), o)
+	backend, err := device.Open(o.device)
+	if err != nil {
+		return err
+	}
+	m, src, err := loadModel(backend, o)
 	if err != nil {
 		return err
 	}
@@ -149,7 +158,9 @@ const heldOutGridRows = 8
 // scoreHeldOut samples every held-out prompt of task o.heldout so.PerPrompt times and prints the
 // mean and standard error of each built-in reward.
 func scoreHeldOut(stdout io.Writer, m *diffusion.Model, src source, tok *world.Tokenizer, o options, so diffusion.SampleOptions) error {
-	w, err := world.New(world.DefaultConfig())
+	wcfg := world.DefaultConfig()
+	wcfg.Size = m.Cfg.Size // the held-out prompts do not depend on it; the world is built for the model
+	w, err := world.New(wcfg)
 	if err != nil {
 		return err
 	}

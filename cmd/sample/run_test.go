@@ -167,3 +167,26 @@ func TestRunAdapterAndMergedExport(t *testing.T) {
 		t.Fatalf("missing base: %v", err)
 	}
 }
+
+// -heldout scores a 64×64 model (cmd/pretrain -size 64) at its own size.
+func TestHeldOutAt64Pixels(t *testing.T) {
+	tok := world.NewTokenizer(0)
+	m, err := diffusion.NewModel(tensor.CPU(), diffusion.ModelConfig{Channels: 3, Size: 64, Patch: 16, Dim: 16, Depth: 1,
+		Heads: 2, MLPRatio: 2, QKNorm: true, Vocab: tok.VocabSize(), TextLen: tok.MaxLen, FreqDim: 16, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	model := filepath.Join(dir, "tiny64.safetensors")
+	if err := m.Save(model, nil); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := run([]string{"-model", model, "-heldout", "text", "-prompts", "2", "-n", "1", "-steps", "2", "-scale", "1", "-out", filepath.Join(dir, "h.png")}, &buf); err != nil {
+		t.Fatalf("%v\n%s", err, buf.String())
+	}
+	if !strings.Contains(buf.String(), "ocr") || strings.Contains(buf.String(), "ocr             n/a") {
+		t.Errorf("no ocr score at 64 px:\n%s", buf.String())
+	}
+	checkPNG(t, filepath.Join(dir, "h.png"), 1, 2, 2) // 64 px cells at -scale 1 are checkPNG's 32·2
+}

@@ -21,7 +21,8 @@ func testWorld(t testing.TB, size int) *world.World {
 
 // TestDetectorAccuracy renders random scenes and signs of the grammar at three sizes, spoils
 // them with each degradation, and requires the detectors to get at least 99% of them exactly
-// right (strict compose score 1, OCR reading equal to the text) per degradation.
+// right (strict compose score 1, OCR reading equal to the text) per degradation, and per image
+// size over all degradations (a base model may be pretrained at 32 or 64 px: cmd/pretrain -size).
 func TestDetectorAccuracy(t *testing.T) {
 	const perCell = 40
 	sizes := []int{32, 48, 64}
@@ -30,6 +31,16 @@ func TestDetectorAccuracy(t *testing.T) {
 		worlds[s] = testWorld(t, s)
 	}
 	rng := rand.New(rand.NewSource(2024))
+	sizeScenes, sizeSigns := map[int]int{}, map[int]int{}
+	defer func() {
+		n := perCell * len(degradations)
+		for _, size := range sizes {
+			t.Logf("%d px over all degradations: scenes %d/%d, signs %d/%d", size, sizeScenes[size], n, sizeSigns[size], n)
+			if float64(sizeScenes[size]) < 0.99*float64(n) || float64(sizeSigns[size]) < 0.99*float64(n) {
+				t.Errorf("%d px: scenes %d/%d, signs %d/%d right; want ≥ 99%%", size, sizeScenes[size], n, sizeSigns[size], n)
+			}
+		}
+	}()
 	for _, d := range degradations {
 		okScenes, okSigns, n := 0, 0, 0
 		for _, size := range sizes {
@@ -44,6 +55,7 @@ func TestDetectorAccuracy(t *testing.T) {
 				objs := Detect(d.f(img, rng))
 				if c := CheckCompose(spec, objs); c.Strict() == 1 {
 					okScenes++
+					sizeScenes[size]++
 				} else {
 					t.Logf("%s, %d px: %q detected as %s", d.name, size, spec, describeObjects(objs))
 				}
@@ -54,6 +66,7 @@ func TestDetectorAccuracy(t *testing.T) {
 				}
 				if got := ReadText(d.f(img, rng)); got == sign.Text {
 					okSigns++
+					sizeSigns[size]++
 				} else {
 					t.Logf("%s, %d px: %q read as %q", d.name, size, sign.Text, got)
 				}
@@ -63,6 +76,35 @@ func TestDetectorAccuracy(t *testing.T) {
 		if float64(okScenes) < 0.99*float64(n) || float64(okSigns) < 0.99*float64(n) {
 			t.Errorf("%s: scenes %d/%d, signs %d/%d right; want ≥ 99%%", d.name, okScenes, n, okSigns, n)
 		}
+	}
+}
+
+// TestScaledBlurAt64: a 64 px generator blurs in proportion to its size; the 0.7 px blur of
+// 32 px images is a 1.4 px blur at 64 px, and the detectors still get ≥ 99% right.
+func TestScaledBlurAt64(t *testing.T) {
+	w := testWorld(t, 64)
+	rng := rand.New(rand.NewSource(5))
+	const n = 100
+	okScenes, okSigns := 0, 0
+	for i := 0; i < n; i++ {
+		spec := world.RandomComposeSpec(rng)
+		img, err := w.Render(spec, rng)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if CheckCompose(spec, Detect(blur(img, 1.4))).Strict() == 1 {
+			okScenes++
+		}
+		sign := world.RandomTextSpec(rng)
+		if img, err = w.Render(sign, rng); err != nil {
+			t.Fatal(err)
+		}
+		if ReadText(blur(img, 1.4)) == sign.Text {
+			okSigns++
+		}
+	}
+	if okScenes < n*99/100 || okSigns < n*99/100 {
+		t.Errorf("64 px, blur 1.4: scenes %d/%d, signs %d/%d right; want ≥ 99%%", okScenes, n, okSigns, n)
 	}
 }
 
@@ -104,67 +146,72 @@ func describeObjects(objs []Object) string {
 	return s + "]"
 }
 
-// TestMismatchedPairs: an image scored against another random prompt of its task scores low.
+// TestMismatchedPairs: an image scored against another random prompt of its task scores low,
+// at 32 and at 64 px.
 func TestMismatchedPairs(t *testing.T) {
-	w := testWorld(t, 32)
-	rng := rand.New(rand.NewSource(77))
-	const n = 300
-	frac, strict, ocr := 0.0, 0.0, 0.0
-	for i := 0; i < n; i++ {
-		spec, other := world.RandomComposeSpec(rng), world.RandomComposeSpec(rng)
-		if spec.Equal(other) {
-			continue
+	for _, size := range []int{32, 64} {
+		w := testWorld(t, size)
+		rng := rand.New(rand.NewSource(77))
+		const n = 300
+		frac, strict, ocr := 0.0, 0.0, 0.0
+		for i := 0; i < n; i++ {
+			spec, other := world.RandomComposeSpec(rng), world.RandomComposeSpec(rng)
+			if spec.Equal(other) {
+				continue
+			}
+			img, err := w.Render(spec, rng)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := CheckCompose(other, Detect(img))
+			frac += c.Fraction()
+			strict += c.Strict()
+			sign, otherSign := world.RandomTextSpec(rng), world.RandomTextSpec(rng)
+			img, _ = w.Render(sign, rng)
+			ocr += TextSimilarity(otherSign.Text, ReadText(img))
 		}
-		img, err := w.Render(spec, rng)
-		if err != nil {
-			t.Fatal(err)
+		frac, strict, ocr = frac/n, strict/n, ocr/n
+		t.Logf("%d px: mismatched means: compose %.3f, compose_strict %.3f, ocr %.3f", size, frac, strict, ocr)
+		if frac >= 0.5 || strict >= 0.1 || ocr >= 0.5 {
+			t.Errorf("%d px: mismatched pairs score too high: compose %.3f (want < 0.5), strict %.3f (want < 0.1), ocr %.3f (want < 0.5)",
+				size, frac, strict, ocr)
 		}
-		c := CheckCompose(other, Detect(img))
-		frac += c.Fraction()
-		strict += c.Strict()
-		sign, otherSign := world.RandomTextSpec(rng), world.RandomTextSpec(rng)
-		img, _ = w.Render(sign, rng)
-		ocr += TextSimilarity(otherSign.Text, ReadText(img))
-	}
-	frac, strict, ocr = frac/n, strict/n, ocr/n
-	t.Logf("mismatched means: compose %.3f, compose_strict %.3f, ocr %.3f", frac, strict, ocr)
-	if frac >= 0.5 || strict >= 0.1 || ocr >= 0.5 {
-		t.Errorf("mismatched pairs score too high: compose %.3f (want < 0.5), strict %.3f (want < 0.1), ocr %.3f (want < 0.5)",
-			frac, strict, ocr)
 	}
 }
 
 // TestSampleScoresOne: with exact captions, pretraining samples get full marks from the
-// registry's rewards, and no sample shows a held-out colour–kind pair.
+// registry's rewards, and no sample shows a held-out colour–kind pair, at 32 and at 64 px.
 func TestSampleScoresOne(t *testing.T) {
-	cfg := world.DefaultConfig()
-	cfg.TrainPrompts, cfg.HeldOutPrompts, cfg.Captions = 0, 0, world.CaptionNoise{}
-	w, err := world.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	compose, _ := ByName("compose")
 	strict, _ := ByName("compose_strict")
 	ocr, _ := ByName("ocr")
-	rng := rand.New(rand.NewSource(8))
-	for i := 0; i < 200; i++ {
-		img, caption := w.Sample(rng)
-		spec, err := world.Parse(caption)
+	for _, size := range []int{32, 64} {
+		cfg := world.DefaultConfig()
+		cfg.Size, cfg.TrainPrompts, cfg.HeldOutPrompts, cfg.Captions = size, 0, 0, world.CaptionNoise{}
+		w, err := world.New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rewards := []Reward{ocr}
-		if spec.Family == world.Compose {
-			rewards = []Reward{compose, strict}
-			for _, o := range Detect(img) {
-				if w.Split().HeldPair(o.Color, o.Kind) {
-					t.Fatalf("pretraining image for %q shows a held-out %s %s", caption, o.Color, o.Kind)
+		rng := rand.New(rand.NewSource(8))
+		for i := 0; i < 200; i++ {
+			img, caption := w.Sample(rng)
+			spec, err := world.Parse(caption)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rewards := []Reward{ocr}
+			if spec.Family == world.Compose {
+				rewards = []Reward{compose, strict}
+				for _, o := range Detect(img) {
+					if w.Split().HeldPair(o.Color, o.Kind) {
+						t.Fatalf("%d px: pretraining image for %q shows a held-out %s %s", size, caption, o.Color, o.Kind)
+					}
 				}
 			}
-		}
-		for _, r := range rewards {
-			if s, err := r.Score(caption, img); err != nil || s != 1 {
-				t.Fatalf("%s(%q) = %g, %v; want 1", r.Name(), caption, s, err)
+			for _, r := range rewards {
+				if s, err := r.Score(caption, img); err != nil || s != 1 {
+					t.Fatalf("%d px: %s(%q) = %g, %v; want 1", size, r.Name(), caption, s, err)
+				}
 			}
 		}
 	}

@@ -64,30 +64,32 @@ func TestScoreErrors(t *testing.T) {
 }
 
 // TestJPEG: the reward is minus the encoded size in kB, and a flat image is more compressible
-// than the same image with noise.
+// than the same image with noise, at 32 and at 64 px.
 func TestJPEG(t *testing.T) {
 	r, _ := ByName("jpeg")
 	rng := rand.New(rand.NewSource(3))
-	w := testWorld(t, 32)
-	for i := 0; i < 20; i++ {
-		img, _ := w.Sample(rng)
-		flat, _ := r.Score("", img)
-		noisy, _ := r.Score("", noise(img, 40, rng))
-		if !(flat > noisy) {
-			t.Fatalf("flat %g ≤ noisy %g", flat, noisy)
+	for _, size := range []int{32, 64} {
+		w := testWorld(t, size)
+		for i := 0; i < 20; i++ {
+			img, _ := w.Sample(rng)
+			flat, _ := r.Score("", img)
+			noisy, _ := r.Score("", noise(img, 40, rng))
+			if !(flat > noisy) {
+				t.Fatalf("%d px: flat %g ≤ noisy %g", size, flat, noisy)
+			}
+			var buf bytes.Buffer
+			if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 95}); err != nil {
+				t.Fatal(err)
+			}
+			if want := -float64(buf.Len()) / 1000; flat != want {
+				t.Fatalf("%d px: jpeg reward %g, want %g", size, flat, want)
+			}
 		}
-		var buf bytes.Buffer
-		if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 95}); err != nil {
-			t.Fatal(err)
+		black, _ := r.Score("", world.Blank(size))
+		busy, _ := r.Score("", noise(world.Blank(size), 127, rng))
+		if !(busy < black && black < 0) {
+			t.Fatalf("%d px: JPEG rewards: black %g, noise %g; want noise < black < 0", size, black, busy)
 		}
-		if want := -float64(buf.Len()) / 1000; flat != want {
-			t.Fatalf("jpeg reward %g, want %g", flat, want)
-		}
-	}
-	black, _ := r.Score("", world.Blank(32))
-	busy, _ := r.Score("", noise(world.Blank(32), 127, rng))
-	if !(busy < black && black < 0) {
-		t.Fatalf("JPEG rewards: black %g, noise %g; want noise < black < 0", black, busy)
 	}
 }
 

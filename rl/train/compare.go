@@ -195,11 +195,11 @@ func (c *Comparison) check() error {
 	return nil
 }
 
-// config is the resolved config of algo's k-th seed: CompareDefaults, then the file, then the
-// explicit overrides, with the algorithm and seed set.
+// config is the resolved config of algo's k-th seed: CompareDefaults (unless a config file or a
+// preset is given), then the file, then the explicit overrides, with the algorithm and seed set.
 func (c *Comparison) config(algo string, k int) (Config, error) {
 	ov := map[string]string{}
-	if c.ConfigPath == "" { // a config file decides the budget itself
+	if c.ConfigPath == "" && c.Overrides["preset"] == "" { // a config file or a preset decides the budget itself
 		for key, v := range CompareDefaults {
 			ov[key] = v
 		}

@@ -30,7 +30,9 @@ const DefaultTask = "pref"
 // Config is a fine-tuning run. Keys are the yaml tags; flags use the same names with '-' for
 // '_' (e.g. -eval-every, -ram.multiplier).
 type Config struct {
-	Algo   string `yaml:"algo" help:"RL algorithm: awm, ram, flowgrpo or nft"`
+	Algo string `yaml:"algo" help:"RL algorithm: awm, ram, flowgrpo or nft"`
+	// Preset names values applied over the algorithm's defaults, before the file and flags.
+	Preset string `yaml:"preset" help:"named settings applied over the defaults, before the config file and flags: paper (24 images per prompt, 16 prompts per step, 300 steps, for -device cuda) or empty"`
 	Task   string `yaml:"task" help:"prompt set: compose, text or pref"`
 	Reward string `yaml:"reward" help:"rewards to maximise as name[=weight],... or, served over HTTP, name@URL[=weight] (empty: the task's own reward)"`
 	// Prompts and conditioning from files (SD3-family models, or the built-in model on prompts
@@ -196,6 +198,9 @@ func (c Config) validate(extra map[string]reward.Reward) error {
 	algo, err := lookupAlgo(c.Algo)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
+	}
+	if _, ok := presets[c.Preset]; c.Preset != "" && !ok {
+		return presetError(c.Preset)
 	}
 	if !slices.Contains(world.TaskNames, c.Task) && c.PromptsFile == "" {
 		return c.taskError()

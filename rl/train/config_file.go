@@ -21,10 +21,11 @@ import (
 	"github.com/flowtune/flowtune/rl/reward"
 )
 
-// ResolveConfig builds a run's config in three layers: the defaults of the algorithm, the YAML
-// file at path (if path is not empty), and the overrides (config keys to string values, e.g.
-// the flags set on the command line). The algorithm, which picks the defaults, is taken from
-// the overrides, else the file, else DefaultAlgo. The result is validated.
+// ResolveConfig builds a run's config in layers: the defaults of the algorithm, the named preset
+// (preset.go), the YAML file at path (if path is not empty), and the overrides (config keys to
+// string values, e.g. the flags set on the command line). The algorithm, which picks the
+// defaults, and the preset are taken from the overrides, else the file, else DefaultAlgo and no
+// preset. The result is validated.
 func ResolveConfig(path string, overrides map[string]string) (Config, error) {
 	return resolveConfigFrom(DefaultConfig, path, overrides, nil)
 }
@@ -57,20 +58,27 @@ func resolveConfigData(path string, data []byte, overrides map[string]string, ex
 }
 
 func resolveConfigDataFrom(defaults func(string) Config, path string, data []byte, overrides map[string]string, extra map[string]reward.Reward) (Config, error) {
-	algo := ""
+	algo, preset := "", ""
 	if path != "" {
 		var peek struct {
-			Algo string `yaml:"algo"`
+			Algo   string `yaml:"algo"`
+			Preset string `yaml:"preset"`
 		}
 		if err := yaml.Unmarshal(data, &peek); err != nil {
 			return Config{}, fmt.Errorf("config %s: %w", path, err)
 		}
-		algo = peek.Algo
+		algo, preset = peek.Algo, peek.Preset
 	}
 	if v, ok := overrides["algo"]; ok {
 		algo = v
 	}
+	if v, ok := overrides["preset"]; ok {
+		preset = strings.TrimSpace(v)
+	}
 	cfg := defaults(algo)
+	if err := applyPreset(&cfg, preset); err != nil {
+		return Config{}, err
+	}
 	if path != "" {
 		if err := cfg.decodeYAML(path, data); err != nil {
 			return Config{}, err

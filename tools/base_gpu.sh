@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# tools/base_gpu.sh — pretrain a larger base model on a GPU and score it, in one call of at most
+# about 8 minutes.
+#
+#   tools/base_gpu.sh build   # here (Go, CUDA headers, no GPU): binaries into .gpu/base/ (git-ignored)
+#   tools/base_gpu.sh run     # on the GPU machine (no Go, no network; carry .gpu/base): the steps below
+#   tools/base_gpu.sh finetune [FLAGS]  # later, on the same warm machine: RL on the new base
+#
+# run, each step under its own time limit, outputs in $OUT (when set) or .gpu/base-out:
+#   1. calibrate: CAL_STEPS pretraining steps of the chosen shape, timed from pretrain_log.jsonl,
+#      give the seconds per step on this card;
+#   2. pretrain: as many steps as fit 85% of BUDGET seconds, the EMA weights saved
+#      to $OUT/pretrain/base.safetensors with sample grids and the loss log; a SIGINT at the
+#      budget's hard limit still saves (cmd/pretrain catches it);
+#   3. score: `sample -heldout compose|text -n 4 -steps 10` on all 128 held-out prompts (512
+#      images per task, the 10-step ODE of the README's held-out table), for the new base and,
+#      on the same card, for the shipped one;
+#   4. summary.txt: shape, steps, time per step, final loss and the held-out scores side by side.
+# The new base is also copied to .gpu/base-keep/base.safetensors (git-ignored, in the checkout),
+# which stays on the GPU machine while it is held, for `finetune`; it comes back in $OUT too.
+#
+# finetune runs .gpu/base/finetune -device cuda -model MODEL (default the kept base) -preset paper
+# and FLAGS, under LIMIT seconds (default 540; SIGINT then saves a checkpoint), in the run
+# directory .gpu/base-keep/finetune (kept: the same command again resumes it with -resume, see
+# RESUME=1), copying its small files (config, metrics, summary, curves, grids) to $OUT.
+#
+# The shape and budget come from the environment (defaults in brackets):
+#   DIM [192] DEPTH [8] HEADS [6] SIZE [32] PATCH [4]  the MMDiT (SIZE 64 PATCH 8 keeps the token
+#                                                       count and draws 4-character signs at glyph
+#                                                       scale 2)
+#   BATCH [256] LR [1e-3] CAPTIONS [exact] TEXT_FRACTION [0.35] SEED [1]
+#   BUDGET [240] seconds of pretraining; CAL_STEPS [30]; DEVICE [cuda]
+#   INIT: a checkpoint to continue from (a later curriculum stage; the shape flags are then dropped)
+#   FLOWTUNE_CUDA_MATMUL=tf32|bf16 (default fp32) passes through to the backend: faster matmuls,
+#   and the calibration turns the speed into more steps in the same budget.
+# Why these defaults: the shipped base is 2.1 M parameters (dim 128, depth 4, 8.2 MB) trained on
+# 160 k images, and more images at that size gain only a few points. Width 192 and depth 8 are
+# 9.3 M parameters (37 MB in fp32: within the ~40 MB the embedded base may grow to, and small
+# enough to carry beside the finetune binary), at the same 64 image tokens and head width 32.
+# A 4-minute budget leaves room in the 8-minute call for the calibration, the start-up of five
+# processes and the scoring of 4 × 512 images. Exact captions: the web captions of the shipped
+# base under-describe their images, which caps what a short run can learn of composition.
+#
+# SMOKE=1 runs the same logic on the CPU at toy sizes (dim 16, depth 1, batch 4, a 20-second
+# budget, 2 held-out prompts, 2 sampling steps) with binaries built without the cuda tag, to
+# check the script end to end without a GPU:
+#   SMOKE=1 tools/base_gpu.sh build && SMOKE=1 tools/base_gpu.sh run
+# (under the CUDA emulator, `cuda/emu/run.sh` with DEVICE=cuda and the cuda binaries, one
+# toy pretraining step takes about 20 s and a scoring several minutes.)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bin=.gpu/base tags=(-tags cuda)
+[ -n "${SMOKE:-}" ] && bin=.gpu/base-smoke tags=()
+keep=.gpu/base-keep
+mode="${1:-}"
+
+case "$mode" in
+build)
+  set -e
+  mkdir -p "$bin"
+  # Stripped (-s -w) so that the three fit one carry of .gpu/base.
+  for c in pretrain sample finetune; do go build "${tags[@]}" -ldflags='-s -w' -o "$bin/$c" "./cmd/$c"; done
+  ls -la "$bin"
+  echo "base_gpu: built; carry $bin and run: tools/base_gpu.sh run"
+  ;;
+run)
+  out="${OUT:-.gpu/base-out}" # outside .gpu/base, so that the carry stays the binaries
+  mkdir -p "$out"
+  for f in pretrain sample finetune; do
+    [ -x "$bin/$f" ] || { echo "base_gpu: $bin/$f missing: run 'tools/base_gpu.sh build' first (where Go is) and carry .gpu/base" >&2; exit 1; }
+  done
+  DIM="${DIM:-192}" DEPTH="${DEPTH:-8}" HEADS="${HEADS:-6}" SIZE="${SIZE:-32}" PATCH="${PATCH:-4}"
+  BATCH="${BATCH:-256}" LR="${LR:-1e-3}" CAPTIONS="${CAPTIONS:-exact}" TEXT_FRACTION="${TEXT_FRACTION:-0.35}"
+  SEED="${SEED:-1}" BUDGET="${BUDGET:-240}" CAL_STEPS="${CAL_STEPS:-30}"
+  DEVICE="${DEVICE:-cuda}" INIT="${INIT:-}"
+  prompts=0 score_steps=10 # all held-out prompts, the README's 10-step ODE
+  # Time plan (seconds; each step's limit, then SIGINT and KILL 5 s later): calibration 45,
+  # pretraining BUDGET + 25, four scorings of 35: 450 s at the defaults, 480 s at the very worst.
+  cal_limit=45 score_limit=35 pretrain_limit=$((BUDGET + 25)) grids=1
+  if [ -n "${SMOKE:-}" ]; then # toy sizes on the CPU; limits for a shared 2-core machine
+    DIM=16 DEPTH=1 HEADS=2 BATCH=4 BUDGET=20 CAL_STEPS=4 prompts=2 score_steps=2 DEVICE=cpu
+    cal_limit=120 score_limit=120 pretrain_limit=120 grids=0
+  fi
+  if command -v nvidia-smi >/dev/null; then
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee "$out/gpu.txt"
+  fi
+  step() { # step NAME SECONDS COMMAND...: output to $out/NAME.txt; SIGINT at the limit, KILL 5 s later
+    local name="$1" limit="$2"
+    shift 2
+    local t0=$SECONDS
+    timeout -s INT -k 5 "$limit" "$@" >"$out/$name.txt" 2>&1
+    local rc=$?
+    echo "base_gpu: $name: exit $rc in $((SECONDS - t0)) s (limit $limit s) -> $out/$name.txt"
+    return $rc
+  }
+  # per_step LOG: seconds per step between step 2 and the last step that pretrain_log.jsonl
+  # records (start-up and the first step's allocations left out; a calibration cut short by its
+  # time limit still counts the steps it logged), or nothing with fewer than 3 steps.
+  per_step() { awk 'match($0, /"step":[0-9]+/) { s = substr($0, RSTART+7, RLENGTH-7) + 0
+      if (match($0, /"elapsed_s":[0-9.eE+-]+/)) { e = substr($0, RSTART+12, RLENGTH-12) + 0; if (s == 2) e2 = e; last = s; el = e } }
+    END { if (e2 != "" && last > 2) printf "%.4f", (el - e2) / (last - 2) }' "$1"; }
+  shape=(-dim "$DIM" -depth "$DEPTH" -heads "$HEADS" -size "$SIZE" -patch "$PATCH")
+  [ -n "$INIT" ] && shape=(-init "$INIT")
+  common=(-device "$DEVICE" "${shape[@]}" -batch "$BATCH" -lr "$LR" -captions "$CAPTIONS"
+    -text-fraction "$TEXT_FRACTION" -seed "$SEED")
+  status=0
+
+  # 1. Seconds per step on this card, from the log's clock between the first logged step and the
+  # last (start-up and the first step's allocations left out).
+  rm -rf "$out/calibrate"
+  step calibrate "$cal_limit" "$bin/pretrain" "${common[@]}" -steps "$CAL_STEPS" -log-every 1 -sample-every -1 \
+    -save-every 0 -out "$out/calibrate" || status=1
+  per_step=$(per_step "$out/calibrate/pretrain_log.jsonl" 2>/dev/null)
+  if [ -z "$per_step" ]; then
+    echo "base_gpu: calibration failed (fewer than 3 step times in $out/calibrate/pretrain_log.jsonl); see $out/calibrate.txt" >&2
+    tail -5 "$out/calibrate.txt" >&2
+    exit 1
+  fi
+  steps=$(awk -v b="$BUDGET" -v p="$per_step" 'BEGIN { s = int(0.85 * b / p); if (s < 1) s = 1; print s }')
+  echo "base_gpu: $per_step s per step of $BATCH images; pretraining $steps steps (budget $BUDGET s)"
+
+  # 2. The pretraining run: 85% of the budget by the calibration, the rest and 25 s for start-up,
+  # the two sample grids and the checkpoints; past the limit, SIGINT saves the EMA weights
+  # reached so far (the summary then shows fewer steps than planned).
+  rm -rf "$out/pretrain"
+  step pretrain "$pretrain_limit" "$bin/pretrain" "${common[@]}" -steps "$steps" -log-every 50 \
+    -sample-every $((grids ? (steps / 2 > 0 ? steps / 2 : 1) : -1)) -save-every 200 -out "$out/pretrain" || status=1
+  model="$out/pretrain/base.safetensors"
+  [ -f "$model" ] || { echo "base_gpu: no checkpoint at $model; see $out/pretrain.txt" >&2; exit 1; }
+  mkdir -p "$keep" && cp "$model" "$keep/base.safetensors"
+  tail -1 "$out/pretrain/pretrain_log.jsonl"
+
+  # 3. Held-out scores of the new base and of the shipped one on the same card.
+  for task in compose text; do
+    step "heldout_${task}_new" "$score_limit" "$bin/sample" -device "$DEVICE" -model "$model" -heldout "$task" \
+      -prompts "$prompts" -n 4 -steps "$score_steps" -force -out "$out/heldout_new" || status=1
+    step "heldout_${task}_shipped" "$score_limit" "$bin/sample" -device "$DEVICE" -heldout "$task" \
+      -prompts "$prompts" -n 4 -steps "$score_steps" -force -out "$out/heldout_shipped" || status=1
+  done
+
+  # 4. Summary.
+  {
+    echo "base_gpu summary ($(date -u +%Y-%m-%dT%H:%MZ), device $DEVICE$( [ -f "$out/gpu.txt" ] && echo ", $(head -1 "$out/gpu.txt")"))"
+    echo "shape: ${shape[*]}; batch $BATCH, lr $LR, captions $CAPTIONS, text fraction $TEXT_FRACTION, seed $SEED"
+    echo "calibration: $per_step s per step; pretrained $steps steps ($((steps * BATCH)) images)"
+    echo "last logged step: $(tail -1 "$out/pretrain/pretrain_log.jsonl")"
+    for task in compose text; do
+      for which in new shipped; do
+        echo "-- held-out $task, $which base:"
+        grep -E '^(  [a-z_]+ |[a-z]+ held-out:)' "$out/heldout_${task}_${which}.txt"
+      done
+    done
+    echo "status $status; outputs in $out (the new base: $model, kept as $keep/base.safetensors)"
+  } | tee "$out/summary.txt"
+  exit $status
+  ;;
+finetune)
+  shift
+  out="${OUT:-.gpu/base-out}"
+  model="${MODEL:-$keep/base.safetensors}" dir="$keep/finetune"
+  mkdir -p "$out"
+  [ -x "$bin/finetune" ] || { echo "base_gpu: $bin/finetune missing: run 'tools/base_gpu.sh build' where Go is, and carry $bin" >&2; exit 1; }
+  [ -f "$model" ] || { echo "base_gpu: no base model at $model: run 'tools/base_gpu.sh run' on this machine first, or set MODEL" >&2; exit 1; }
+  if [ -n "${RESUME:-}" ]; then
+    args=(-resume "$dir" -model "$model")
+  else
+    rm -rf "$dir"
+    args=(-preset paper -model "$model" -out "$dir")
+  fi
+  dev=(-device "${DEVICE:-cuda}")
+  [ -n "${SMOKE:-}" ] && dev=(-device cpu -force-cpu)
+  t0=$SECONDS
+  timeout -s INT -k 20 "${LIMIT:-540}" "$bin/finetune" "${dev[@]}" "${args[@]}" "$@" >"$out/finetune.txt" 2>&1
+  rc=$?
+  echo "base_gpu: finetune: exit $rc in $((SECONDS - t0)) s (limit ${LIMIT:-540} s; 130: interrupted at the limit, RESUME=1 continues) -> $out/finetune.txt"
+  for f in config.yaml metrics.jsonl summary.json reward_curve.png samples_base.png samples_final.png adapters.safetensors; do
+    [ -f "$dir/$f" ] && cp "$dir/$f" "$out/"
+  done
+  tail -15 "$out/finetune.txt"
+  exit $rc
+  ;;
+*)
+  echo "usage: tools/base_gpu.sh build|run|finetune [FLAGS] (SMOKE=1 for toy sizes on the CPU; see the header for the settings)" >&2
+  exit 2
+  ;;
+esac
