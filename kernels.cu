@@ -33,7 +33,8 @@
 //   5. softmax, norms   softmax, LayerNorm, RMSNorm (fwd + bwd), weight-gradient partials
 //   6. attention        flash-style forward and backward (online softmax, no L×L in memory),
 //                       fp32 on the SIMT cores; 6b the same in bf16 on the tensor cores
-//   7. matmul           fp32 SIMT, tf32 WMMA, bf16 mma.sync with cp.async pipeline
+//   7. matmul           fp32 SIMT, tf32 WMMA, bf16 mma.sync with cp.async pipeline (128×128
+//                       tiles, and 128×256 swizzled with a bias epilogue for large problems)
 //   8. optimizer        fused AdamW
 //   9. RNG              Philox4x32-10 uniform / normal
 //  10. diffusion, RL    fused Euler–Maruyama step (+backward), weighted velocity loss
@@ -1429,7 +1430,8 @@ ATTN_BF16_INSTANCE(128)
 // All three kernels compute, for each batch entry p, C_p = α·op(A_p)·op(B_p) + β·C_p with op(A)
 // M×K and op(B) K×N (tensor.MatMulArgs): A_p starts at offA + p·strideA and is stored M×K
 // (K×M when TA), B_p at offB + p·strideB, stored K×N (N×K when TB), C_p at offC + p·strideC,
-// M×N.  Grid (ceil(N/128), ceil(M/128), batch entries), blockIdx.z + pbase = p.
+// M×N.  Grid (ceil(N/128), ceil(M/128), batch entries), blockIdx.z + pbase = p (the 128×256
+// bf16 kernel: a one-dimensional grid of its tiles in x, batch entries in z).
 //
 // accum = 1 is the strideC = 0 case (every entry updates the same C, in batch order — the
 // weight gradient of a batched linear layer): one block then walks all entries and keeps its
@@ -1447,6 +1449,12 @@ ATTN_BF16_INSTANCE(128)
 #define GEMM_BF16_BK 32  // k-slice, ring depth and row padding (bf16) of the bf16 kernel
 #define GEMM_BF16_STAGES 4
 #define GEMM_BF16_PAD 8
+#define GEMM_BIG_BM 128    // block tile, k-slice and ring depth of the large-problem bf16 kernel
+#define GEMM_BIG_BN 256
+#define GEMM_BIG_BK 64
+#define GEMM_BIG_STAGES 3
+#define GEMM_BIG_GROUP 8   // tile rows per rasterisation group
+#define GEMM_MID_BN 128    // the same kernel with 128×128 tiles (4 warps), two blocks per SM
 
 // gemm_f32_{nn,nt,tn,tt}: the plain fp32 SIMT path (exact fp32 products).  A block owns a
 // 128×128 tile of C, a thread an 8×8 sub-tile (rows ty·4+{0..3} and 64+ty·4+{0..3}, likewise
@@ -1694,7 +1702,8 @@ __device__ __forceinline__ void gemm_tf32_body(float* C, const float* A, const f
 // wholly inside or wholly outside the matrix.  The _u variants load element by element with
 // bounds checks and work for any shape.  Twin: cpuBackend.MatMul (on bf16-rounded inputs).
 // Measured (H200, driver 580, 2026-11, measured by kernelbench vs torch_ref.py), TFLOP/s flowtune / torch: 4096³ nn 277 / 741 (0.37); 8192×2304×768 187 / 564
-// (0.33); 8192×3072×768 200 / 603 (0.33); 8192×768×3072 227 / 685 (0.33).
+// (0.33); 8192×3072×768 200 / 603 (0.33); 8192×768×3072 227 / 685 (0.33).  These were all
+// this kernel's; cuda/matmul.go now gives such large aligned problems to gemm_bf16_big_*.
 template <bool TA, bool TB, bool ALIGNED>
 __device__ __forceinline__ void gemm_bf16_body(float* C, const uint16_t* A, const uint16_t* B,
                                                int M, int N, int K, float alpha, float beta_c,
@@ -1833,6 +1842,215 @@ __device__ __forceinline__ void gemm_bf16_body(float* C, const uint16_t* A, cons
       }
 }
 
+// gemm_bf16_big_{nn,nt,tn,tt} and gemm_bf16_mid_{nn,nt,tn,tt}: the large-problem bf16 path
+// (same arguments and semantics as gemm_bf16_*, plus an optional bias).  A block owns 128×256
+// of C with 8 warps as 2×4 (big), or 128×128 with 4 warps as 2×2 (mid); a warp owns 64×64 =
+// 4×8 mma tiles (128 fp32 accumulators per thread; big: one block per SM, mid: two on an
+// H100).  k-slices of 64 flow through a 3-stage cp.async ring (3 × 48 KB = 144 KB of dynamic
+// shared memory for big: fits the A100's 164 KB and the H100's 227 KB; 3 × 32 KB for mid;
+// cards with less take gemm_bf16_*).  Shared rows are
+// unpadded; the 16-byte chunk c of row r is stored at chunk c ^ (r & 7) of that row (rows are
+// 8, 16 or 32 chunks long), so the 8 row addresses of every ldmatrix phase, which share c and
+// have 8 consecutive r, fall in 8 distinct bank groups, and so do the 8 chunks a quarter-warp
+// writes with cp.async.  Fragments are double-buffered across the four k16 sub-steps of a
+// slice (the next sub-step's ldmatrix is issued before the current sub-step's mma), and the
+// last sub-step already fetches the first fragments of the next slice.  Blocks are rasterised
+// in groups of GEMM_BIG_GROUP tile rows: the grid is one-dimensional in x, consecutive blocks
+// walk down a column of the group before moving right, so the blocks resident at one time
+// share A rows and B columns in L2.  bias (nullptr: none) is a length-N vector added to every
+// row of C after the α/β update: C = α·AB + β·C + bias (once per element, also in accum mode).
+// Preconditions: those of the aligned gemm_bf16_* (contiguous extents, offsets and strides
+// multiples of 8 elements); M, N, K are otherwise free (ragged edges are zero-filled on load and
+// masked on store).  The launcher picks these kernels for large problems (bf16Kernel in
+// cuda/geometry.go).
+// Twin: cpuBackend.MatMul (on bf16-rounded inputs).
+// Measured: — (not yet measured on a GPU; the H200 figure above is the 128×128 kernel's).
+template <bool TA, bool TB, int BN>
+__device__ __forceinline__ void gemm_bf16_big_body(float* C, const uint16_t* A,
+                                                   const uint16_t* B, const float* bias, int M,
+                                                   int N, int K, float alpha, float beta_c,
+                                                   float beta_acc, int offA, int offB, int offC,
+                                                   int strideA, int strideB, int strideC,
+                                                   int batch, int accum, int pbase) {
+  constexpr int BM = GEMM_BIG_BM, BK = GEMM_BIG_BK, STAGES = GEMM_BIG_STAGES;
+  constexpr int KSTEPS = BK / 16;
+  // Warps of 64×64 as 2 × BN/64: 8 warps (256 threads) for BN = 256, 4 (128) for BN = 128.
+  constexpr int THREADS = BN, WCOLS = BN / 64, WN = 64, NT = WN / 8, NP = WN / 16;
+  static_assert(BM == 128 && (BN == 256 || BN == 128), "128×256 or 128×128 tiles");
+  static_assert(BK % 64 == 0, "the swizzle needs rows of a multiple of 8 chunks");
+  static_assert(KSTEPS % 2 == 0, "fragment buffers alternate over an even number of sub-steps");
+  // Chunks (8 bf16) per shared row: A is [BM][BK] (k contiguous) or [BK][BM] when TA, B is
+  // [BK][BN] (n contiguous) or [BN][BK] when TB.
+  constexpr int CA = TA ? BM / 8 : BK / 8, CB = TB ? BK / 8 : BN / 8;
+  constexpr int A_ELEMS = BM * BK, B_ELEMS = BK * BN, STAGE = A_ELEMS + B_ELEMS;
+  DYNAMIC_SHARED(uint4, gemm_smem16);
+  uint16_t* sm = reinterpret_cast<uint16_t*>(gemm_smem16);
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int wm = warp / WCOLS, wn = warp % WCOLS;
+
+  // Grouped rasterisation of the one-dimensional grid.
+  const int tilesM = (M + BM - 1) / BM, tilesN = (N + BN - 1) / BN;
+  const int id = blockIdx.x, perGroup = GEMM_BIG_GROUP * tilesN, grp = id / perGroup;
+  const int first = grp * GEMM_BIG_GROUP, rows = min(tilesM - first, GEMM_BIG_GROUP);
+  const int inGroup = id - grp * perGroup;
+  const int m0 = (first + inGroup % rows) * BM, n0 = (inGroup / rows) * BN;
+  const int p0 = accum ? 0 : pbase + blockIdx.z, pcount = accum ? batch : 1;
+  const int numK = (K + BK - 1) / BK, total = pcount * numK;
+
+  // Element offset of chunk c of row r in a slice with `chunks` chunks per row.
+  auto swz = [](int r, int c, int chunks) { return r * chunks * 8 + ((c ^ (r & 7)) << 3); };
+
+  // A thread copies chunk column tid % CH of slice rows tid / CH + i·(THREADS / CH): one base
+  // offset per operand, fixed for the whole block, plus k0 along the k axis (the row axis of
+  // the k-major slices, the column axis of the others).  In the k-major layouts (A as M×K, B as
+  // N×K) the rows are m (n) and their validity is fixed; otherwise the chunk's column is.
+  constexpr int RA = THREADS / CA, RB = THREADS / CB;  // row step between copies
+  constexpr int NA = A_ELEMS / 8 / THREADS, NB = B_ELEMS / 8 / THREADS;
+  const int ra = tid / CA, ca = (tid % CA) * 8, rb = tid / CB, cb = (tid % CB) * 8;
+  const long long ldA = TA ? M : K, ldB = TB ? K : N;
+  const long long baseA = TA ? (long long)ra * ldA + m0 + ca : (long long)(m0 + ra) * ldA + ca;
+  const long long baseB = TB ? (long long)(n0 + rb) * ldB + cb : (long long)rb * ldB + n0 + cb;
+  const uint16_t* Abase = A + offA + baseA;
+  const uint16_t* Bbase = B + offB + baseB;
+  auto load = [&](int t) {
+    uint16_t* As = sm + (t % STAGES) * STAGE;
+    uint16_t* Bs = As + A_ELEMS;
+    const int p = p0 + t / numK, k0 = (t % numK) * BK;
+    const uint16_t* Ap = Abase + (long long)p * strideA + (TA ? k0 * ldA : k0);
+    const uint16_t* Bp = Bbase + (long long)p * strideB + (TB ? k0 : k0 * ldB);
+#pragma unroll
+    for (int i = 0; i < NA; i++) {
+      const int r = ra + i * RA;  // slice row: m, or k when TA
+      const bool ok = TA ? (k0 + r < K && m0 + ca < M) : (m0 + r < M && k0 + ca < K);
+      cp_async16(As + swz(r, ca >> 3, CA), ok ? Ap + i * RA * ldA : A, ok ? 16 : 0);
+    }
+#pragma unroll
+    for (int i = 0; i < NB; i++) {
+      const int r = rb + i * RB;  // slice row: n when TB, else k
+      const bool ok = TB ? (n0 + r < N && k0 + cb < K) : (k0 + r < K && n0 + cb < N);
+      cp_async16(Bs + swz(r, cb >> 3, CB), ok ? Bp + i * RB * ldB : B, ok ? 16 : 0);
+    }
+  };
+
+  // Lane l addresses row (l & 7) of the 8×8 matrix l >> 3 in every ldmatrix.x4.
+  const int lr = lane & 7, lq = lane >> 3;
+  uint32_t fa[2][4][4], fb[2][NP][4];  // [buffer][m16 tile | n16 pair][register]
+  auto frags = [&](int buf, int stage, int ks) {
+    const uint16_t* As = sm + stage * STAGE;
+    const uint16_t* Bs = As + A_ELEMS;
+    const int kk = ks * 16;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int mb = wm * 64 + i * 16;
+      if (!TA) ldmatrix_x4(fa[buf][i], As + swz(mb + lr + (lq & 1) * 8, (kk >> 3) + (lq >> 1), CA));
+      else ldmatrix_x4_trans(fa[buf][i], As + swz(kk + lr + (lq >> 1) * 8, (mb >> 3) + (lq & 1), CA));
+    }
+#pragma unroll
+    for (int j = 0; j < NP; j++) {  // two n8 tiles per ldmatrix: regs {b0, b1} of 2j and 2j+1
+      const int nb = wn * WN + j * 16;
+      if (TB) ldmatrix_x4(fb[buf][j], Bs + swz(nb + lr + (lq >> 1) * 8, (kk >> 3) + (lq & 1), CB));
+      else ldmatrix_x4_trans(fb[buf][j], Bs + swz(kk + lr + (lq & 1) * 8, (nb >> 3) + (lq >> 1), CB));
+    }
+  };
+
+  float acc[4][NT][4];
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < NT; j++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) acc[i][j][e] = 0.f;
+
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; s++) {
+    if (s < total) load(s);
+    cp_async_commit();
+  }
+  cp_async_wait<STAGES - 2>();
+  __syncthreads();  // slice 0 has landed for every thread
+  if (total > 0) frags(0, 0, 0);
+
+  for (int t = 0; t < total; t++) {
+    if (accum && t > 0 && t % numK == 0 && beta_acc != 1.f) {
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < NT; j++)
+#pragma unroll
+          for (int e = 0; e < 4; e++) acc[i][j][e] *= beta_acc;
+    }
+#pragma unroll
+    for (int ks = 0; ks < KSTEPS; ks++) {
+      if (ks == KSTEPS - 1) {
+        cp_async_wait<STAGES - 2>();
+        __syncthreads();  // slice t+1 has landed for every thread, and every warp has issued its
+                          // last read of slice t-1's stage (sub-step KSTEPS-1 was fetched at
+                          // ks = KSTEPS-2), which the load below (next iteration) overwrites
+      }
+      if (ks < KSTEPS - 1) frags((ks + 1) & 1, t % STAGES, ks + 1);
+      else if (t + 1 < total) frags(0, (t + 1) % STAGES, 0);
+      if (ks == 0) {
+        if (t + STAGES - 1 < total) load(t + STAGES - 1);  // into slice t-1's stage
+        cp_async_commit();
+      }
+      const int cur = ks & 1;
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < NT; j++) {
+          const int jj = (i & 1) ? NT - 1 - j : j;  // serpentine order: reuse the B registers
+          mma_bf16_16816(acc[i][jj], fa[cur][i], fb[cur][jj >> 1][(jj & 1) * 2],
+                         fb[cur][jj >> 1][(jj & 1) * 2 + 1]);
+        }
+    }
+  }
+  cp_async_wait<0>();
+
+  // Accumulator e of tile (i, j) sits at row lane/4 (+8 for e ≥ 2), column 2·(lane%4) + (e&1):
+  // each thread writes pairs of adjacent columns, as one 8-byte store where C allows it.
+  const int pc = accum ? 0 : p0;
+  float* Cp = C + offC + (long long)pc * strideC;
+  const bool pairs = ((N | offC | (accum ? 0 : strideC)) & 1) == 0;
+#pragma unroll
+  for (int j = 0; j < NT; j++) {
+    const int n = n0 + wn * WN + j * 8 + (lane & 3) * 2;
+    if (n >= N) continue;
+    const bool two = n + 1 < N;
+    float b0 = 0.f, b1 = 0.f;
+    if (bias) {
+      b0 = bias[n];
+      if (two) b1 = bias[n + 1];
+    }
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        const int m = m0 + wm * 64 + i * 16 + (lane >> 2) + h * 8;
+        if (m >= M) continue;
+        float* dst = Cp + (long long)m * N + n;
+        float v0 = alpha * acc[i][j][2 * h] + b0, v1 = alpha * acc[i][j][2 * h + 1] + b1;
+        if (pairs && two) {
+          if (beta_c != 0.f) {
+            const float2 old = *reinterpret_cast<const float2*>(dst);
+            v0 += beta_c * old.x;
+            v1 += beta_c * old.y;
+          }
+          float2 out;
+          out.x = v0;
+          out.y = v1;
+          *reinterpret_cast<float2*>(dst) = out;
+        } else {
+          if (beta_c != 0.f) v0 += beta_c * dst[0];
+          dst[0] = v0;
+          if (two) {
+            if (beta_c != 0.f) v1 += beta_c * dst[1];
+            dst[1] = v1;
+          }
+        }
+      }
+  }
+}
+
 #define GEMM_ARGS                                                                               \
   int M, int N, int K, float alpha, float beta_c, float beta_acc, int offA, int offB, int offC, \
       int strideA, int strideB, int strideC, int batch, int accum, int pbase
@@ -1871,6 +2089,33 @@ GEMM_BF16_INSTANCE(gemm_bf16_nn_u, false, false, false)
 GEMM_BF16_INSTANCE(gemm_bf16_nt_u, false, true, false)
 GEMM_BF16_INSTANCE(gemm_bf16_tn_u, true, false, false)
 GEMM_BF16_INSTANCE(gemm_bf16_tt_u, true, true, false)
+
+#define GEMM_BIG_INSTANCE(name, TA, TB, BN, MINB)                                               \
+  extern "C" __global__ void __launch_bounds__(BN, MINB)                                       \
+      name(float* C, const uint16_t* A, const uint16_t* B, const float* bias, GEMM_ARGS) {      \
+    gemm_bf16_big_body<TA, TB, BN>(C, A, B, bias, GEMM_PASS);                                   \
+  }
+GEMM_BIG_INSTANCE(gemm_bf16_big_nn, false, false, GEMM_BIG_BN, 1)
+GEMM_BIG_INSTANCE(gemm_bf16_big_nt, false, true, GEMM_BIG_BN, 1)
+GEMM_BIG_INSTANCE(gemm_bf16_big_tn, true, false, GEMM_BIG_BN, 1)
+GEMM_BIG_INSTANCE(gemm_bf16_big_tt, true, true, GEMM_BIG_BN, 1)
+GEMM_BIG_INSTANCE(gemm_bf16_mid_nn, false, false, GEMM_MID_BN, 2)
+GEMM_BIG_INSTANCE(gemm_bf16_mid_nt, false, true, GEMM_MID_BN, 2)
+GEMM_BIG_INSTANCE(gemm_bf16_mid_tn, true, false, GEMM_MID_BN, 2)
+GEMM_BIG_INSTANCE(gemm_bf16_mid_tt, true, true, GEMM_MID_BN, 2)
+
+// add_bias_f32: C_p[i][j] += bias[j] for the M×N matrices C_p at off + p·stride, p < batch: the
+// bias of tensor.Linear after the GEMMs that have no bias epilogue (all but gemm_bf16_big_*).
+// A grid-stride loop over the batch·M·N elements.  Twin: the broadcast add of tensor.Linear.
+// Measured: — (a bandwidth kernel; the big-tile GEMM adds the bias for free where it runs).
+extern "C" __global__ void add_bias_f32(float* c, const float* bias, int off, int stride, int m,
+                                        int n, int batch) {
+  const int per = m * n, total = per * batch;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+    const int p = i / per, r = i - p * per;
+    c[off + (long long)p * stride + r] += bias[r % n];
+  }
+}
 
 // ============================================================================================
 // 8. Optimizer

@@ -76,6 +76,7 @@ func TestLaunchedKernelsExist(t *testing.T) {
 			want[k+l] = true
 		}
 		want["gemm_bf16_"+l+"_u"] = true
+		want["gemm_bf16_big_"+l], want["gemm_bf16_mid_"+l] = true, true
 	}
 	want["sde_step_partial"], want["sqerr_partial"] = true, true
 	if len(want) < 40 {
@@ -174,7 +175,47 @@ func TestGeometry(t *testing.T) {
 	if got := bf16Smem(false, false); got != 4*(128*40+32*136)*2 {
 		t.Errorf("bf16Smem(nn) = %d", got)
 	}
+	if bf16BigSmem != 3*(128*64+64*256)*2 || bf16BigSmem > 163<<10 {
+		t.Errorf("bf16BigSmem = %d, want 3 stages of 48 KiB, within the A100's 163 KiB", bf16BigSmem)
+	}
+	if bf16MidSmem != 3*(128*64+64*128)*2 || 2*bf16MidSmem > 227<<10 {
+		t.Errorf("bf16MidSmem = %d, want 3 stages of 32 KiB, two blocks within the H100's 227 KiB", bf16MidSmem)
+	}
 	if got := tf32Smem(true, true); got != 3*(16*132+128*20)*4 {
 		t.Errorf("tf32Smem(tt) = %d", got)
+	}
+}
+
+// TestBF16KernelRule checks the choice between the bf16 GEMM kernels on the shapes that
+// matter: SD3.5-Medium's linear layers (M = batch·1357 tokens) on an H100/H200 (132 SMs,
+// 227 KiB) and an A100 (108 SMs, 163 KiB), a card whose 99 KiB hold neither swizzled kernel,
+// grids too small to fill the SMs, and unaligned operands.
+func TestBF16KernelRule(t *testing.T) {
+	const h100, a100, sm86 = 232448, 166912, 101376
+	S, M, B := tileSmall, tileMid, tileBig
+	cases := []struct {
+		m, n, batch  int
+		accum, align bool
+		smem, sms    int
+		want         bf16Tile
+	}{
+		{4096, 4096, 1, false, true, h100, 132, B},
+		{2 * 1357, 1536, 1, false, true, h100, 132, B}, // 22×6 = 132 blocks
+		{8 * 1357, 6144, 1, false, true, a100, 108, B}, // mlp-up
+		{1536, 1536, 1, false, true, h100, 132, M},     // weight gradient: 72 big, 144 mid blocks
+		{1536, 1536, 1, false, true, a100, 108, S},     // two 96 KiB blocks do not fit an A100
+		{6144, 1536, 1, false, true, h100, 132, B},     // weight gradient of mlp-up: 288
+		{1536, 1536, 2, false, true, h100, 132, B},     // batched: 144 blocks
+		{1536, 1536, 2, true, true, h100, 132, M},      // accumulating: one grid
+		{4096, 4096, 1, false, false, h100, 132, S},    // unaligned operands
+		{4096, 4096, 1, false, true, sm86, 84, S},      // 144 KiB do not fit
+		{100, 100, 200, false, true, h100, 132, B},     // many small entries
+		{512, 384, 1, false, true, h100, 132, S},       // 8 big, 12 mid blocks
+		{8192, 2304, 1, false, true, h100, 132, B},
+	}
+	for _, c := range cases {
+		if got := bf16Kernel(c.m, c.n, c.batch, c.accum, c.align, c.smem, c.sms); got != c.want {
+			t.Errorf("bf16Kernel(%+v) = %v", c, got)
+		}
 	}
 }

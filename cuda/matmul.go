@@ -17,7 +17,13 @@ import (
 //	             Float32 storages with Options.MatMul = BF16 (operands rounded on the device)
 //
 // The suffix names the transposes (n: as stored, t: transposed); "_u" marks the bf16 variant
-// without 16-byte alignment requirements.
+// without 16-byte alignment requirements. The swizzled bf16 kernels (_big_, _mid_) take one
+// more argument, a bias pointer after B (0: none).
+//
+// bf16 has three kernels (bf16Kernel in geometry.go chooses): gemm_bf16_big_* with 128×256
+// block tiles for large aligned problems, gemm_bf16_mid_* (the same code with 128×128 tiles)
+// for aligned ones just too small for those, gemm_bf16_* with 128×128 tiles for the rest (small
+// grids, cards with less shared memory, unaligned operands).
 
 func layout(ta, tb bool) string {
 	s := [2]byte{'n', 'n'}
@@ -35,6 +41,24 @@ func span(off, stride, batch, size int) int { return off + (batch-1)*stride + si
 
 func (b *Backend) MatMul(c, a, bm tensor.Storage, p tensor.MatMulArgs) {
 	defer b.exit(b.enter("MatMul"))
+	b.matMul(c, a, bm, nil, p, tileAuto)
+}
+
+// MatMulBias is MatMul followed by C_p[i][j] += bias[j] in every batch entry (tensor.BiasMatMul,
+// which tensor.Linear uses): gemm_bf16_big_* and _mid_* add the bias in their epilogue, after
+// the other kernels add_bias_f32 does, in place. bias is a Float32 storage of N elements.
+func (b *Backend) MatMulBias(c, a, bm, bias tensor.Storage, p tensor.MatMulArgs) {
+	defer b.exit(b.enter("MatMulBias"))
+	bs := b.f32(bias, "MatMulBias")
+	if bs.n != p.N {
+		panic(fmt.Sprintf("cuda: MatMulBias: bias of %d elements for N = %d", bs.n, p.N))
+	}
+	b.matMul(c, a, bm, bs, p, tileAuto)
+}
+
+// matMul is MatMul (plus the bias when not nil) with the choice of bf16 kernel left to
+// bf16Kernel (tileAuto) or forced.
+func (b *Backend) matMul(c, a, bm tensor.Storage, bias *buffer, p tensor.MatMulArgs, tile bf16Tile) {
 	cs, as, bs := b.f32(c, "MatMul"), b.buf(a, "MatMul"), b.buf(bm, "MatMul")
 	if p.Batch < 0 || p.M < 0 || p.N < 0 || p.K < 0 {
 		panic(fmt.Sprintf("cuda: MatMul %+v: negative size", p))
@@ -59,7 +83,7 @@ func (b *Backend) MatMul(c, a, bm tensor.Storage, p tensor.MatMulArgs) {
 		prec = BF16
 	}
 	var name string
-	smem := 0
+	smem, bn := 0, 0 // bn: block tile width of the swizzled bf16 kernels (0: another kernel)
 	switch prec {
 	case FP32:
 		name = "gemm_f32_" + layout(p.TransA, p.TransB)
@@ -87,8 +111,19 @@ func (b *Backend) MatMul(c, a, bm tensor.Storage, p tensor.MatMulArgs) {
 		}
 		aligned := contigA%8 == 0 && contigB%8 == 0 && p.OffA%8 == 0 && p.OffB%8 == 0 &&
 			p.StrideA%8 == 0 && p.StrideB%8 == 0
-		if !aligned {
+		if tile == tileAuto {
+			tile = bf16Kernel(p.M, p.N, p.Batch, accum, aligned, b.info.MaxSharedPerBlockOptin, b.info.SMs)
+		}
+		switch {
+		case !aligned:
+			if tile != tileSmall {
+				panic(fmt.Sprintf("cuda: MatMul %+v: the swizzled bf16 kernels need operands aligned to 8 elements", p))
+			}
 			name += "_u"
+		case tile == tileBig:
+			name, smem, bn = "gemm_bf16_big_"+layout(p.TransA, p.TransB), bf16BigSmem, gemmBigBN
+		case tile == tileMid:
+			name, smem, bn = "gemm_bf16_mid_"+layout(p.TransA, p.TransB), bf16MidSmem, gemmMidBN
 		}
 	}
 	for _, t := range []int{as.dt.Size(), bs.dt.Size()} {
@@ -98,7 +133,11 @@ func (b *Backend) MatMul(c, a, bm tensor.Storage, p tensor.MatMulArgs) {
 	}
 
 	g := dim3{(p.N + gemmTile - 1) / gemmTile, (p.M + gemmTile - 1) / gemmTile, 1}
-	if g.y > 65535 {
+	block := dim3{gemmThreads, 1, 1}
+	if bn > 0 { // one-dimensional in x, rasterised by the kernel; a thread per column of the tile
+		g = dim3{((p.N + bn - 1) / bn) * ((p.M + gemmBigBM - 1) / gemmBigBM), 1, 1}
+		block = dim3{bn, 1, 1}
+	} else if g.y > 65535 {
 		panic(fmt.Sprintf("cuda: MatMul: M = %d exceeds the grid (at most %d)", p.M, 65535*gemmTile))
 	}
 	pcount := p.Batch
@@ -107,10 +146,22 @@ func (b *Backend) MatMul(c, a, bm tensor.Storage, p tensor.MatMulArgs) {
 	}
 	for pbase := 0; pbase < pcount; pbase += 65535 {
 		g.z = min(65535, pcount-pbase)
-		b.launch(name, g, dim3{gemmThreads, 1, 1}, smem, ptr(cs), ptr(as), ptr(bs),
-			i32(p.M), i32(p.N), i32(p.K), f32(p.Alpha), f32(betaC), f32(p.Beta),
+		args := []uint64{ptr(cs), ptr(as), ptr(bs)}
+		if bn > 0 {
+			args = append(args, 0)
+			if bias != nil {
+				args[3] = ptr(bias)
+			}
+		}
+		args = append(args, i32(p.M), i32(p.N), i32(p.K), f32(p.Alpha), f32(betaC), f32(p.Beta),
 			i32(p.OffA), i32(p.OffB), i32(p.OffC), i32(p.StrideA), i32(p.StrideB), i32(p.StrideC),
 			i32(p.Batch), i32(b2i(accum)), i32(pbase))
+		b.launch(name, g, block, smem, args...)
+	}
+	if bias != nil && bn == 0 {
+		n := pcount * p.M * p.N
+		b.launch("add_bias_f32", dim3{min((n+threads-1)/threads, 65535), 1, 1}, dim3{threads, 1, 1}, 0,
+			ptr(cs), ptr(bias), i32(p.OffC), i32(p.StrideC), i32(p.M), i32(p.N), i32(pcount))
 	}
 }
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """PyTorch reference timings for cmd/kernelbench, measured on the same GPU in the same session.
 
-Prints, for the shapes kernelbench times: torch.matmul (bf16, tf32, fp32), scaled_dot_product_
-attention forward and backward (fp32 and bf16, head dim 64), fused AdamW, an axpby-like update,
-and the device-to-device copy bandwidth. Timing: CUDA events around batches of runs after a
+Prints, for the shapes kernelbench times: torch.matmul (bf16, including SD3.5-Medium's linear
+layers in the forward and both backward layouts; tf32; fp32), scaled_dot_product_attention
+forward and backward (fp32 and bf16, head dim 64), fused AdamW, an axpby-like update, and the
+device-to-device copy bandwidth. Timing: CUDA events around batches of runs after a
 warm-up, median of five batches. Usage: python3 cuda/torch_ref.py [--quick]
 """
 import sys
@@ -56,7 +57,9 @@ row("copy", f"{n}", timeit(lambda: b.copy_(a)), nbytes=8.0 * n)
 del a, b
 
 
-def mm(name, dtype, m, n, k, ta=False, tb=False, tf32=False):
+def mm(name, dtype, m, n, k, ta=False, tb=False, tf32=False, bias=False):
+    """Times torch.matmul of op(A) m×k by op(B) k×n; with bias (tb only: B is the weight [n, k]
+    of a linear layer) F.linear(A, B, b), the bias added in cuBLAS's epilogue."""
     torch.backends.cuda.matmul.allow_tf32 = tf32
     A = torch.randn((k, m) if ta else (m, k), device=dev, dtype=dtype)
     B = torch.randn((n, k) if tb else (k, n), device=dev, dtype=dtype)
@@ -64,7 +67,12 @@ def mm(name, dtype, m, n, k, ta=False, tb=False, tf32=False):
     B_ = B.t() if tb else B
     out = torch.empty(m, n, device=dev, dtype=dtype)
     lay = ("t" if ta else "n") + ("t" if tb else "n")
-    ms = timeit(lambda: torch.matmul(A_, B_, out=out))
+    if bias:
+        assert tb and not ta
+        b = torch.randn(n, device=dev, dtype=dtype)
+        ms = timeit(lambda: F.linear(A, B, b))
+    else:
+        ms = timeit(lambda: torch.matmul(A_, B_, out=out))
     row(name, f"{m}×{n}×{k} {lay}", ms, flops=2.0 * m * n * k)
 
 
@@ -76,6 +84,15 @@ mm("matmul bf16", torch.bfloat16, S, S, S, ta=True)
 mm("matmul bf16 qkv", torch.bfloat16, 8192 // q4, 2304 // q4, 768 // q4, tb=True)
 mm("matmul bf16 mlp-up", torch.bfloat16, 8192 // q4, 3072 // q4, 768 // q4, tb=True)
 mm("matmul bf16 mlp-down", torch.bfloat16, 8192 // q4, 768 // q4, 3072 // q4, tb=True)
+# SD3.5-Medium's linear layers (cmd/kernelbench's sd35Cases): M = batch·1357 tokens, weights
+# out×in; forward x·Wᵀ (nt), input gradient dy·W (nn), weight gradient dyᵀ·x (tn).
+for batch in (2, 8):
+    tokens = batch * 1357
+    for out_f, in_f in ((1536, 1536), (6144, 1536), (1536, 6144)):
+        mm("matmul bf16 sd35 fwd", torch.bfloat16, tokens // q4, out_f // q4, in_f // q4, tb=True)
+        mm("matmul bf16 sd35 fwd+b", torch.bfloat16, tokens // q4, out_f // q4, in_f // q4, tb=True, bias=True)
+        mm("matmul bf16 sd35 dx", torch.bfloat16, tokens // q4, in_f // q4, out_f // q4)
+        mm("matmul bf16 sd35 dw", torch.bfloat16, out_f // q4, in_f // q4, tokens // q4, ta=True)
 mm("matmul tf32", torch.float32, S, S, S, tf32=True)
 mm("matmul fp32", torch.float32, S, S, S, tf32=False)
 torch.backends.cuda.matmul.allow_tf32 = False

@@ -104,8 +104,17 @@ func lastTwo(shape []int, trans bool) (rows, cols int) {
 	return r, c
 }
 
+// BiasMatMul is an optional Backend extension: MatMulBias computes what MatMul computes and
+// adds bias[j] to column j of every row of every C_p (bias: N elements; in the accumulate case
+// StrideC = 0, once), i.e. C = α·op(A)·op(B) + β·C + bias. A backend that adds the bias in its
+// GEMM's epilogue saves Linear a broadcast add, one more pass over the output.
+type BiasMatMul interface {
+	MatMulBias(c, a, b, bias Storage, args MatMulArgs)
+}
+
 // Linear is x·wᵀ + bias for x [..., in], w [out, in] (PyTorch layout), bias [out] or nil.
-// x is viewed as one [N, in] matrix, so the product is a single GEMM (w used transposed).
+// x is viewed as one [N, in] matrix, so the product is a single GEMM (w used transposed); on a
+// backend with BiasMatMul the bias is added by that GEMM, else by a broadcast Add.
 func Linear(x, w, bias *Tensor) *Tensor {
 	if w.Dims() != 2 || x.Dims() < 1 || x.Dim(-1) != w.shape[1] {
 		panic(fmt.Sprintf("tensor.Linear: x %v, w %v (want x [..., in], w [out, in])", x.shape, w.shape))
@@ -114,10 +123,37 @@ func Linear(x, w, bias *Tensor) *Tensor {
 		panic(fmt.Sprintf("tensor.Linear: bias %v for w %v (want [out])", bias.shape, w.shape))
 	}
 	in, outDim := w.shape[1], w.shape[0]
-	y := MatMulT(Reshape(x, x.Size()/max(in, 1), in), w, false, true)
-	if bias != nil {
-		y = Add(y, bias)
+	x2 := Reshape(x, x.Size()/max(in, 1), in)
+	var y *Tensor
+	if fb, ok := mustSameBackend("Linear", x, w, bias).(BiasMatMul); ok && bias != nil {
+		y = linearBias(fb, x2, w, bias)
+	} else {
+		y = MatMulT(x2, w, false, true)
+		if bias != nil {
+			y = Add(y, bias)
+		}
 	}
 	shape := append(append([]int(nil), x.shape[:x.Dims()-1]...), outDim)
 	return Reshape(y, shape...)
+}
+
+// linearBias is x·wᵀ + bias for x [N, in] through BiasMatMul, with the gradients MatMulT and
+// Add would give: dx = g·w, dw = gᵀ·x, dbias = Σ_rows g.
+func linearBias(be BiasMatMul, x, w, bias *Tensor) *Tensor {
+	rows, in, out := x.shape[0], x.shape[1], w.shape[0]
+	y := Zeros(x.Backend(), rows, out)
+	be.MatMulBias(y.data, x.data, w.data, bias.data, MatMulArgs{Batch: 1, M: rows, N: out, K: in, TransB: true, Alpha: 1})
+	return record(y, "Linear", func(g *Tensor) []*Tensor {
+		var gx, gw, gb *Tensor
+		if x.requiresGrad {
+			gx = MatMulT(g, w, false, false)
+		}
+		if w.requiresGrad {
+			gw = MatMulT(g, x, true, false)
+		}
+		if bias.requiresGrad {
+			gb = sumTo(g, bias.shape)
+		}
+		return []*Tensor{gx, gw, gb}
+	}, x, w, bias)
 }

@@ -49,8 +49,39 @@ func random(g *cuda.Backend, n int, seed uint64) tensor.Storage {
 }
 
 // gemmCase multiplies with precision prec; bf16 uses BFloat16 storages on the device (the CPU
-// twin gets the same bf16-rounded values as float32).
+// twin gets the same bf16-rounded values as float32). The check runs a 200×264×320 product.
 func gemmCase(name string, prec cuda.Precision, ta, tb bool, m, n, k int) kcase {
+	return gemmCaseChecked(name, prec, ta, tb, m, n, k, [3]int{200, 264, 320}, false)
+}
+
+// The SD3.5-Medium linear layers: M = batch·1357 tokens (the joint sequence at 512²) for batch
+// 2 and 8, and the three weight shapes out×in of a block (1536×1536 for q, k, v and the output
+// projection, 6144×1536 the MLP up, 1536×6144 the MLP down), each in the three products of
+// training: the forward y = x·Wᵀ (nt, M×out×in), the input gradient dx = dy·W (nn, M×in×out)
+// and the weight gradient dW = dyᵀ·x (tn, out×in×M). Their check is a 2714×1536×64 product in
+// the row's layout: 132 blocks of 128×256, so on an A100/H100/H200 it takes the large-tile
+// kernel (ragged in M) as the timed shapes mostly do. The "fwd+b" rows are the forward with the
+// bias of tensor.Linear (MatMulBias; PyTorch: F.linear with bias).
+func sd35Cases() []kcase {
+	var cs []kcase
+	for _, batch := range []int{2, 8} {
+		tokens := batch * 1357
+		for _, w := range [][2]int{{1536, 1536}, {6144, 1536}, {1536, 6144}} {
+			out, in := w[0], w[1]
+			chk := [3]int{2714, 1536, 64}
+			cs = append(cs,
+				gemmCaseChecked("gemm_bf16 sd35 fwd", cuda.BF16, false, true, tokens, out, in, chk, false),
+				gemmCaseChecked("gemm_bf16 sd35 fwd+b", cuda.BF16, false, true, tokens, out, in, chk, true),
+				gemmCaseChecked("gemm_bf16 sd35 dx", cuda.BF16, false, false, tokens, in, out, chk, false),
+				gemmCaseChecked("gemm_bf16 sd35 dw", cuda.BF16, true, false, out, in, tokens, chk, false))
+		}
+	}
+	return cs
+}
+
+// gemmCaseChecked is gemmCase with the check's m, n, k given, and with a bias row added
+// through MatMulBias when bias is set (the CPU twin adds it after MatMul).
+func gemmCaseChecked(name string, prec cuda.Precision, ta, tb bool, m, n, k int, chk [3]int, bias bool) kcase {
 	args := func(m, n, k int) tensor.MatMulArgs {
 		return tensor.MatMulArgs{Batch: 1, M: m, N: n, K: k, TransA: ta, TransB: tb, Alpha: 1}
 	}
@@ -58,7 +89,7 @@ func gemmCase(name string, prec cuda.Precision, ta, tb bool, m, n, k int) kcase 
 		name: name, peak: prec,
 		tol: map[cuda.Precision]float64{cuda.FP32: 1e-5, cuda.TF32: 5e-3, cuda.BF16: 1e-4}[prec],
 		check: func(be tensor.Backend, gpu bool) []float32 {
-			const m, n, k = 200, 264, 320
+			m, n, k := chk[0], chk[1], chk[2]
 			a, b := data(1, m*k), data(2, k*n)
 			dt := tensor.Float32
 			if prec == cuda.BF16 {
@@ -76,8 +107,21 @@ func gemmCase(name string, prec cuda.Precision, ta, tb bool, m, n, k int) kcase 
 				g.SetMatMul(prec)
 				defer g.SetMatMul(cuda.FP32)
 			}
+			if !bias {
+				be.MatMul(c, as, bs, args(m, n, k))
+				return get(be, c)
+			}
+			bv := data(4, n)
+			if g, ok := be.(*cuda.Backend); ok {
+				g.MatMulBias(c, as, bs, put(g, bv), args(m, n, k))
+				return get(g, c)
+			}
 			be.MatMul(c, as, bs, args(m, n, k))
-			return get(be, c)
+			out := get(be, c)
+			for i := range out {
+				out[i] += bv[i%n]
+			}
+			return out
 		},
 		bench: func(g *cuda.Backend, quick bool) (func(), float64, float64, string) {
 			if quick {
@@ -96,9 +140,14 @@ func gemmCase(name string, prec cuda.Precision, ta, tb bool, m, n, k int) kcase 
 			} else {
 				a, b = a32, b32
 			}
+			bv := random(g, n, 4)
 			run := func() {
 				g.SetMatMul(prec)
-				g.MatMul(c, a, b, args(m, n, k))
+				if bias {
+					g.MatMulBias(c, a, b, bv, args(m, n, k))
+				} else {
+					g.MatMul(c, a, b, args(m, n, k))
+				}
 				g.SetMatMul(cuda.FP32)
 			}
 			return run, 2 * float64(m) * float64(n) * float64(k), 0, fmt.Sprintf("%s %s", shapeOf(m, n, k), layoutName(ta, tb))
@@ -241,6 +290,7 @@ func cases() []kcase {
 		gemmCase("gemm_tf32", cuda.TF32, false, false, 4096, 4096, 4096),
 		gemmCase("gemm_f32", cuda.FP32, false, false, 4096, 4096, 4096),
 	}
+	cs = append(cs, sd35Cases()...)
 	for _, L := range []int{256, 1024, 1357, 4096} {
 		cs = append(cs, attnCase(false, L), attnCase(true, L))
 	}

@@ -2,8 +2,8 @@
 // kernel source compiles as host C++ (-DFT_HOST_EMU) and runs on the CPU inside the fake driver
 // of driver.cpp. Each CUDA thread is a fiber; __syncthreads and the warp-wide operations
 // (__shfl_xor_sync, ldmatrix, mma.sync) are barriers where the scheduler switches fibers. The
-// warp-wide operations follow the fragment layouts of the PTX ISA manual; cp.async copies at
-// once; WMMA fragments hold the whole tile in every lane.
+// warp-wide operations follow the fragment layouts of the PTX ISA manual; cp.async lands at the
+// wait_group that retires it; WMMA fragments hold the whole tile in every lane.
 #pragma once
 
 #include <algorithm>
@@ -84,17 +84,19 @@ T __shfl_xor_sync(unsigned, T v, int o) {
 
 // ---- the PTX wrappers of kernels.cu §1 --------------------------------------------------------
 
-inline void cp_async16(void* dst, const void* src, int src_bytes) {
-  std::memset(dst, 0, 16);
-  if (src_bytes > 0) std::memcpy(dst, src, src_bytes);
-}
-inline void cp_async4(void* dst, const void* src, int src_bytes) {
-  std::memset(dst, 0, 4);
-  if (src_bytes > 0) std::memcpy(dst, src, src_bytes);
-}
-inline void cp_async_commit() {}
+// cp.async is deferred as on the GPU: a copy reads its source at issue but lands in shared
+// memory only when a cp_async_wait of the issuing thread retires its group (driver.cpp keeps
+// the groups per thread), so a missing or too shallow wait reads stale (NaN-filled) shared memory.
+void emu_cp_async(void* dst, const void* src, int size, int src_bytes);
+void emu_cp_commit();
+void emu_cp_wait(int pending);
+inline void cp_async16(void* dst, const void* src, int src_bytes) { emu_cp_async(dst, src, 16, src_bytes); }
+inline void cp_async4(void* dst, const void* src, int src_bytes) { emu_cp_async(dst, src, 4, src_bytes); }
+inline void cp_async_commit() { emu_cp_commit(); }
 template <int N>
-inline void cp_async_wait() {}
+inline void cp_async_wait() {
+  emu_cp_wait(N);
+}
 
 // ldmatrix .x4: lane l gives the address of row l%8 of matrix l/8; lane l receives, of matrix
 // q, row l/4 and columns 2(l%4), 2(l%4)+1 (with .trans: rows 2(l%4), 2(l%4)+1 of column l/4).

@@ -7,7 +7,11 @@
 // source, the same Go launchers (argument lists, grids, shared-memory sizes), checked by the
 // same conformance suite. Between two barriers the threads of a block run one after another
 // (FT_EMU_REVERSE=1 reverses the order), so a missing barrier changes the results; run
-// both orders. Device buffers are placed against a PROT_NONE guard page, so a read
+// both orders. By default the warps of a block advance in step, warp barrier by warp barrier,
+// which hides a missing __syncthreads between warps that do the same sequence of warp-wide
+// operations; FT_EMU_WARP_SERIAL=1 instead runs each warp as far as it can (to a
+// __syncthreads or its end) before the next one starts. cp.async copies are deferred until the
+// issuing thread's cp.async.wait_group retires them, as on the GPU. Device buffers are placed against a PROT_NONE guard page, so a read
 // or write past the end of an allocation faults at once; dynamic shared memory is filled with
 // NaN bytes before every block, so a read of shared memory nobody wrote shows up as NaN.
 //
@@ -23,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <map>
 #include <string>
@@ -44,11 +49,19 @@ namespace {
 
 enum State { kRunnable, kWaitBlock, kWaitWarp, kDone };
 
+struct PendingCopy {
+  void* dst;
+  int size;
+  unsigned char data[16];
+};
+
 struct Fiber {
   ucontext_t ctx;
   char* stack = nullptr;
   State state = kDone;
   unsigned tid = 0;
+  std::vector<PendingCopy> open;                  // cp.async issued since the last commit
+  std::deque<std::vector<PendingCopy>> groups;    // committed, not yet retired by a wait
 };
 
 constexpr size_t kStack = 256 << 10;
@@ -62,6 +75,10 @@ const char* current_kernel = "";
 // with FT_EMU_REVERSE=1: a missing barrier shows up in one order or the other.
 const bool reverse_order = [] {
   const char* v = std::getenv("FT_EMU_REVERSE");
+  return v && v[0] == '1';
+}();
+const bool warp_serial = [] {
+  const char* v = std::getenv("FT_EMU_WARP_SERIAL");
   return v && v[0] == '1';
 }();
 
@@ -101,18 +118,41 @@ bool run_block(unsigned nthreads) {
     makecontext(&f.ctx, trampoline, 0);
     f.state = kRunnable;
     f.tid = t;
+    f.open.clear();  // copies a previous block left unretired never land
+    f.groups.clear();
   }
   const unsigned warps = (nthreads + 31) / 32;
+  auto runThread = [&](unsigned t) {
+    Fiber& f = fibers[t];
+    if (f.state != kRunnable) return false;
+    current = &f;
+    set_thread_index(t);
+    swapcontext(&scheduler, &f.ctx);
+    return true;
+  };
   for (;;) {
     bool ran = false;
-    for (unsigned i = 0; i < nthreads; i++) {
-      const unsigned t = reverse_order ? nthreads - 1 - i : i;
-      Fiber& f = fibers[t];
-      if (f.state != kRunnable) continue;
-      current = &f;
-      set_thread_index(t);
-      swapcontext(&scheduler, &f.ctx);
-      ran = true;
+    if (warp_serial) {
+      // Each warp in turn, releasing its own warp barriers, until it waits at __syncthreads or ends.
+      for (unsigned i = 0; i < warps; i++) {
+        const unsigned w = reverse_order ? warps - 1 - i : i;
+        const unsigned lo = w * 32, hi = std::min(nthreads, (w + 1) * 32);
+        for (;;) {
+          bool any = false, allWarp = true, live = false;
+          for (unsigned t = lo; t < hi; t++) any |= runThread(t);
+          ran |= any;
+          for (unsigned t = lo; t < hi; t++) {
+            if (fibers[t].state == kDone) continue;
+            live = true;
+            if (fibers[t].state != kWaitWarp) allWarp = false;
+          }
+          if (!live || !allWarp) break;
+          for (unsigned t = lo; t < hi; t++)
+            if (fibers[t].state == kWaitWarp) fibers[t].state = kRunnable;
+        }
+      }
+    } else {
+      for (unsigned i = 0; i < nthreads; i++) ran |= runThread(reverse_order ? nthreads - 1 - i : i);
     }
     // Release warp barriers whose live lanes all arrived, then the block barrier.
     bool anyLive = false, allAtBlock = true, released = false;
@@ -151,6 +191,22 @@ bool run_block(unsigned nthreads) {
 }  // namespace
 
 void emu_block_barrier() { yield(kWaitBlock); }
+
+void emu_cp_async(void* dst, const void* src, int size, int src_bytes) {
+  PendingCopy c{dst, size, {}};
+  if (src_bytes > 0) std::memcpy(c.data, src, std::min(src_bytes, size));  // the rest zero-fills
+  current->open.push_back(c);
+}
+void emu_cp_commit() {
+  current->groups.push_back(std::move(current->open));
+  current->open.clear();
+}
+void emu_cp_wait(int pending) {
+  while ((int)current->groups.size() > pending) {
+    for (const PendingCopy& c : current->groups.front()) std::memcpy(c.dst, c.data, c.size);
+    current->groups.pop_front();
+  }
+}
 void emu_warp_barrier() { yield(kWaitWarp); }
 int emu_lane() { return current->tid % 32; }
 uint64_t* emu_exchange(int lane) { return exchange[current->tid / 32][lane]; }
