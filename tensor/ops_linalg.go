@@ -141,7 +141,10 @@ func Linear(x, w, bias *Tensor) *Tensor {
 // Add would give: dx = g·w, dw = gᵀ·x, dbias = Σ_rows g.
 func linearBias(be BiasMatMul, x, w, bias *Tensor) *Tensor {
 	rows, in, out := x.shape[0], x.shape[1], w.shape[0]
-	y := Zeros(x.Backend(), rows, out)
+	y := Empty(x.Backend(), rows, out) // β = 0: the product writes y whole, then the bias is added
+	if in == 0 {
+		y = Zeros(x.Backend(), rows, out)
+	}
 	be.MatMulBias(y.data, x.data, w.data, bias.data, MatMulArgs{Batch: 1, M: rows, N: out, K: in, TransB: true, Alpha: 1})
 	return record(y, "Linear", func(g *Tensor) []*Tensor {
 		var gx, gw, gb *Tensor
