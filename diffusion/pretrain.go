@@ -24,6 +24,7 @@ import (
 // PretrainConfig drives base-model pretraining on the built-in world.
 type PretrainConfig struct {
 	Steps         int     `json:"steps"`
+	StopAfter     int     `json:"stop_after,omitempty"` // stop after this many steps of the Steps-long schedule (0: Steps)
 	Batch         int     `json:"batch"`
 	LR            float64 `json:"lr"`
 	WarmupSteps   int     `json:"warmup_steps"`
@@ -52,6 +53,8 @@ func (c PretrainConfig) Validate() error {
 	switch {
 	case c.Steps < 1 || c.Batch < 1:
 		return fmt.Errorf("pretrain config: steps and batch must be ≥ 1 (got %d, %d)", c.Steps, c.Batch)
+	case c.StopAfter < 0 || c.StopAfter > c.Steps:
+		return fmt.Errorf("pretrain config: stop_after must be in [0, steps=%d] (got %d; 0 runs the whole schedule)", c.Steps, c.StopAfter)
 	case !(c.LR > 0):
 		return fmt.Errorf("pretrain config: lr must be > 0 (got %g)", c.LR)
 	case c.EMADecay < 0 || c.EMADecay >= 1:
@@ -62,6 +65,14 @@ func (c PretrainConfig) Validate() error {
 		return fmt.Errorf("pretrain config: logit_std must be > 0 (got %g)", c.LogitStd)
 	}
 	return nil
+}
+
+// stopStep is the step count the run ends after: StopAfter when set, else Steps.
+func (c PretrainConfig) stopStep() int {
+	if c.StopAfter > 0 {
+		return c.StopAfter
+	}
+	return c.Steps
 }
 
 // lrAt is linear warm-up followed by cosine decay to MinLRFraction·LR.
@@ -180,7 +191,8 @@ func (p *Pretrainer) Run(ctx context.Context) (err error) {
 	var lossSum float64
 	var lossN int
 	step := 0
-	for ; step < cfg.Steps; step++ {
+	stopAt := cfg.stopStep()
+	for ; step < stopAt; step++ {
 		if ctx.Err() != nil {
 			p.Log.Warn().Int("step", step).Msg("interrupted: saving and stopping")
 			break
@@ -210,14 +222,14 @@ func (p *Pretrainer) Run(ctx context.Context) (err error) {
 		lossN++
 
 		done := step + 1
-		if cfg.LogEvery > 0 && done%cfg.LogEvery == 0 || done == cfg.Steps {
+		if cfg.LogEvery > 0 && done%cfg.LogEvery == 0 || done == stopAt {
 			el := time.Since(start).Seconds()
 			rate := float64(done) / el
 			avg := lossSum / float64(lossN)
-			p.Log.Info().Int("step", done).Int("of", cfg.Steps).Float64("loss", avg).
+			p.Log.Info().Int("step", done).Int("of", stopAt).Float64("loss", avg).
 				Float64("grad_norm", gnorm).Float64("lr", float64(opt.LR)).
 				Float64("img_per_s", rate*float64(cfg.Batch)).
-				Str("eta", (time.Duration(float64(cfg.Steps-done)/rate) * time.Second).Round(time.Second).String()).
+				Str("eta", (time.Duration(float64(stopAt-done)/rate) * time.Second).Round(time.Second).String()).
 				Msg("pretrain")
 			if err := writeLogRecord(logFile, map[string]any{"step": done, "loss": avg, "grad_norm": gnorm, "lr": opt.LR, "elapsed_s": el}); err != nil {
 				return fmt.Errorf("pretrain: step %d: writing %s: %w", done, logPath, err)
@@ -244,7 +256,7 @@ func (p *Pretrainer) Run(ctx context.Context) (err error) {
 		return err
 	}
 	if ctx.Err() != nil {
-		return errors.Join(ctx.Err(), fmt.Errorf("pretraining stopped at step %d of %d; checkpoint saved", step, cfg.Steps))
+		return errors.Join(ctx.Err(), fmt.Errorf("pretraining stopped at step %d of %d; checkpoint saved", step, stopAt))
 	}
 	return nil
 }

@@ -126,3 +126,60 @@ func TestPretrainReportsLogWriteErrors(t *testing.T) {
 		t.Fatalf("infinite grad norm: error %v, wrote %q", err, buf.String())
 	}
 }
+
+// StopAfter runs a prefix of a longer schedule: the steps it takes see the learning rates of
+// the Steps-long schedule, not of a schedule that ends at StopAfter, and it saves at its end.
+func TestPretrainStopAfterRunsAPrefixOfTheSchedule(t *testing.T) {
+	w, err := world.New(world.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := world.NewTokenizer(0)
+	mcfg := DefaultModelConfig(tok.VocabSize(), tok.MaxLen)
+	mcfg.Dim, mcfg.Depth, mcfg.Heads, mcfg.FreqDim = 16, 1, 2, 16
+	m, err := NewModel(tensor.CPU(), mcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultPretrainConfig()
+	cfg.Steps, cfg.StopAfter, cfg.Batch, cfg.WarmupSteps, cfg.LogEvery, cfg.SampleEvery, cfg.SaveEvery = 8, 4, 2, 1, 1, 0, 0
+	dir := t.TempDir()
+	p := &Pretrainer{Cfg: cfg, Model: m, World: w, Tok: tok, OutDir: dir, Log: zerolog.Nop()}
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "pretrain_log.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := splitLines(raw)
+	if len(lines) != 4 {
+		t.Fatalf("want 4 steps logged, got %d", len(lines))
+	}
+	short := cfg
+	short.Steps, short.StopAfter = 4, 0
+	for i, line := range lines {
+		var rec struct{ LR float64 }
+		if err := json.Unmarshal(line, &rec); err != nil {
+			t.Fatal(err)
+		}
+		if want := cfg.lrAt(i); math.Abs(rec.LR-want) > 1e-6*want {
+			t.Errorf("step %d: lr %g, want the 8-step schedule's %g", i+1, rec.LR, want)
+		}
+		if i == 3 && math.Abs(rec.LR-short.lrAt(i)) < 1e-6*rec.LR {
+			t.Errorf("step 4: lr %g is the 4-step schedule's", rec.LR)
+		}
+	}
+	_, meta, err := LoadModel(tensor.CPU(), filepath.Join(dir, "base.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta["flowtune.pretrain_step"] != "4" {
+		t.Fatalf("checkpoint step %q, want 4", meta["flowtune.pretrain_step"])
+	}
+	bad := cfg
+	bad.StopAfter = 9
+	if bad.Validate() == nil {
+		t.Fatal("stop_after beyond steps was accepted")
+	}
+}

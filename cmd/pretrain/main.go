@@ -49,7 +49,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.PrintDefaults()
 	}
 	out := fs.String("out", "runs/pretrain", "output directory")
-	fs.IntVar(&cfg.Steps, "steps", cfg.Steps, "optimizer steps")
+	fs.IntVar(&cfg.Steps, "steps", cfg.Steps, "optimizer steps of the learning-rate schedule")
+	fs.IntVar(&cfg.StopAfter, "until", 0, "stop after this many steps of the schedule (0: all of -steps)")
 	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "images per step")
 	fs.Float64Var(&cfg.LR, "lr", cfg.LR, "peak learning rate (warm-up, then cosine decay)")
 	fs.Float64Var(&cfg.EMADecay, "ema", cfg.EMADecay, "EMA decay of the saved weights")
@@ -66,8 +67,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	initFrom := fs.String("init", "", "start from this model checkpoint (.safetensors) instead of random weights: a later stage of the curriculum")
 	captions := fs.String("captions", "web", "pretraining captions: web (under-describe their images, world.DefaultCaptionNoise) or exact")
 	textFrac := fs.Float64("text-fraction", world.DefaultConfig().TextFraction, "fraction of pretraining samples that are signs (0–1)")
+	recipe := fs.String("recipe", "", "run a whole curriculum of stages into -out/<stage> (shipped: the one that made the shipped base); an interrupted recipe continues where it stopped")
 	if err := cli.Parse(fs, args, stdout); err != nil {
 		return err
+	}
+	if *recipe != "" {
+		return runRecipe(ctx, *recipe, *out, fs, stdout, stderr)
 	}
 
 	log := logx.New(stderr)

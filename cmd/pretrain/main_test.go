@@ -112,3 +112,50 @@ func TestModelShapeFlags(t *testing.T) {
 		}
 	}
 }
+
+// -recipe runs its stages in order, each from the previous one's checkpoint, continues an
+// interrupted recipe without redoing finished stages, and refuses training flags beside it.
+func TestRecipeRunsItsStagesAndContinues(t *testing.T) {
+	tiny := []string{"-steps", "2", "-batch", "2", "-sample-every", "-1"}
+	recipes["tiny"] = []stage{
+		{"a", append([]string{"-dim", "16", "-depth", "1"}, tiny...), "first"},
+		{"b", append([]string{"-captions", "exact"}, tiny...), "second"},
+	}
+	defer delete(recipes, "tiny")
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-recipe", "tiny", "-out", dir, "-log-every", "1"}, &out, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	final, err := os.ReadFile(dir + "/base.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := os.ReadFile(dir + "/b/base.safetensors")
+	if err != nil || !bytes.Equal(final, last) {
+		t.Fatalf("base.safetensors is not the last stage's model (%v)", err)
+	}
+	marker, err := os.ReadFile(dir + "/b/DONE")
+	if err != nil || !bytes.Contains(marker, []byte("-init "+dir+"/a/base.safetensors")) {
+		t.Fatalf("stage b did not start from stage a: %q, %v", marker, err)
+	}
+	// Interrupted after stage a: the next call skips it and redoes only b.
+	if err := os.Remove(dir + "/b/DONE"); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"-recipe", "tiny", "-out", dir}, &out, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "stage 1/2 (a) is already done") || !strings.Contains(out.String(), "stage 2/2 (b): second") {
+		t.Fatalf("the second call did not skip stage a and rerun b:\n%s", out.String())
+	}
+	for _, args := range [][]string{
+		{"-recipe", "tiny", "-lr", "1e-3"},
+		{"-recipe", "nonesuch"},
+	} {
+		if err := run(context.Background(), append(args, "-out", dir), &out, &out); cli.ExitCode(err) != cli.ExitUsage {
+			t.Errorf("%v: error %v, want a usage error", args, err)
+		}
+	}
+}
