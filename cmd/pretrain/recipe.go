@@ -26,10 +26,8 @@ var recipes = map[string][]stage{
 	"shipped": {
 		{"1-web", nil,
 			"5000 steps from random weights on web-like captions (world.DefaultCaptionNoise), 35% signs: the grammar, shapes and colours"},
-		{"2-exact-text", []string{"-captions", "exact", "-text-fraction", "0.5", "-lr", "5e-4", "-steps", "8000", "-until", "4000", "-seed", "2"},
-			"the first 4000 steps of an 8000-step schedule on exact captions, half of them signs: legible text"},
-		{"3-exact-compose", []string{"-captions", "exact", "-text-fraction", "0.2", "-lr", "4e-4", "-steps", "4000", "-seed", "3"},
-			"4000 steps on exact captions, 80% scenes: counts, colours and relations"},
+		{"2-exact", []string{"-captions", "exact", "-text-fraction", "0.5", "-lr", "5e-4", "-steps", "8000", "-seed", "2"},
+			"8000 steps on exact captions, half of them signs: legible text, cleaner counts and relations"},
 	},
 }
 
