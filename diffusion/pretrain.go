@@ -273,8 +273,10 @@ func (p *Pretrainer) withEMA(ema *nn.EMA, f func() error) error {
 func (p *Pretrainer) saveEMA(ema *nn.EMA, step int) error {
 	return p.withEMA(ema, func() error {
 		cfgJSON, _ := json.Marshal(p.Cfg)
+		worldJSON, _ := json.Marshal(p.World.Config()) // the captions and sign fraction of this stage
 		return p.Model.Save(filepath.Join(p.OutDir, "base.safetensors"), map[string]string{
 			"flowtune.pretrain_config": string(cfgJSON),
+			"flowtune.pretrain_world":  string(worldJSON),
 			"flowtune.pretrain_step":   fmt.Sprint(step),
 		})
 	})

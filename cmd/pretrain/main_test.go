@@ -48,6 +48,11 @@ func TestInitContinuesFromACheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, meta, err := diffusion.LoadModel(tensor.CPU(), dir+"/s2/base.safetensors")
+	if err != nil || !strings.Contains(meta["flowtune.pretrain_world"], `"TextFraction":0.5`) ||
+		!strings.Contains(meta["flowtune.pretrain_world"], `"DropClause":0,`) {
+		t.Fatalf("stage 2's checkpoint does not record its world (exact captions, half signs): %q (%v)", meta["flowtune.pretrain_world"], err)
+	}
 	if second.Cfg != first.Cfg {
 		t.Fatalf("stage 2 changed the model config: %+v → %+v", first.Cfg, second.Cfg)
 	}
