@@ -41,7 +41,7 @@ type PretrainConfig struct {
 	Seed          uint64  `json:"seed"`
 }
 
-// DefaultPretrainConfig reproduces the shipped base checkpoint.
+// DefaultPretrainConfig is stage 1 of the shipped base's curriculum (cmd/pretrain -recipe shipped).
 func DefaultPretrainConfig() PretrainConfig {
 	return PretrainConfig{Steps: 5000, Batch: 32, LR: 1e-3, WarmupSteps: 200, MinLRFraction: 0.1,
 		WeightDecay: 0, GradClip: 1, EMADecay: 0.999, EmptyPrompt: 0.1, LogitMean: 0, LogitStd: 1,

@@ -1,10 +1,12 @@
 // Command pretrain trains flowtune's base text-to-image model on the built-in world.
 //
-// The shipped checkpoint (diffusion/base/base.safetensors) was made with the defaults:
+// The shipped checkpoint (diffusion/base/base.safetensors) was made by a two-stage curriculum:
+// the defaults (stage 1, web-like captions), then 8000 steps from that model on exact captions
+// with half signs (stage 2). One command runs both and continues an interrupted recipe:
 //
-//	go run ./cmd/pretrain -out runs/pretrain
+//	go run ./cmd/pretrain -recipe shipped -out runs/base
 //
-// It prints a progress line every -log-every steps, writes sample grids (PNG), the EMA model
+// -init, -captions, -text-fraction and -until make any such stage by hand. A run prints a progress line every -log-every steps, writes sample grids (PNG), the EMA model
 // as base.safetensors and a loss log into -out. Ctrl-C saves and stops.
 //
 // -dim, -depth, -heads, -size and -patch shape a larger model; the world renders at the model's

@@ -1,9 +1,9 @@
 // Package base ships flowtune's pretrained base model: a small MMDiT trained on the built-in
 // world, embedded in the binary so that fine-tuning never waits for pretraining.
 //
-// Reproduce it (about 25 minutes on two idle CPU cores; 35 min measured while sharing them) with
+// Reproduce it (two stages: 35 min on two shared CPU cores, then 76 min on one) with
 //
-//	go run ./cmd/pretrain -out runs/pretrain && cp runs/pretrain/base.safetensors diffusion/base/
+//	go run ./cmd/pretrain -recipe shipped -out runs/base && cp runs/base/base.safetensors diffusion/base/
 //
 // Its held-out scores are in README.md.
 package base
