@@ -36,18 +36,33 @@ MSG
 fi
 
 echo "build.sh: $("$NVCC" --version | grep -i release)"
-tmp="$(mktemp -d)"
+# nvcc 11.8's front end orders some choices by heap addresses: with address-space randomisation
+# the same kernels.cu gave different (equally valid) PTX for the swizzled GEMM kernels from one run
+# to the next, and the length of the working directory's path moves the heap too. So compile in
+# a fixed directory (one build at a time, by a lock) with randomisation off for the compiler.
+# Without setarch (util-linux) the PTX may differ from the committed one; CI has it.
+tmp=/tmp/flowtune-build
+exec 9>"$tmp.lock"
+flock 9
+rm -rf "$tmp"
+mkdir -p "$tmp"
 trap 'rm -rf "$tmp"' EXIT
+NORAND=()
+if setarch "$(uname -m)" -R true 2>/dev/null; then
+  NORAND=(setarch "$(uname -m)" -R)
+else
+  echo "build.sh: warning: setarch -R is unavailable, so nvcc runs with address randomisation and its PTX may differ from the committed one" >&2
+fi
 # Compile a copy under a fixed name so that no absolute path of this checkout leaks into the PTX.
 cp kernels.cu "$tmp/kernels.cu"
-(cd "$tmp" && "$NVCC" -ptx -arch=compute_80 -std=c++17 -O3 -o kernels.ptx kernels.cu)
+(cd "$tmp" && "${NORAND[@]}" "$NVCC" -ptx -arch=compute_80 -std=c++17 -O3 -o kernels.ptx kernels.cu)
 cp "$tmp/kernels.ptx" cuda/kernels.ptx
 sha256sum kernels.cu | cut -d' ' -f1 > cuda/kernels.ptx.sha256
 # ptxas sits beside nvcc (Debian's wrapper script hides the real directory, so ask PATH first).
 PTXAS="${PTXAS:-$(command -v ptxas || echo "$(dirname "$(command -v "$NVCC")")/ptxas")}"
 for sm in 80 90; do
   # -O3 is ptxas's default, spelled out so that a changed default shows up here.
-  "$PTXAS" -arch=sm_$sm -O3 -o "$tmp/kernels.sm_$sm.cubin" "$tmp/kernels.ptx"
+  (cd "$tmp" && "${NORAND[@]}" "$PTXAS" -arch=sm_$sm -O3 -o "kernels.sm_$sm.cubin" kernels.ptx)
   cp "$tmp/kernels.sm_$sm.cubin" cuda/
 done
 sha256sum cuda/kernels.ptx | cut -d' ' -f1 > cuda/kernels.cubin.sha256
