@@ -20,17 +20,7 @@ import (
 // A CI-sized pretraining run: the loss must fall, and the run must leave a loadable checkpoint
 // and a sample grid behind.
 func TestPretrainSmokeLossFalls(t *testing.T) {
-	w, err := world.New(world.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok := world.NewTokenizer(0)
-	mcfg := DefaultModelConfig(tok.VocabSize(), tok.MaxLen)
-	mcfg.Dim, mcfg.Depth, mcfg.Heads, mcfg.FreqDim = 32, 2, 2, 32
-	m, err := NewModel(tensor.CPU(), mcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, tok, m := smallPretrainModel(t, 32, 2, 2, 32)
 	cfg := DefaultPretrainConfig()
 	cfg.Steps, cfg.Batch, cfg.WarmupSteps, cfg.LogEvery, cfg.SampleEvery, cfg.SaveEvery = 60, 16, 10, 10, 0, 0
 	cfg.LR = 3e-3
@@ -96,17 +86,7 @@ func TestPretrainReportsLogWriteErrors(t *testing.T) {
 	if _, err := os.Stat("/dev/full"); err != nil {
 		t.Skip("no /dev/full to make writes fail")
 	}
-	w, err := world.New(world.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok := world.NewTokenizer(0)
-	mcfg := DefaultModelConfig(tok.VocabSize(), tok.MaxLen)
-	mcfg.Dim, mcfg.Depth, mcfg.Heads, mcfg.FreqDim = 16, 1, 2, 16
-	m, err := NewModel(tensor.CPU(), mcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, tok, m := smallPretrainModel(t, 16, 1, 2, 16)
 	cfg := DefaultPretrainConfig()
 	cfg.Steps, cfg.Batch, cfg.WarmupSteps, cfg.LogEvery, cfg.SampleEvery, cfg.SaveEvery = 2, 2, 1, 1, 0, 0
 	dir := t.TempDir()
@@ -116,7 +96,7 @@ func TestPretrainReportsLogWriteErrors(t *testing.T) {
 	}
 	p := &Pretrainer{Cfg: cfg, Model: m, World: w, Tok: tok, OutDir: dir, Log: zerolog.Nop(),
 		SamplePrompts: DefaultSamplePrompts[:1]}
-	err = p.Run(context.Background())
+	err := p.Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "pretrain_log.jsonl") || !strings.Contains(err.Error(), "step 1") {
 		t.Fatalf("Run with an unwritable log: %v, want an error naming pretrain_log.jsonl and step 1", err)
 	}
@@ -130,17 +110,7 @@ func TestPretrainReportsLogWriteErrors(t *testing.T) {
 // StopAfter runs a prefix of a longer schedule: the steps it takes see the learning rates of
 // the Steps-long schedule, not of a schedule that ends at StopAfter, and it saves at its end.
 func TestPretrainStopAfterRunsAPrefixOfTheSchedule(t *testing.T) {
-	w, err := world.New(world.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok := world.NewTokenizer(0)
-	mcfg := DefaultModelConfig(tok.VocabSize(), tok.MaxLen)
-	mcfg.Dim, mcfg.Depth, mcfg.Heads, mcfg.FreqDim = 16, 1, 2, 16
-	m, err := NewModel(tensor.CPU(), mcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, tok, m := smallPretrainModel(t, 16, 1, 2, 16)
 	cfg := DefaultPretrainConfig()
 	cfg.Steps, cfg.StopAfter, cfg.Batch, cfg.WarmupSteps, cfg.LogEvery, cfg.SampleEvery, cfg.SaveEvery = 8, 4, 2, 1, 1, 0, 0
 	dir := t.TempDir()
@@ -182,4 +152,22 @@ func TestPretrainStopAfterRunsAPrefixOfTheSchedule(t *testing.T) {
 	if bad.Validate() == nil {
 		t.Fatal("stop_after beyond steps was accepted")
 	}
+}
+
+// smallPretrainModel is the default world and tokenizer with a fresh model of the given width,
+// depth, heads and timestep-feature size, for pretraining tests.
+func smallPretrainModel(t *testing.T, dim, depth, heads, freq int) (*world.World, *world.Tokenizer, *Model) {
+	t.Helper()
+	w, err := world.New(world.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := world.NewTokenizer(0)
+	mcfg := DefaultModelConfig(tok.VocabSize(), tok.MaxLen)
+	mcfg.Dim, mcfg.Depth, mcfg.Heads, mcfg.FreqDim = dim, depth, heads, freq
+	m, err := NewModel(tensor.CPU(), mcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, tok, m
 }
