@@ -199,6 +199,7 @@ func scoreHeldOut(stdout io.Writer, m *diffusion.Model, src source, tok *world.T
 	}
 	fmt.Fprintf(stdout, "%s held-out: %d prompts × %d images, %d %s steps, cfg %g\n", o.heldout, len(prompts), so.PerPrompt, so.Steps,
 		map[bool]string{false: "ODE", true: "SDE"}[so.SDE != nil], so.CFG)
+	scores := map[string][]float64{}
 	for _, name := range reward.Names() {
 		r, _ := reward.ByName(name)
 		s, err := reward.ScoreAll(r, all, imgs)
@@ -206,8 +207,12 @@ func scoreHeldOut(stdout io.Writer, m *diffusion.Model, src source, tok *world.T
 			fmt.Fprintf(stdout, "  %-15s n/a on this task (%v)\n", name, err)
 			continue
 		}
+		scores[name] = s
 		mu, se := meanStderr(s)
 		fmt.Fprintf(stdout, "  %-15s %.4f ± %.4f\n", name, mu, se)
+	}
+	if o.heldout == "compose" {
+		printFamilies(stdout, all, scores["compose"], scores["compose_strict"])
 	}
 	rows := prompts[:min(heldOutGridRows, len(prompts))]
 	title := fmt.Sprintf("%s held-out, first %d of %d prompts; %s", o.heldout, len(rows), len(prompts), o.settings())
@@ -217,6 +222,35 @@ func scoreHeldOut(stdout io.Writer, m *diffusion.Model, src source, tok *world.T
 	}
 	fmt.Fprintf(stdout, "wrote %s (first prompts, one row each)\n", out.grid)
 	return nil
+}
+
+// printFamilies breaks the compose scores down by GenEval-like prompt family
+// (world.Spec.ComposeFamily), as GenEval reports its tasks.
+func printFamilies(stdout io.Writer, prompts []string, compose, strict []float64) {
+	if len(compose) != len(prompts) || len(strict) != len(prompts) {
+		return
+	}
+	byFam := map[string][2][]float64{}
+	for i, p := range prompts {
+		spec, err := world.Parse(p)
+		if err != nil {
+			continue
+		}
+		f := spec.ComposeFamily()
+		v := byFam[f]
+		v[0], v[1] = append(v[0], compose[i]), append(v[1], strict[i])
+		byFam[f] = v
+	}
+	fmt.Fprintf(stdout, "  by family:       %-8s %-17s %s\n", "images", "compose", "compose_strict")
+	for _, f := range world.ComposeFamilies {
+		v, ok := byFam[f]
+		if !ok {
+			continue
+		}
+		mu, se := meanStderr(v[0])
+		smu, sse := meanStderr(v[1])
+		fmt.Fprintf(stdout, "    %-15s %-8d %.4f ± %.4f   %.4f ± %.4f\n", f, len(v[0]), mu, se, smu, sse)
+	}
 }
 
 // settings describes the sampler the flags chose.

@@ -6,9 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/flowtune/flowtune/diffusion/world"
 	"github.com/flowtune/flowtune/internal/plot"
 )
 
@@ -53,6 +56,18 @@ func TestGridShapeAndHeldOutReport(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^  ` + name + ` +-?[0-9.]+ ± [0-9.]+$`).MatchString(text) {
 			t.Errorf("no score line for %s in:\n%s", name, text)
 		}
+	}
+	// The family breakdown accounts for every image, under the world's family names.
+	total := 0
+	for _, m := range regexp.MustCompile(`(?m)^    ([a-z_]+) +([0-9]+) +[0-9.]+ ± [0-9.]+ +[0-9.]+ ± [0-9.]+$`).FindAllStringSubmatch(text, -1) {
+		if !slices.Contains(world.ComposeFamilies, m[1]) {
+			t.Errorf("unknown family %q in:\n%s", m[1], text)
+		}
+		n, _ := strconv.Atoi(m[2])
+		total += n
+	}
+	if total != 6 {
+		t.Errorf("family lines count %d images, want 6:\n%s", total, text)
 	}
 	if !strings.Contains(text, "ocr") || !strings.Contains(text, "n/a on this task") {
 		t.Errorf("ocr should be reported as not applying:\n%s", text)

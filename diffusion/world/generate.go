@@ -105,3 +105,35 @@ func drawSpec(rng RNG, split *Split, heldOut bool, gen func(RNG) Spec) Spec {
 		}
 	}
 }
+
+// ComposeFamilies names the GenEval-like families of composition prompts, in report order.
+var ComposeFamilies = []string{"single_object", "counting", "two_object", "colour_attr", "position", "mixed"}
+
+// ComposeFamily names the family a Compose spec belongs to by its structure, as GenEval groups
+// its prompts: one clause of one shape is single_object, one clause of several is counting;
+// two single shapes are position when related, colour_attr when both are coloured and
+// two_object otherwise; anything else is mixed. A two_object draw that happens to name both
+// colours is structurally a colour_attr prompt and is named so. It returns "" for a spec of
+// another family.
+func (s Spec) ComposeFamily() string {
+	if s.Family != Compose || len(s.Clauses) == 0 {
+		return ""
+	}
+	c := s.Clauses
+	switch {
+	case len(c) == 1 && c[0].Count == 1:
+		return "single_object"
+	case len(c) == 1:
+		return "counting"
+	case len(c) == 2 && c[0].Count == 1 && c[1].Count == 1:
+		switch {
+		case s.Relation != NoRelation:
+			return "position"
+		case c[0].Color != AnyColor && c[1].Color != AnyColor:
+			return "colour_attr"
+		default:
+			return "two_object"
+		}
+	}
+	return "mixed"
+}
