@@ -204,13 +204,17 @@ func (c *Comparison) Report() (*CompareReport, error) {
 	gain := rep.Algos[refIdx].Peak - rep.BaseEval
 	rep.Threshold = rep.BaseEval + reach*gain
 	rep.ThresholdRule = fmt.Sprintf("base + %g × (Flow-GRPO's peak − base) on the seed-mean held-out curve", reach)
+	if gain <= 0 {
+		rep.Threshold = math.NaN() // written as null
+		rep.ThresholdRule = "none: Flow-GRPO's seed-mean held-out curve never rose above the base, so there is no gain of its to reach"
+	}
 	for i := range rep.Algos {
 		a := &rep.Algos[i]
 		a.ReachStep, a.ReachSeconds = -1, 0
-		if gain <= 0 {
-			continue // Flow-GRPO never rose above the base: there is nothing to reach
-		}
 		for j, s := range a.EvalSteps {
+			if gain <= 0 {
+				break // Flow-GRPO never rose above the base: there is nothing to reach
+			}
 			if a.Mean[j] >= rep.Threshold {
 				a.ReachStep = s
 				a.ReachSeconds = meanAt(curves[a.Algo], s, func(rc *runCurve, j int) float64 { return rc.trainSecs[j] })
@@ -231,7 +235,7 @@ func (c *Comparison) Report() (*CompareReport, error) {
 		}
 	}
 
-	data, err := json.MarshalIndent(rep, "", "  ")
+	data, err := marshalJSONIndent(rep, "", "  ") // a NaN threshold is written as null
 	if err != nil {
 		return nil, err
 	}
@@ -328,9 +332,13 @@ func (r *CompareReport) Markdown() string {
 		"group size and rollout budget for every algorithm: %d steps × %d prompts × %d images = %d rollouts of %d steps; seeds %v. "+
 		"%s, device %s.\n\n", r.Reward, r.Budget.EvalImages, r.Budget.Steps, r.Budget.Prompts, r.Budget.Group,
 		r.Budget.Rollouts, r.Budget.RolloutSteps, r.Seeds, r.Machine, r.Device)
-	fmt.Fprintf(&b, "Base model: %.4f. Reach threshold: %.4f = %s. Evaluation noise: one evaluation's standard error "+
+	threshold := fmt.Sprintf("%.4f = %s", r.Threshold, r.ThresholdRule)
+	if math.IsNaN(r.Threshold) {
+		threshold = r.ThresholdRule
+	}
+	fmt.Fprintf(&b, "Base model: %.4f. Reach threshold: %s. Evaluation noise: one evaluation's standard error "+
 		"is %.4f (std/√n over its images; the same prompts and noise at every evaluation make changes paired, but "+
-		"differences of a few standard errors between single evaluations are still noise).\n\n", r.BaseEval, r.Threshold, r.ThresholdRule, r.EvalStderr)
+		"differences of a few standard errors between single evaluations are still noise).\n\n", r.BaseEval, threshold, r.EvalStderr)
 	b.WriteString("| algorithm | peak (mean curve) | peak per seed (mean ± sd) | final | steps to reach | train s to reach | step ratio vs Flow-GRPO | time ratio vs Flow-GRPO | s/step | diversity at reach (÷ base) |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, a := range r.Algos {
@@ -376,7 +384,7 @@ func (r *CompareReport) chart() *image.RGBA {
 		}
 		ss = append(ss, s)
 	}
-	if r.Threshold != r.BaseEval {
+	if !math.IsNaN(r.Threshold) && r.Threshold != r.BaseEval {
 		ss = append(ss, plot.Series{Name: fmt.Sprintf("reach threshold %.3f", r.Threshold), Col: plot.Lighter(plot.Lighter(plot.Palette[len(plot.Palette)-1])),
 			X: []float64{0, xMax}, Y: []float64{r.Threshold, r.Threshold}})
 	}

@@ -205,6 +205,46 @@ func TestCompareReportNotReached(t *testing.T) {
 	}
 }
 
+// When Flow-GRPO never rises above the base there is no threshold to reach: the report says so
+// (not a threshold equal to the base), writes it as null, and still gives each algorithm's
+// diversity at its peak.
+func TestCompareReportReferenceNeverRose(t *testing.T) {
+	dir := t.TempDir()
+	c := &Comparison{Algos: []string{"awm", "flowgrpo"}, Seeds: 1, OutDir: dir, Overrides: map[string]string{},
+		ExtraRewards: map[string]reward.Reward{"brightness": rewardtest.Brightness{}}, Log: zerolog.Nop()}
+	c.ConfigPath = filepath.Join(dir, "base.yaml")
+	y, _ := tinyConfig("awm").YAML()
+	if err := os.WriteFile(c.ConfigPath, y, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for algo, ev := range map[string][]float64{"flowgrpo": {0.2, 0.19, 0.2}, "awm": {0.2, 0.25, 0.3}} {
+		cfg, err := c.config(algo, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fakeRun(t, c.runDir(algo, 0), cfg, ev, []float64{1, 0.8, 0.6}, 4, 1)
+	}
+	rep, err := c.Report()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !math.IsNaN(rep.Threshold) {
+		t.Errorf("threshold %v, want none (NaN)", rep.Threshold)
+	}
+	awm, fg := rep.Algos[0], rep.Algos[1]
+	if awm.ReachStep != -1 || awm.StepRatio != 0 || math.Abs(awm.DiversityAtReach-0.6) > 1e-9 || math.Abs(fg.DiversityAtReach-1) > 1e-9 {
+		t.Errorf("awm reach %d ratio %v diversity at peak %v; flowgrpo diversity %v", awm.ReachStep, awm.StepRatio, awm.DiversityAtReach, fg.DiversityAtReach)
+	}
+	md := rep.Markdown()
+	if !strings.Contains(md, "Reach threshold: none: Flow-GRPO") || strings.Contains(md, "NaN") {
+		t.Errorf("compare.md does not say there is no threshold:\n%s", md)
+	}
+	js, _ := os.ReadFile(filepath.Join(dir, CompareJSONFile))
+	if !strings.Contains(string(js), `"threshold": null`) {
+		t.Errorf("compare.json threshold is not null:\n%s", js)
+	}
+}
+
 func TestCompareRejectsBadLists(t *testing.T) {
 	base := Comparison{Seeds: 3, OutDir: t.TempDir(), World: &world.World{}, Tok: world.NewTokenizer(0),
 		NewModel: func() (*diffusion.Model, string, error) { return nil, "", nil }}
