@@ -356,7 +356,8 @@ func (r *CompareReport) Markdown() string {
 	b.WriteString(r.gainMarkdown())
 	b.WriteString("\nRatios are Flow-GRPO's steps (training seconds) to the threshold over the algorithm's; > 1 is faster. " +
 		"Training seconds exclude the held-out evaluations. Diversity is the mean RMS pixel distance between a prompt's " +
-		"images under different seeds, relative to the base model; well below 1 means the samples collapsed.\n")
+		"images under different seeds, relative to the base model, at the reach step (at the peak where the threshold is not reached); " +
+		"well below 1 means the samples collapsed.\n")
 	return b.String()
 }
 
