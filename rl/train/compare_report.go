@@ -212,10 +212,7 @@ func (c *Comparison) Report() (*CompareReport, error) {
 		a := &rep.Algos[i]
 		a.ReachStep, a.ReachSeconds = -1, 0
 		for j, s := range a.EvalSteps {
-			if gain <= 0 {
-				break // Flow-GRPO never rose above the base: there is nothing to reach
-			}
-			if a.Mean[j] >= rep.Threshold {
+			if a.Mean[j] >= rep.Threshold { // never, when the threshold is NaN (nothing to reach)
 				a.ReachStep = s
 				a.ReachSeconds = meanAt(curves[a.Algo], s, func(rc *runCurve, j int) float64 { return rc.trainSecs[j] })
 				a.DiversityAtReach = a.Diversity[j]

@@ -175,8 +175,10 @@ func TestCompareReportFromKnownCurves(t *testing.T) {
 	}
 }
 
-// A run that never reaches the threshold is reported as such, with no ratio.
-func TestCompareReportNotReached(t *testing.T) {
+// awmVsFlowGRPO reports a one-seed AWM-against-Flow-GRPO comparison from hand-made held-out
+// curves (evaluated every 4 steps, 1 s per step) with the diversity curve div for both.
+func awmVsFlowGRPO(t *testing.T, awm, flowgrpo, div []float64) (*CompareReport, string) {
+	t.Helper()
 	dir := t.TempDir()
 	c := &Comparison{Algos: []string{"awm", "flowgrpo"}, Seeds: 1, OutDir: dir, Overrides: map[string]string{},
 		ExtraRewards: map[string]reward.Reward{"brightness": rewardtest.Brightness{}}, Log: zerolog.Nop()}
@@ -185,8 +187,7 @@ func TestCompareReportNotReached(t *testing.T) {
 	if err := os.WriteFile(c.ConfigPath, y, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	div := []float64{1, 1, 1}
-	for algo, ev := range map[string][]float64{"flowgrpo": {0.2, 0.4, 0.6}, "awm": {0.2, 0.3, 0.3}} {
+	for algo, ev := range map[string][]float64{"flowgrpo": flowgrpo, "awm": awm} {
 		cfg, err := c.config(algo, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -197,6 +198,12 @@ func TestCompareReportNotReached(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rep, dir
+}
+
+// A run that never reaches the threshold is reported as such, with no ratio.
+func TestCompareReportNotReached(t *testing.T) {
+	rep, _ := awmVsFlowGRPO(t, []float64{0.2, 0.3, 0.3}, []float64{0.2, 0.4, 0.6}, []float64{1, 1, 1})
 	if a := rep.Algos[0]; a.ReachStep != -1 || a.StepRatio != 0 || a.DiversityAtReach != 1 {
 		t.Fatalf("awm: reach %d ratio %v diversity %v", a.ReachStep, a.StepRatio, a.DiversityAtReach)
 	}
@@ -209,25 +216,7 @@ func TestCompareReportNotReached(t *testing.T) {
 // (not a threshold equal to the base), writes it as null, and still gives each algorithm's
 // diversity at its peak.
 func TestCompareReportReferenceNeverRose(t *testing.T) {
-	dir := t.TempDir()
-	c := &Comparison{Algos: []string{"awm", "flowgrpo"}, Seeds: 1, OutDir: dir, Overrides: map[string]string{},
-		ExtraRewards: map[string]reward.Reward{"brightness": rewardtest.Brightness{}}, Log: zerolog.Nop()}
-	c.ConfigPath = filepath.Join(dir, "base.yaml")
-	y, _ := tinyConfig("awm").YAML()
-	if err := os.WriteFile(c.ConfigPath, y, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for algo, ev := range map[string][]float64{"flowgrpo": {0.2, 0.19, 0.2}, "awm": {0.2, 0.25, 0.3}} {
-		cfg, err := c.config(algo, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fakeRun(t, c.runDir(algo, 0), cfg, ev, []float64{1, 0.8, 0.6}, 4, 1)
-	}
-	rep, err := c.Report()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep, dir := awmVsFlowGRPO(t, []float64{0.2, 0.25, 0.3}, []float64{0.2, 0.19, 0.2}, []float64{1, 0.8, 0.6})
 	if !math.IsNaN(rep.Threshold) {
 		t.Errorf("threshold %v, want none (NaN)", rep.Threshold)
 	}
