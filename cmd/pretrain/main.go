@@ -15,6 +15,10 @@
 //	go build -tags cuda -o pretrain ./cmd/pretrain
 //	./pretrain -device cuda -dim 256 -depth 8 -heads 8 -size 64 -batch 128 -steps 3000 -captions exact
 //
+// -logit-mean and -logit-std set the training noise levels, σ = sigmoid(u) with u normal (SD3's
+// logit-normal; the default mean 0 centres them on σ = 0.5, and ln 3 ≈ 1.0986 puts as much
+// weight at high noise as the sampler's shift-3 grid does).
+//
 // tools/base_gpu.sh builds and runs such a pretraining and scores the result.
 package main
 
@@ -23,6 +27,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 
@@ -56,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "images per step")
 	fs.Float64Var(&cfg.LR, "lr", cfg.LR, "peak learning rate (warm-up, then cosine decay)")
 	fs.Float64Var(&cfg.EMADecay, "ema", cfg.EMADecay, "EMA decay of the saved weights")
+	fs.Float64Var(&cfg.LogitMean, "logit-mean", cfg.LogitMean, "training noise levels are σ = sigmoid(u), u ~ N(logit-mean, logit-std²); ln 3 ≈ 1.0986 is the sampler's shift 3")
+	fs.Float64Var(&cfg.LogitStd, "logit-std", cfg.LogitStd, "spread of the training noise levels' logit (see -logit-mean)")
 	fs.IntVar(&cfg.SampleEvery, "sample-every", cfg.SampleEvery, "write a sample grid every N steps (0: only at the end; -1: none)")
 	fs.IntVar(&cfg.SaveEvery, "save-every", cfg.SaveEvery, "checkpoint every N steps")
 	fs.IntVar(&cfg.LogEvery, "log-every", cfg.LogEvery, "progress line every N steps")
@@ -80,6 +87,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log := logx.New(stderr)
 	if !(*textFrac >= 0 && *textFrac <= 1) {
 		return cli.Usagef("-text-fraction must be in [0, 1] (got %g)", *textFrac)
+	}
+	if math.IsNaN(cfg.LogitMean) || math.IsInf(cfg.LogitMean, 0) {
+		return cli.Usagef("-logit-mean must be a finite number (got %g; 0 centres the noise levels on σ = 0.5, ln 3 ≈ 1.0986 shifts them as the sampler's shift 3 does)", cfg.LogitMean)
+	}
+	if !(cfg.LogitStd > 0) || math.IsInf(cfg.LogitStd, 0) {
+		return cli.Usagef("-logit-std must be a finite number > 0 (got %g; 1 is SD3's)", cfg.LogitStd)
 	}
 	wcfg := world.DefaultConfig()
 	wcfg.TextFraction = *textFrac

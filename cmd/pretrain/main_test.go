@@ -89,6 +89,17 @@ func TestModelShapeFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !strings.Contains(out.String(), `"logit_mean":0,`) {
+		t.Errorf("the default training noise levels are not logged as logit_mean 0:\n%s", out.String())
+	}
+	// -logit-mean and -logit-std reach the training config.
+	out.Reset()
+	if err := run(context.Background(), append(tiny, "-logit-mean", "1.0986", "-logit-std", "0.8", "-out", dir+"/shifted"), &out, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), `"logit_mean":1.0986,"logit_std":0.8`) {
+		t.Errorf("-logit-mean 1.0986 -logit-std 0.8 are not in the logged training config:\n%s", out.String())
+	}
 	if c := m.Cfg; c.Size != 64 || c.Patch != 8 || c.Heads != 2 || c.Dim != 16 {
 		t.Fatalf("saved model config %+v, want size 64, patch 8, heads 2, dim 16", c)
 	}
@@ -104,6 +115,9 @@ func TestModelShapeFlags(t *testing.T) {
 		{[]string{"-heads", "3"}, "multiple of -heads"},
 		{[]string{"-patch", "-1"}, "-patch must be ≥ 0"},
 		{[]string{"-init", dir + "/base.safetensors", "-size", "32"}, "-init"},
+		{[]string{"-logit-std", "0"}, "-logit-std must be a finite number > 0"},
+		{[]string{"-logit-std", "NaN"}, "-logit-std must be"},
+		{[]string{"-logit-mean", "Inf"}, "-logit-mean must be a finite number"},
 	} {
 		err := run(context.Background(), append(append(tiny, "-out", dir+"/bad"), c.args...), &out, &out)
 		if cli.ExitCode(err) != cli.ExitUsage || !strings.Contains(err.Error(), c.want) {
