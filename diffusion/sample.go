@@ -1,6 +1,7 @@
 package diffusion
 
 import (
+	"fmt"
 	"image"
 
 	"github.com/flowtune/flowtune/diffusion/world"
@@ -51,4 +52,30 @@ func SamplePrompts(m *Model, tok *world.Tokenizer, prompts []string, o SampleOpt
 		return Images(SampleODE(g, x, grid, c)), nil
 	}
 	return Images(SampleSDE(g, x, grid, c, *o.SDE, rng).Final()), nil
+}
+
+// TailGrid is the part of a sampler grid below σ0 with σ0 itself in front: the levels an ODE
+// started at noise level σ0 visits when it follows grid from there. σ0 must lie in (0, 1].
+func TailGrid(grid []float64, sigma0 float64) []float64 {
+	if !(sigma0 > 0 && sigma0 <= 1) {
+		panic(fmt.Sprintf("diffusion.TailGrid: σ0 = %g is outside (0, 1]", sigma0))
+	}
+	tail := []float64{sigma0}
+	for _, s := range grid {
+		if s < sigma0 {
+			tail = append(tail, s)
+		}
+	}
+	return tail
+}
+
+// Restore noises clean images x0 to level σ0 with the noise eps, x = (1−σ0)·x0 + σ0·eps, and
+// integrates the Euler ODE from there to σ = 0 on TailGrid(grid, σ0). Restoring known images from
+// rising noise levels shows where a model loses them: an exact velocity brings every x0 back
+// from any σ0 < 1 on any grid (x − σ·v = x0 for the data distribution that is a point mass), so
+// what a trained model loses below σ0 is its own error on the levels it visited.
+func Restore(m VelocityModel, x0, eps *tensor.Tensor, sigma0 float64, grid []float64, c Cond) *tensor.Tensor {
+	tail := TailGrid(grid, sigma0)
+	x := Interpolate(x0, eps, fill(x0.Dim(0), float32(sigma0)))
+	return SampleODE(m, x, tail, c)
 }

@@ -36,6 +36,10 @@ func (o options) check() error {
 		return cli.Usagef("give either -run DIR or -adapters FILE, not both")
 	case len(o.prompts) > 0 && o.heldout != "":
 		return cli.Usagef("give either -prompt or -heldout, not both")
+	case o.fromTruth != "" && o.heldout == "":
+		return cli.Usagef("-from-truth needs -heldout TASK (the prompts whose ground truth is restored), e.g. -heldout compose -from-truth 0.5,0.7,0.9,1")
+	case o.fromTruth != "" && o.sde:
+		return cli.Usagef("-from-truth restores with the ODE; drop -sde")
 	case len(o.prompts) == 0 && o.heldout == "" && o.export == "":
 		return cli.Usagef("no -prompt given (example: -prompt \"two red circles\", or -heldout compose to score the held-out prompts)")
 	}
@@ -59,6 +63,12 @@ func (o options) check() error {
 		return cli.Usagef("-cfg %g: want a guidance scale from 0 to %g (1: no guidance)", o.cfg, maxCFG)
 	case math.IsNaN(o.noise) || !(o.noise > 0) || o.noise > maxNoise:
 		return cli.Usagef("-noise %g: want an SDE noise level 0 < a ≤ %g (0.7 is Flow-GRPO's)", o.noise, maxNoise)
+	case o.fromTruth != "":
+		if _, err := parseLevels(o.fromTruth); err != nil {
+			return err
+		}
+	}
+	switch {
 	case math.IsNaN(o.maxMemGiB) || o.maxMemGiB < 0 || math.IsInf(o.maxMemGiB, 0):
 		return cli.Usagef("-max-mem %g: want a number of GiB ≥ 0 (0: 80%% of the memory available now)", o.maxMemGiB)
 	}

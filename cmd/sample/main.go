@@ -22,6 +22,17 @@
 //
 //	go run ./cmd/sample -heldout compose -n 2 -steps 10
 //
+// -from-truth LEVELS (with -heldout) asks where a model loses an image instead: it renders each
+// held-out prompt's ground truth, noises it to each level σ0 of the list with one fixed noise draw,
+// brings it back with the ODE on the part of the -steps grid below σ0, and prints every reward per
+// level beside the ground truth's own score, with a grid of the first prompts (the ground truth,
+// then one column per level):
+//
+//	go run ./cmd/sample -heldout compose -n 2 -steps 10 -from-truth 0.5,0.6,0.7,0.8,0.9,1
+//
+// A perfect velocity restores every image from every σ0 < 1; a level where the score falls is a
+// range of noise where the model's velocity is wrong.
+//
 // -device cuda samples on the GPU (a binary built with -tags cuda); a model of any image size
 // (cmd/pretrain -size) is scored by the rewards at its size.
 //
@@ -63,6 +74,7 @@ type options struct {
 	cfg, noise, maxMemGiB        float64
 	seed                         uint64
 	heldout, device              string
+	fromTruth                    string
 }
 
 func main() {
@@ -94,6 +106,7 @@ func run(args []string, stdout io.Writer) error {
 	fs.Uint64Var(&o.seed, "seed", 1, "noise seed")
 	fs.IntVar(&o.scale, "scale", 4, fmt.Sprintf("upscaling of each image in the grid (1–%d)", maxScale))
 	fs.StringVar(&o.heldout, "heldout", "", "score the model on this task's held-out prompts (compose, text or pref) with every reward")
+	fs.StringVar(&o.fromTruth, "from-truth", "", "with -heldout: render each prompt's ground truth, noise it to each of these levels σ0 (comma-separated, in (0, 1]) and restore it with the ODE; prints the rewards per level (where the model loses an image)")
 	fs.IntVar(&o.limit, "prompts", 0, "with -heldout: use only this many held-out prompts (0: all)")
 	fs.StringVar(&o.device, "device", "cpu", "compute device: cpu or cuda (cuda needs a binary built with -tags cuda)")
 	fs.Float64Var(&o.maxMemGiB, "max-mem", 0, "refuse jobs estimated to need more than this many GiB (0: 80% of the memory available now)")
@@ -126,6 +139,13 @@ func run(args []string, stdout io.Writer) error {
 	so := diffusion.SampleOptions{PerPrompt: o.n, Steps: o.steps, CFG: float32(o.cfg), Seed: o.seed}
 	if o.sde {
 		so.SDE = &diffusion.SDEConfig{Kind: tensor.SDEFlow, Noise: o.noise}
+	}
+	if o.fromTruth != "" {
+		levels, err := parseLevels(o.fromTruth)
+		if err != nil {
+			return err
+		}
+		return restoreHeldOut(stdout, m, src, tok, o, levels)
 	}
 	if o.heldout != "" {
 		return scoreHeldOut(stdout, m, src, tok, o, so)

@@ -26,6 +26,12 @@ func TestBadInputIsExplained(t *testing.T) {
 		{[]string{"-heldout", "geneval", "-steps", "1"}, `unknown task "geneval"`},
 		{[]string{"-prompt", "a purple circle", "-steps", "1"}, "purple"},
 		{[]string{"-prompt", "x", "-model", "/nonexistent/m.safetensors"}, "/nonexistent/m.safetensors"},
+		{[]string{"-prompt", "x", "-from-truth", "0.5"}, "-from-truth needs -heldout"},
+		{[]string{"-heldout", "compose", "-from-truth", "0.5", "-sde"}, "drop -sde"},
+		{[]string{"-heldout", "compose", "-from-truth", "0.5,1.5"}, `"1.5" is not a noise level in (0, 1]`},
+		{[]string{"-heldout", "compose", "-from-truth", "0,0.5"}, `"0" is not a noise level`},
+		{[]string{"-heldout", "compose", "-from-truth", "0.5,,1"}, `"" is not a noise level`},
+		{[]string{"-heldout", "compose", "-from-truth", "NaN"}, `"NaN" is not a noise level`},
 	} {
 		err := run(append(tc.args, "-out", filepath.Join(t.TempDir(), "x.png")), &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -88,5 +94,46 @@ func checkPNG(t *testing.T, path string, cols, rows, scale int) {
 	// Captioned rows of 32·scale pixel cells, with the title on top.
 	if w, h := plot.GridSize(cols, rows, 32*scale, true); cfg.Width != w || cfg.Height != h {
 		t.Fatalf("%s is %d×%d, want %d×%d: %d columns × %d rows of %d px cells, captioned", path, cfg.Width, cfg.Height, w, h, cols, rows, 32*scale)
+	}
+}
+
+// -from-truth restores held-out ground truth: the detector scores the ground truth perfectly,
+// restoring from a little noise keeps it (a run that started from pure noise would score about
+// 0.2 here), every level gets one line with its number of ODE steps, and the grid has the ground
+// truth and one column per level.
+func TestFromTruthProfile(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "r.png")
+	var buf bytes.Buffer
+	args := []string{"-heldout", "compose", "-prompts", "4", "-n", "1", "-steps", "4", "-scale", "1",
+		"-from-truth", "1, 0.05", "-out", out}
+	if err := run(args, &buf); err != nil {
+		t.Fatal(err)
+	}
+	text := buf.String()
+	checkPNG(t, out, 3, 4, 1)
+	line := func(label string) []float64 {
+		m := regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(label) + ` +([0-9]+) +([0-9.]+) ± [0-9.]+ +([0-9.]+) ± [0-9.]+ `).FindStringSubmatch(text)
+		if m == nil {
+			t.Fatalf("no line for %s in:\n%s", label, text)
+		}
+		var v []float64
+		for _, s := range m[1:] {
+			f, _ := strconv.ParseFloat(s, 64)
+			v = append(v, f)
+		}
+		return v
+	}
+	if v := line("truth"); v[1] != 1 || v[2] != 1 {
+		t.Errorf("ground truth scores compose %g, strict %g; want 1 and 1:\n%s", v[1], v[2], text)
+	}
+	// The 4-step shift-3 grid is 1, 0.858, 0.602, 0.0089, 0: two steps from 0.05, four from 1.
+	if v := line("0.05"); v[0] != 2 || v[1] < 0.75 {
+		t.Errorf("from σ0 0.05: %g steps and compose %g; want 2 steps and compose ≥ 0.75:\n%s", v[0], v[1], text)
+	}
+	if v := line("1"); v[0] != 4 {
+		t.Errorf("from σ0 1: %g steps, want 4:\n%s", v[0], text)
+	}
+	if strings.Index(text, "\n  0.05 ") > strings.Index(text, "\n  1 ") {
+		t.Errorf("levels are not listed in increasing order:\n%s", text)
 	}
 }
