@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tools/base_gpu.sh — pretrain a larger base model on a GPU and score it, in one call of at most
-# about 8 minutes.
+# about 9 minutes.
 #
 #   tools/base_gpu.sh build   # here (Go, CUDA headers, no GPU): binaries into .gpu/base/ (git-ignored)
 #   tools/base_gpu.sh run     # on the GPU machine (no Go, no network; carry .gpu/base): the steps below
@@ -15,7 +15,10 @@
 #   3. score: `sample -heldout compose|text -n 4 -steps 10` on all 128 held-out prompts (512
 #      images per task, the 10-step ODE of the README's held-out table), for the new base and,
 #      on the same card, for the shipped one;
-#   4. summary.txt: shape, steps, time per step, final loss and the held-out scores side by side.
+#   4. restore: the new base's held-out compose ground truth restored from noise levels 0.5–1
+#      (`sample -from-truth`): the noise range where it loses shapes;
+#   5. summary.txt: shape, steps, time per step, final loss, the held-out scores side by side and
+#      the restore profile.
 # The new base is also copied to .gpu/base-keep/base.safetensors (git-ignored, in the checkout),
 # which stays on the GPU machine while it is held, for `finetune`; it comes back in $OUT too.
 #
@@ -75,11 +78,12 @@ run)
   DEVICE="${DEVICE:-cuda}" INIT="${INIT:-}"
   prompts=0 score_steps=10 # all held-out prompts, the README's 10-step ODE
   # Time plan (seconds; each step's limit, then SIGINT and KILL 5 s later): calibration 45,
-  # pretraining BUDGET + 25, four scorings of 35: 450 s at the defaults, 480 s at the very worst.
-  cal_limit=45 score_limit=35 pretrain_limit=$((BUDGET + 25)) grids=1
+  # pretraining BUDGET + 25, four scorings of 35, one restore profile of 30: 480 s at the
+  # defaults, 515 s at the very worst.
+  cal_limit=45 score_limit=35 restore_limit=30 pretrain_limit=$((BUDGET + 25)) grids=1
   if [ -n "${SMOKE:-}" ]; then # toy sizes on the CPU; limits for a shared 2-core machine
     DIM=16 DEPTH=1 HEADS=2 BATCH=4 BUDGET=20 CAL_STEPS=4 prompts=2 score_steps=2 DEVICE=cpu
-    cal_limit=120 score_limit=120 pretrain_limit=120 grids=0
+    cal_limit=120 score_limit=120 restore_limit=120 pretrain_limit=120 grids=0
   fi
   if command -v nvidia-smi >/dev/null; then
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee "$out/gpu.txt"
@@ -138,6 +142,11 @@ run)
       -prompts "$prompts" -n 4 -steps "$score_steps" -force -out "$out/heldout_shipped" || status=1
   done
 
+  # 3b. Where the new base loses shapes: held-out compose ground truth restored from rising noise
+  # levels (sample -from-truth; the shipped base's profile is in docs/measurements.md §5).
+  step restore_new "$restore_limit" "$bin/sample" -device "$DEVICE" -model "$model" -heldout compose \
+    -prompts "$prompts" -n 2 -steps "$score_steps" -from-truth 0.5,0.6,0.7,0.8,1 -force -out "$out/restore_new" || status=1
+
   # 4. Summary.
   {
     echo "base_gpu summary ($(date -u +%Y-%m-%dT%H:%MZ), device $DEVICE$( [ -f "$out/gpu.txt" ] && echo ", $(head -1 "$out/gpu.txt")"))"
@@ -150,6 +159,8 @@ run)
         grep -E '^(  [a-z_]+ |[a-z]+ held-out:)' "$out/heldout_${task}_${which}.txt"
       done
     done
+    echo "-- compose ground truth restored from noise level σ0, new base (sample -from-truth):"
+    grep -E '^  (σ0|truth|[0-9.]+) ' "$out/restore_new.txt"
     echo "status $status; outputs in $out (the new base: $model, kept as $keep/base.safetensors)"
   } | tee "$out/summary.txt"
   exit $status
