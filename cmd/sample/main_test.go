@@ -32,6 +32,8 @@ func TestBadInputIsExplained(t *testing.T) {
 		{[]string{"-heldout", "compose", "-from-truth", "0,0.5"}, `"0" is not a noise level`},
 		{[]string{"-heldout", "compose", "-from-truth", "0.5,,1"}, `"" is not a noise level`},
 		{[]string{"-heldout", "compose", "-from-truth", "NaN"}, `"NaN" is not a noise level`},
+		// 128 prompts × 1024 images × 17 kept copies (truth + 16 levels) of 4096 + 64 B = 8.63 GiB
+		{[]string{"-heldout", "compose", "-n", "1024", "-max-mem", "4", "-from-truth", "0.1,0.15,0.2,0.25,0.3,0.35,0.4,0.45,0.5,0.55,0.6,0.7,0.8,0.9,0.95,1"}, "images 8.63 GiB"},
 	} {
 		err := run(append(tc.args, "-out", filepath.Join(t.TempDir(), "x.png")), &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -65,7 +65,11 @@ func restoreHeldOut(stdout io.Writer, m *diffusion.Model, src source, tok *world
 	if o.limit > 0 && o.limit < len(prompts) {
 		prompts = prompts[:o.limit]
 	}
-	if err := o.checkMemory(m, len(prompts), min(heldOutBatch, len(prompts)), min(heldOutGridRows, len(prompts))); err != nil {
+	// Kept to the end: the ground truth and one restoration per level of every image; the grid has
+	// one column per level plus the ground truth where a held-out grid has -n.
+	rows := min(heldOutGridRows, len(prompts))
+	gridCells := (rows*(len(levels)+1) + o.n - 1) / o.n
+	if err := o.checkMemory(m, len(prompts)*(len(levels)+1), min(heldOutBatch, len(prompts)), gridCells); err != nil {
 		return err
 	}
 	out, err := newOutput(o.out, "restore_"+o.heldout+".png", o.force)
