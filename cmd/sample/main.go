@@ -31,7 +31,8 @@
 //	go run ./cmd/sample -heldout compose -n 2 -steps 10 -from-truth 0.5,0.6,0.7,0.8,0.9,1
 //
 // A perfect velocity restores every image from every σ0 < 1; a level where the score falls is a
-// range of noise where the model's velocity is wrong.
+// range of noise where the model's velocity is wrong. The noised inputs themselves are scored
+// too: the detectors see through light noise, so that is the floor a restoration must beat.
 //
 // -device cuda samples on the GPU (a binary built with -tags cuda); a model of any image size
 // (cmd/pretrain -size) is scored by the rewards at its size.

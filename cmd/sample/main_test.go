@@ -138,4 +138,15 @@ func TestFromTruthProfile(t *testing.T) {
 	if strings.Index(text, "\n  0.05 ") > strings.Index(text, "\n  1 ") {
 		t.Errorf("levels are not listed in increasing order:\n%s", text)
 	}
+	// The noised inputs are scored too, without a step count, after the restorations.
+	at := strings.Index(text, "the noised input itself")
+	if at < 0 {
+		t.Fatalf("no noised-input block in:\n%s", text)
+	}
+	floor := text[at:]
+	for _, label := range []string{"0.05", "1"} {
+		if !regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(label) + ` +– +[0-9.]+ ± [0-9.]+ `).MatchString(floor) {
+			t.Errorf("no noised-input line for %s in:\n%s", label, text)
+		}
+	}
 }

@@ -84,6 +84,7 @@ func restoreHeldOut(stdout io.Writer, m *diffusion.Model, src source, tok *world
 
 	truth := []image.Image{}
 	restored := make([][]image.Image, len(levels))
+	noised := make([][]image.Image, len(levels)) // the model's input: the floor a restoration must beat
 	var all []string
 	var gridRows [][]*image.RGBA
 	for lo := 0; lo < len(prompts); lo += heldOutBatch {
@@ -111,6 +112,9 @@ func restoreHeldOut(stdout io.Writer, m *diffusion.Model, src source, tok *world
 			got[k] = diffusion.Images(diffusion.Restore(g, x0, eps, s0, grid, c))
 			for _, im := range got[k] {
 				restored[k] = append(restored[k], im)
+			}
+			for _, im := range diffusion.Images(diffusion.Interpolate(x0, eps, fillLevel(len(batch), s0))) {
+				noised[k] = append(noised[k], im)
 			}
 		}
 		truth = append(truth, batch...)
@@ -148,18 +152,32 @@ func restoreHeldOut(stdout io.Writer, m *diffusion.Model, src source, tok *world
 		fmt.Fprintf(stdout, " %-17s", fmt.Sprintf("%.4f ± %.4f", mu, se))
 	}
 	fmt.Fprintln(stdout)
-	for k, s0 := range levels {
-		fmt.Fprintf(stdout, "  %-6s %-6d", strconv.FormatFloat(s0, 'g', 4, 64), len(diffusion.TailGrid(grid, s0))-1)
-		for _, name := range names {
-			r, _ := reward.ByName(name)
-			s, err := reward.ScoreAll(r, all, restored[k])
-			if err != nil {
-				return fmt.Errorf("reward %s on the restorations from σ0 %g: %w", name, s0, err)
+	table := func(imgs [][]image.Image, steps bool) error {
+		for k, s0 := range levels {
+			n := "–"
+			if steps {
+				n = strconv.Itoa(len(diffusion.TailGrid(grid, s0)) - 1)
 			}
-			mu, se := meanStderr(s)
-			fmt.Fprintf(stdout, " %-17s", fmt.Sprintf("%.4f ± %.4f", mu, se))
+			fmt.Fprintf(stdout, "  %-6s %-6s", strconv.FormatFloat(s0, 'g', 4, 64), n)
+			for _, name := range names {
+				r, _ := reward.ByName(name)
+				s, err := reward.ScoreAll(r, all, imgs[k])
+				if err != nil {
+					return fmt.Errorf("reward %s on the images at σ0 %g: %w", name, s0, err)
+				}
+				mu, se := meanStderr(s)
+				fmt.Fprintf(stdout, " %-17s", fmt.Sprintf("%.4f ± %.4f", mu, se))
+			}
+			fmt.Fprintln(stdout)
 		}
-		fmt.Fprintln(stdout)
+		return nil
+	}
+	if err := table(restored, true); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "  the noised input itself, scored without the model (the floor a restoration must beat):")
+	if err := table(noised, false); err != nil {
+		return err
 	}
 
 	cols := []string{"truth"}
@@ -174,4 +192,13 @@ func restoreHeldOut(stdout io.Writer, m *diffusion.Model, src source, tok *world
 	}
 	fmt.Fprintf(stdout, "wrote %s (first prompts: ground truth, then one column per σ0)\n", out.grid)
 	return nil
+}
+
+// fillLevel is n copies of the level σ0, one per image.
+func fillLevel(n int, s0 float64) []float32 {
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = float32(s0)
+	}
+	return out
 }
