@@ -179,19 +179,9 @@ const heldOutGridRows = 8
 // scoreHeldOut samples every held-out prompt of task o.heldout so.PerPrompt times and prints the
 // mean and standard error of each built-in reward.
 func scoreHeldOut(stdout io.Writer, m *diffusion.Model, src source, tok *world.Tokenizer, o options, so diffusion.SampleOptions) error {
-	wcfg := world.DefaultConfig()
-	wcfg.Size = m.Cfg.Size // the held-out prompts do not depend on it; the world is built for the model
-	w, err := world.New(wcfg)
+	_, prompts, err := heldOutPrompts(m, o)
 	if err != nil {
 		return err
-	}
-	t, err := w.Task(o.heldout)
-	if err != nil {
-		return cli.Usagef("-heldout: %v", err)
-	}
-	prompts := t.HeldOut
-	if o.limit > 0 && o.limit < len(prompts) {
-		prompts = prompts[:o.limit]
 	}
 	if err := o.checkMemory(m, len(prompts), min(heldOutBatch, len(prompts)), min(heldOutGridRows, len(prompts))); err != nil {
 		return err
@@ -243,6 +233,26 @@ func scoreHeldOut(stdout io.Writer, m *diffusion.Model, src source, tok *world.T
 	}
 	fmt.Fprintf(stdout, "wrote %s (first prompts, one row each)\n", out.grid)
 	return nil
+}
+
+// heldOutPrompts is task o.heldout of the world built at the model's image size, and its first
+// -prompts held-out prompts (all of them for 0).
+func heldOutPrompts(m *diffusion.Model, o options) (*world.Task, []string, error) {
+	wcfg := world.DefaultConfig()
+	wcfg.Size = m.Cfg.Size // the held-out prompts do not depend on it; the world is built for the model
+	w, err := world.New(wcfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := w.Task(o.heldout)
+	if err != nil {
+		return nil, nil, cli.Usagef("-heldout: %v", err)
+	}
+	prompts := t.HeldOut
+	if o.limit > 0 && o.limit < len(prompts) {
+		prompts = prompts[:o.limit]
+	}
+	return t, prompts, nil
 }
 
 // printFamilies breaks the compose scores down by GenEval-like prompt family

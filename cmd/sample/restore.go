@@ -51,19 +51,9 @@ func parseLevels(s string) ([]float64, error) {
 // applies to the task, for the ground truth and for each level. The grid shows the first prompts:
 // the ground truth, then its restoration from each level.
 func restoreHeldOut(stdout io.Writer, m *diffusion.Model, src source, tok *world.Tokenizer, o options, levels []float64) error {
-	wcfg := world.DefaultConfig()
-	wcfg.Size = m.Cfg.Size
-	w, err := world.New(wcfg)
+	t, prompts, err := heldOutPrompts(m, o)
 	if err != nil {
 		return err
-	}
-	t, err := w.Task(o.heldout)
-	if err != nil {
-		return cli.Usagef("-heldout: %v", err)
-	}
-	prompts := t.HeldOut
-	if o.limit > 0 && o.limit < len(prompts) {
-		prompts = prompts[:o.limit]
 	}
 	// Kept to the end: the ground truth and one restoration per level of every image; the grid has
 	// one column per level plus the ground truth where a held-out grid has -n.
@@ -130,63 +120,55 @@ func restoreHeldOut(stdout io.Writer, m *diffusion.Model, src source, tok *world
 
 	fmt.Fprintf(stdout, "%s held-out ground truth restored: %d prompts × %d images, noised to σ0 and brought back by the ODE on the %d-step grid below σ0, cfg %g\n",
 		o.heldout, len(prompts), o.n, o.steps, o.cfg)
-	var names []string
-	var truthScores [][]float64
+	var names []string // the rewards that apply to the task's prompts
 	for _, name := range reward.Names() {
 		r, _ := reward.ByName(name)
-		s, err := reward.ScoreAll(r, all, truth)
-		if err != nil {
-			continue // the reward does not apply to this task's prompts
+		if _, err := reward.ScoreAll(r, all[:1], truth[:1]); err == nil {
+			names = append(names, name)
 		}
-		names = append(names, name)
-		truthScores = append(truthScores, s)
+	}
+	row := func(label, steps string, imgs []image.Image) error {
+		fmt.Fprintf(stdout, "  %-6s %-6s", label, steps)
+		for _, name := range names {
+			r, _ := reward.ByName(name)
+			s, err := reward.ScoreAll(r, all, imgs)
+			if err != nil {
+				return fmt.Errorf("reward %s on the %s row: %w", name, label, err)
+			}
+			mu, se := meanStderr(s)
+			fmt.Fprintf(stdout, " %-17s", fmt.Sprintf("%.4f ± %.4f", mu, se))
+		}
+		fmt.Fprintln(stdout)
+		return nil
 	}
 	fmt.Fprintf(stdout, "  %-6s %-6s", "σ0", "steps")
 	for _, n := range names {
 		fmt.Fprintf(stdout, " %-17s", n)
 	}
 	fmt.Fprintln(stdout)
-	fmt.Fprintf(stdout, "  %-6s %-6s", "truth", "0")
-	for _, s := range truthScores {
-		mu, se := meanStderr(s)
-		fmt.Fprintf(stdout, " %-17s", fmt.Sprintf("%.4f ± %.4f", mu, se))
-	}
-	fmt.Fprintln(stdout)
-	table := func(imgs [][]image.Image, steps bool) error {
-		for k, s0 := range levels {
-			n := "–"
-			if steps {
-				n = strconv.Itoa(len(diffusion.TailGrid(grid, s0)) - 1)
-			}
-			fmt.Fprintf(stdout, "  %-6s %-6s", strconv.FormatFloat(s0, 'g', 4, 64), n)
-			for _, name := range names {
-				r, _ := reward.ByName(name)
-				s, err := reward.ScoreAll(r, all, imgs[k])
-				if err != nil {
-					return fmt.Errorf("reward %s on the images at σ0 %g: %w", name, s0, err)
-				}
-				mu, se := meanStderr(s)
-				fmt.Fprintf(stdout, " %-17s", fmt.Sprintf("%.4f ± %.4f", mu, se))
-			}
-			fmt.Fprintln(stdout)
-		}
-		return nil
-	}
-	if err := table(restored, true); err != nil {
+	if err := row("truth", "0", truth); err != nil {
 		return err
+	}
+	label := func(s0 float64) string { return strconv.FormatFloat(s0, 'g', 4, 64) }
+	for k, s0 := range levels {
+		if err := row(label(s0), strconv.Itoa(len(diffusion.TailGrid(grid, s0))-1), restored[k]); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintln(stdout, "  the noised input itself, scored without the model (the floor a restoration must beat):")
-	if err := table(noised, false); err != nil {
-		return err
+	for k, s0 := range levels {
+		if err := row(label(s0), "–", noised[k]); err != nil {
+			return err
+		}
 	}
 
-	cols := []string{"truth"}
+	var cols []string
 	for _, s0 := range levels {
 		cols = append(cols, strconv.FormatFloat(s0, 'g', 3, 64))
 	}
 	rowPrompts := prompts[:len(gridRows)]
 	title := fmt.Sprintf("%s held-out ground truth, then restored from noise level %s; %d-step ODE grid, cfg %g, seed %d; %s",
-		o.heldout, strings.Join(cols[1:], ", "), o.steps, o.cfg, o.seed, src.short())
+		o.heldout, strings.Join(cols, ", "), o.steps, o.cfg, o.seed, src.short())
 	if err := out.write(plot.CaptionedGrid(title, gridRows, rowPrompts, o.scale), rowPrompts); err != nil {
 		return err
 	}
