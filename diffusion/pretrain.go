@@ -39,7 +39,17 @@ type PretrainConfig struct {
 	SaveEvery     int     `json:"save_every"`   // checkpoint every N steps (0: only at the end)
 	LogEvery      int     `json:"log_every"`
 	Seed          uint64  `json:"seed"`
+
+	// TimeBudgetS, when > 0, fits the schedule to a wall-clock budget: after budgetProbeSteps
+	// steps the run measures its seconds per step and shortens Steps (an upper bound then) so
+	// that the whole cosine schedule ends within the budget. The steps it chose are logged, so
+	// the same schedule can be rerun with -steps alone.
+	TimeBudgetS float64 `json:"time_budget_s,omitempty"`
 }
+
+// budgetProbeSteps is how many steps a time-budgeted run times before fixing its schedule; the
+// first budgetSkipSteps of them (start-up, first allocations) are left out of the rate.
+const budgetProbeSteps, budgetSkipSteps = 30, 5
 
 // DefaultPretrainConfig is stage 1 of the shipped base's curriculum (cmd/pretrain -recipe shipped).
 func DefaultPretrainConfig() PretrainConfig {
@@ -63,8 +73,24 @@ func (c PretrainConfig) Validate() error {
 		return fmt.Errorf("pretrain config: empty_prompt_prob must be in [0,1] (got %g)", c.EmptyPrompt)
 	case c.LogitStd <= 0:
 		return fmt.Errorf("pretrain config: logit_std must be > 0 (got %g)", c.LogitStd)
+	case c.TimeBudgetS < 0 || math.IsNaN(c.TimeBudgetS) || math.IsInf(c.TimeBudgetS, 0):
+		return fmt.Errorf("pretrain config: time_budget_s must be a finite number ≥ 0 (got %g; 0: no budget)", c.TimeBudgetS)
+	case c.TimeBudgetS > 0 && c.StopAfter > 0:
+		return fmt.Errorf("pretrain config: a time budget sets the schedule's length itself; drop stop_after (%d)", c.StopAfter)
 	}
 	return nil
+}
+
+// budgetedSteps is the schedule length that ends a run within budget seconds: done steps took
+// elapsed seconds, the rest take perStep each, and 3% of the budget is kept for the final
+// checkpoint and sample grid. It never exceeds maxSteps and never stops before done+1.
+func budgetedSteps(maxSteps, done int, elapsed, perStep, budget float64) int {
+	left := 0.97*budget - elapsed
+	n := done + 1
+	if perStep > 0 && left > 0 {
+		n = max(n, done+int(left/perStep))
+	}
+	return min(n, maxSteps)
 }
 
 // stopStep is the step count the run ends after: StopAfter when set, else Steps.
@@ -190,9 +216,24 @@ func (p *Pretrainer) Run(ctx context.Context) (err error) {
 	start := time.Now()
 	var lossSum float64
 	var lossN int
+	var probeStart time.Time
 	step := 0
 	stopAt := cfg.stopStep()
 	for ; step < stopAt; step++ {
+		if cfg.TimeBudgetS > 0 && step == budgetSkipSteps {
+			probeStart = time.Now()
+		}
+		if cfg.TimeBudgetS > 0 && step == budgetProbeSteps && step < stopAt {
+			cfg.Steps = budgetedSteps(cfg.Steps, step, time.Since(start).Seconds(),
+				time.Since(probeStart).Seconds()/float64(budgetProbeSteps-budgetSkipSteps), cfg.TimeBudgetS)
+			stopAt = cfg.Steps
+			p.Log.Info().Int("steps", cfg.Steps).Float64("time_budget_s", cfg.TimeBudgetS).
+				Float64("s_per_step", time.Since(probeStart).Seconds()/float64(budgetProbeSteps-budgetSkipSteps)).
+				Msgf("time budget: the schedule is now %d steps (rerun it with -steps %d)", cfg.Steps, cfg.Steps)
+			if err := writeLogRecord(logFile, map[string]any{"step": step, "budget_steps": cfg.Steps, "elapsed_s": time.Since(start).Seconds()}); err != nil {
+				return fmt.Errorf("pretrain: writing %s: %w", logPath, err)
+			}
+		}
 		if ctx.Err() != nil {
 			p.Log.Warn().Int("step", step).Msg("interrupted: saving and stopping")
 			break

@@ -3,6 +3,7 @@ package diffusion
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"math"
 	"os"
@@ -170,4 +171,74 @@ func smallPretrainModel(t *testing.T, dim, depth, heads, freq int) (*world.World
 		t.Fatal(err)
 	}
 	return w, tok, m
+}
+
+// A time budget fixes the schedule after the probe steps: with a budget far too short for more,
+// the run stops one step after the probe and its last step has the shortened schedule's lr.
+func TestPretrainTimeBudgetShortensTheSchedule(t *testing.T) {
+	w, tok, m := smallPretrainModel(t, 16, 1, 2, 16)
+	cfg := DefaultPretrainConfig()
+	cfg.Steps, cfg.Batch, cfg.WarmupSteps, cfg.LogEvery, cfg.SampleEvery, cfg.SaveEvery = 1000, 1, 1, 1, 0, 0
+	cfg.TimeBudgetS = 1e-6
+	dir := t.TempDir()
+	p := &Pretrainer{Cfg: cfg, Model: m, World: w, Tok: tok, OutDir: dir, Log: zerolog.Nop()}
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, meta, err := LoadModel(tensor.CPU(), filepath.Join(dir, "base.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := budgetProbeSteps + 1
+	if meta["flowtune.pretrain_step"] != fmt.Sprint(want) {
+		t.Fatalf("checkpoint step %q, want %d (the probe and one step)", meta["flowtune.pretrain_step"], want)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "pretrain_log.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var planned, last struct {
+		BudgetSteps int `json:"budget_steps"`
+		LR          float64
+	}
+	lines := splitLines(raw)
+	for _, line := range lines {
+		if strings.Contains(string(line), "budget_steps") {
+			if err := json.Unmarshal(line, &planned); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := json.Unmarshal(lines[len(lines)-1], &last); err != nil {
+		t.Fatal(err)
+	}
+	if planned.BudgetSteps != want {
+		t.Fatalf("logged schedule %d steps, want %d", planned.BudgetSteps, want)
+	}
+	short := cfg
+	short.Steps = want
+	if got := short.lrAt(want - 1); math.Abs(last.LR-got) > 1e-6*got {
+		t.Fatalf("last lr %g, want the %d-step schedule's %g", last.LR, want, got)
+	}
+
+	// The arithmetic: the budget's 97% less the time spent, at the measured rate, capped by -steps.
+	for _, c := range []struct {
+		max, done            int
+		elapsed, per, budget float64
+		want                 int
+	}{
+		{100000, 30, 3, 0.1, 100, 30 + 940}, // (97 − 3) / 0.1
+		{500, 30, 3, 0.1, 100, 500},
+		{100000, 30, 200, 0.1, 100, 31},
+		{100000, 30, 3, 0, 100, 31},
+	} {
+		if got := budgetedSteps(c.max, c.done, c.elapsed, c.per, c.budget); got != c.want {
+			t.Errorf("budgetedSteps(%d, %d, %g, %g, %g) = %d, want %d", c.max, c.done, c.elapsed, c.per, c.budget, got, c.want)
+		}
+	}
+	bad := cfg
+	bad.StopAfter = 10
+	if bad.Validate() == nil {
+		t.Fatal("a time budget beside stop_after was accepted")
+	}
 }

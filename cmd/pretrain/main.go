@@ -58,6 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "runs/pretrain", "output directory")
 	fs.IntVar(&cfg.Steps, "steps", cfg.Steps, "optimizer steps of the learning-rate schedule")
 	fs.IntVar(&cfg.StopAfter, "until", 0, "stop after this many steps of the schedule (0: all of -steps)")
+	fs.Float64Var(&cfg.TimeBudgetS, "time-budget", 0, "seconds of wall clock the run may take: after a few timed steps the schedule is shortened to fit (-steps is then its upper bound; 0: no budget)")
 	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "images per step")
 	fs.Float64Var(&cfg.LR, "lr", cfg.LR, "peak learning rate (warm-up, then cosine decay)")
 	fs.Float64Var(&cfg.EMADecay, "ema", cfg.EMADecay, "EMA decay of the saved weights")
@@ -93,6 +94,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if !(cfg.LogitStd > 0) || math.IsInf(cfg.LogitStd, 0) {
 		return cli.Usagef("-logit-std must be a finite number > 0 (got %g; 1 is SD3's)", cfg.LogitStd)
+	}
+	if !(cfg.TimeBudgetS >= 0) || math.IsInf(cfg.TimeBudgetS, 0) {
+		return cli.Usagef("-time-budget must be a finite number of seconds ≥ 0 (got %g; 0: no budget)", cfg.TimeBudgetS)
+	}
+	if cfg.TimeBudgetS > 0 && cfg.StopAfter > 0 {
+		return cli.Usagef("-time-budget sets the schedule's length itself; drop -until %d", cfg.StopAfter)
 	}
 	wcfg := world.DefaultConfig()
 	wcfg.TextFraction = *textFrac

@@ -118,6 +118,8 @@ func TestModelShapeFlags(t *testing.T) {
 		{[]string{"-logit-std", "0"}, "-logit-std must be a finite number > 0"},
 		{[]string{"-logit-std", "NaN"}, "-logit-std must be"},
 		{[]string{"-logit-mean", "Inf"}, "-logit-mean must be a finite number"},
+		{[]string{"-time-budget", "-5"}, "-time-budget must be a finite number of seconds"},
+		{[]string{"-time-budget", "60", "-until", "10"}, "drop -until 10"},
 	} {
 		err := run(context.Background(), append(append(tiny, "-out", dir+"/bad"), c.args...), &out, &out)
 		if cli.ExitCode(err) != cli.ExitUsage || !strings.Contains(err.Error(), c.want) {
