@@ -20,10 +20,12 @@
 # SHAPES is a list of name:dim:depth:heads (default below: the 9.3 M design of base_gpu.sh, the
 # same depth at the shipped width, and the shipped shape itself, to separate width, depth and
 # images seen). BATCH [256] LR [1e-3] CAPTIONS [exact] TEXT_FRACTION [0.5] BUDGET [390] seconds.
+# BIN [.gpu/sweep]: where the binaries are; without sample there the scoring is left to the CPU
+# (the three binaries and the tree can exceed the call's 64 MiB).
 # SMOKE=1: toy shapes on the CPU with binaries built without the cuda tag, to test the script.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bin=.gpu/sweep tags=(-tags cuda)
+bin="${BIN:-.gpu/sweep}" tags=(-tags cuda)
 [ -n "${SMOKE:-}" ] && bin=.gpu/sweep-smoke tags=()
 mode="${1:-}"
 
@@ -89,6 +91,7 @@ run)
   for s in $SHAPES; do
     name=${s%%:*}
     [ -f "$work/$name/base.safetensors" ] || { log "$name: no checkpoint"; continue; }
+    [ -x "$bin/sample" ] || { log "no $bin/sample: scoring left to the CPU"; break; }
     for task in compose text; do
       timeout -s INT -k 5 $score_limit "$bin/sample" -device "$DEVICE" -model "$work/$name/base.safetensors" \
         -heldout "$task" -prompts "$prompts" -n "$n" -steps 10 -force -out "$work/$name/heldout_$task" \
