@@ -53,7 +53,8 @@ run)
   step image_ptx 45 env FLOWTUNE_CUDA_IMAGE=ptx "$bin/cuda.test" -test.run 'TestKernelImage$' -test.v || status=1
   grep -h '^cuda: ' "$out/image_cubin.txt" "$out/image_ptx.txt"
   # 2. Conformance and the GPU tests.
-  step tests 120 "$bin/cuda.test" -test.v -test.count=1 || status=1
+  # From cuda/, as `go test` runs them: some tests read kernels.cu and the kernel images there.
+  step tests 120 env -C cuda "$PWD/$bin/cuda.test" -test.v -test.count=1 || status=1
   grep -E '^(--- FAIL|FAIL|ok|PASS)' "$out/tests.txt" | head -20
   # 3. and 4. Our kernels and PyTorch's, same card, same shapes.
   step kernelbench 120 "$bin/kernelbench" || status=1

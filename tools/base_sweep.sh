@@ -84,7 +84,8 @@ run)
 
   # 3. Scores on the card, and the CUDA suite beside them.
   if [ -x "$bin/cuda.test" ]; then
-    timeout -k 5 $score_limit "$bin/cuda.test" -test.v -test.count=1 >"$work/cudatests.txt" 2>&1 &
+    # From cuda/, as `go test` runs them: some tests read kernels.cu and the kernel images there.
+    timeout -k 5 $score_limit env -C cuda "$PWD/$bin/cuda.test" -test.v -test.count=1 >"$work/cudatests.txt" 2>&1 &
     tpid=$!
   fi
   spids=()
