@@ -19,7 +19,8 @@
 #      parts (the call brings back at most 8 files of 16 MiB).
 # SHAPES is a list of name:dim:depth:heads (default below: the 9.3 M design of base_gpu.sh, the
 # same depth at the shipped width, and the shipped shape itself, to separate width, depth and
-# images seen). BATCH [256] LR [1e-3] CAPTIONS [exact] TEXT_FRACTION [0.5] BUDGET [390] seconds.
+# images seen). BATCH [256] LR [1e-3] CAPTIONS [exact] TEXT_FRACTION [0.5] BUDGET [390] seconds;
+# FLAGS: more pretrain flags for every shape (e.g. FLAGS=-see-held-out).
 # BIN [.gpu/sweep]: where the binaries are. `build` leaves sample out unless SAMPLE=1 (with it,
 # the binaries and the tree exceed the call's 64 MiB); without it the scoring is left to the CPU:
 #   tools/base_sweep.sh unpack DIR, then `go run ./cmd/sample -model DIR/models/NAME/base.safetensors
@@ -73,7 +74,7 @@ run)
     mkdir -p "$work/$name"
     FLOWTUNE_CUDA_MATMUL=$matmul timeout -s INT -k 10 $((BUDGET + 30)) "$bin/pretrain" -device "$DEVICE" \
       -dim "$dim" -depth "$depth" -heads "$heads" -batch "$BATCH" -lr "$LR" -captions "$CAPTIONS" \
-      -text-fraction "$TEXT_FRACTION" -steps 1000000 -time-budget "$BUDGET" -log-every 100 \
+      -text-fraction "$TEXT_FRACTION" ${FLAGS:-} -steps 1000000 -time-budget "$BUDGET" -log-every 100 \
       -sample-every 0 -save-every 500 -out "$work/$name" >"$work/$name/pretrain.txt" 2>&1 &
     pids+=($!)
   done

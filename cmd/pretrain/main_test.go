@@ -40,7 +40,7 @@ func TestInitContinuesFromACheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = run(context.Background(), append(tiny, "-init", dir+"/s1/base.safetensors", "-captions", "exact",
-		"-text-fraction", "0.5", "-out", dir+"/s2"), &out, &out)
+		"-text-fraction", "0.5", "-see-held-out", "-out", dir+"/s2"), &out, &out)
 	if err != nil {
 		t.Fatalf("stage 2: %v\n%s", err, out.String())
 	}
@@ -50,8 +50,9 @@ func TestInitContinuesFromACheckpoint(t *testing.T) {
 	}
 	_, meta, err := diffusion.LoadModel(tensor.CPU(), dir+"/s2/base.safetensors")
 	if err != nil || !strings.Contains(meta["flowtune.pretrain_world"], `"TextFraction":0.5`) ||
-		!strings.Contains(meta["flowtune.pretrain_world"], `"DropClause":0,`) {
-		t.Fatalf("stage 2's checkpoint does not record its world (exact captions, half signs): %q (%v)", meta["flowtune.pretrain_world"], err)
+		!strings.Contains(meta["flowtune.pretrain_world"], `"DropClause":0,`) ||
+		!strings.Contains(meta["flowtune.pretrain_world"], `"PretrainHeldOut":true`) {
+		t.Fatalf("stage 2's checkpoint does not record its world (exact captions, half signs, held-out combinations seen): %q (%v)", meta["flowtune.pretrain_world"], err)
 	}
 	if second.Cfg != first.Cfg {
 		t.Fatalf("stage 2 changed the model config: %+v → %+v", first.Cfg, second.Cfg)

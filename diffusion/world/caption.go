@@ -38,23 +38,32 @@ func (c CaptionNoise) validate() error {
 	return nil
 }
 
-// Sample draws one pretraining pair from the training side of the split: with probability
-// Config.TextFraction a sign, otherwise a scene of shapes, and an imperfect caption for it
-// (see CaptionNoise). Neither the image nor the caption touches a held-out combination.
+// Sample draws one pretraining pair: with probability Config.TextFraction a sign, otherwise a
+// scene of shapes, and an imperfect caption for it (see CaptionNoise). Neither the image nor
+// the caption touches a held-out combination unless Config.PretrainHeldOut is set.
 func (w *World) Sample(rng RNG) (*image.RGBA, string) {
 	if chance(rng, w.cfg.TextFraction) {
-		spec := drawSpec(rng, w.split, false, RandomTextSpec)
+		spec := w.drawPretrainSpec(rng, RandomTextSpec)
 		img, _ := w.Render(spec, rng) // a valid text spec always renders
 		return img, w.textCaption(spec, rng).String()
 	}
 	for {
-		spec := drawSpec(rng, w.split, false, RandomComposeSpec)
+		spec := w.drawPretrainSpec(rng, RandomComposeSpec)
 		img, err := w.Render(spec, rng)
 		if err != nil {
 			continue // no room for this layout; draw another scene
 		}
 		return img, w.composeCaption(spec, rng).String()
 	}
+}
+
+// drawPretrainSpec draws a pretraining spec from gen: outside the held-out combinations unless
+// the config's PretrainHeldOut lets pretraining see them.
+func (w *World) drawPretrainSpec(rng RNG, gen func(RNG) Spec) Spec {
+	if w.cfg.PretrainHeldOut {
+		return gen(rng)
+	}
+	return drawSpec(rng, w.split, false, gen)
 }
 
 // composeCaption applies the caption noise to a scene's spec.

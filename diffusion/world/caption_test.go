@@ -107,3 +107,43 @@ func TestSample(t *testing.T) {
 		t.Errorf("unnumbered plurals: %.3f of plural clauses, want about %.2f", r, w.cfg.Captions.DropCount)
 	}
 }
+
+// With PretrainHeldOut, pretraining samples use the held-out combinations about as often as
+// the generators draw them; the training prompts still never do.
+func TestSamplePretrainHeldOut(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PretrainHeldOut = true
+	w, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewSource(3))
+	const n = 2000
+	held := 0
+	for i := 0; i < n; i++ {
+		_, caption := w.Sample(rng)
+		s, err := Parse(caption)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.Split().HeldOut(s) {
+			held++
+		}
+	}
+	// About one scene in four and one sign string in eight touch the split; captions drop
+	// some of it, so the share of held-out captions is lower but far from zero.
+	if held < n/20 {
+		t.Fatalf("%d of %d pretraining captions held out with PretrainHeldOut; want at least %d", held, n, n/20)
+	}
+	for _, task := range w.Tasks() {
+		for _, p := range task.Train {
+			s, err := Parse(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w.Split().HeldOut(s) {
+				t.Fatalf("training prompt %q of task %s is held out", p, task.Name)
+			}
+		}
+	}
+}

@@ -18,6 +18,11 @@ type Config struct {
 	TextFraction float64
 	// Captions sets how pretraining captions fall short of the image.
 	Captions CaptionNoise
+	// PretrainHeldOut lets pretraining samples use the held-out combinations (colour–kind
+	// pairs, layouts, sign strings), as a web-pretrained base has seen every concept and only
+	// the RL prompts are split. Training prompts never use them either way. Off, held-out
+	// prompts ask the base for pairings it has never seen drawn.
+	PretrainHeldOut bool
 }
 
 // DefaultConfig is 32×32 images, seed 1, 512 training and 128 held-out prompts per task, 35%
