@@ -38,6 +38,10 @@ func (o options) check() error {
 		return cli.Usagef("give either -prompt or -heldout, not both")
 	case o.fromTruth != "" && o.heldout == "":
 		return cli.Usagef("-from-truth needs -heldout TASK (the prompts whose ground truth is restored), e.g. -heldout compose -from-truth 0.5,0.7,0.9,1")
+	case o.side != "heldout" && o.side != "train":
+		return cli.Usagef("-side must be heldout or train (got %q)", o.side)
+	case o.side == "train" && (o.heldout == "" || o.fromTruth != ""):
+		return cli.Usagef("-side train needs -heldout TASK and no -from-truth (it scores the task's training prompts instead of its held-out ones)")
 	case o.fromTruth != "" && o.sde:
 		return cli.Usagef("-from-truth restores with the ODE; drop -sde")
 	case len(o.prompts) == 0 && o.heldout == "" && o.export == "":

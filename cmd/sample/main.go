@@ -74,7 +74,7 @@ type options struct {
 	n, steps, scale, limit       int
 	cfg, noise, maxMemGiB        float64
 	seed                         uint64
-	heldout, device              string
+	heldout, side, device        string
 	fromTruth                    string
 }
 
@@ -108,6 +108,7 @@ func run(args []string, stdout io.Writer) error {
 	fs.IntVar(&o.scale, "scale", 4, fmt.Sprintf("upscaling of each image in the grid (1–%d)", maxScale))
 	fs.StringVar(&o.heldout, "heldout", "", "score the model on this task's held-out prompts (compose, text or pref) with every reward")
 	fs.StringVar(&o.fromTruth, "from-truth", "", "with -heldout: render each prompt's ground truth, noise it to each of these levels σ0 (comma-separated, in (0, 1]) and restore it with the ODE; prints the rewards per level (where the model loses an image)")
+	fs.StringVar(&o.side, "side", "heldout", "with -heldout: which of the task's prompt lists to score, heldout or train (the training side uses only pairings pretraining has seen; compare the two by family)")
 	fs.IntVar(&o.limit, "prompts", 0, "with -heldout: use only this many held-out prompts (0: all)")
 	fs.StringVar(&o.device, "device", "cpu", "compute device: cpu or cuda (cuda needs a binary built with -tags cuda)")
 	fs.Float64Var(&o.maxMemGiB, "max-mem", 0, "refuse jobs estimated to need more than this many GiB (0: 80% of the memory available now)")
@@ -208,7 +209,7 @@ func scoreHeldOut(stdout io.Writer, m *diffusion.Model, src source, tok *world.T
 			grid = got[:min(len(got), heldOutGridRows*so.PerPrompt)]
 		}
 	}
-	fmt.Fprintf(stdout, "%s held-out: %d prompts × %d images, %d %s steps, cfg %g\n", o.heldout, len(prompts), so.PerPrompt, so.Steps,
+	fmt.Fprintf(stdout, "%s %s: %d prompts × %d images, %d %s steps, cfg %g\n", o.heldout, o.sideName(), len(prompts), so.PerPrompt, so.Steps,
 		map[bool]string{false: "ODE", true: "SDE"}[so.SDE != nil], so.CFG)
 	scores := map[string][]float64{}
 	for _, name := range reward.Names() {
@@ -226,13 +227,21 @@ func scoreHeldOut(stdout io.Writer, m *diffusion.Model, src source, tok *world.T
 		printFamilies(stdout, all, scores["compose"], scores["compose_strict"])
 	}
 	rows := prompts[:min(heldOutGridRows, len(prompts))]
-	title := fmt.Sprintf("%s held-out, first %d of %d prompts; %s", o.heldout, len(rows), len(prompts), o.settings())
+	title := fmt.Sprintf("%s %s, first %d of %d prompts; %s", o.heldout, o.sideName(), len(rows), len(prompts), o.settings())
 	title = fmt.Sprintf("%s; %s", title, src.short())
 	if err := out.write(captioned(title, grid, rows, so.PerPrompt, o.scale), rows); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s (first prompts, one row each)\n", out.grid)
 	return nil
+}
+
+// sideName names the prompt list -side picked, as the reports print it.
+func (o options) sideName() string {
+	if o.side == "train" {
+		return "training-side"
+	}
+	return "held-out"
 }
 
 // heldOutPrompts is task o.heldout of the world built at the model's image size, and its first
@@ -249,6 +258,9 @@ func heldOutPrompts(m *diffusion.Model, o options) (*world.Task, []string, error
 		return nil, nil, cli.Usagef("-heldout: %v", err)
 	}
 	prompts := t.HeldOut
+	if o.side == "train" {
+		prompts = t.Train
+	}
 	if o.limit > 0 && o.limit < len(prompts) {
 		prompts = prompts[:o.limit]
 	}

@@ -27,6 +27,8 @@ func TestBadInputIsExplained(t *testing.T) {
 		{[]string{"-prompt", "a purple circle", "-steps", "1"}, "purple"},
 		{[]string{"-prompt", "x", "-model", "/nonexistent/m.safetensors"}, "/nonexistent/m.safetensors"},
 		{[]string{"-prompt", "x", "-from-truth", "0.5"}, "-from-truth needs -heldout"},
+		{[]string{"-heldout", "compose", "-side", "both"}, "-side must be heldout or train"},
+		{[]string{"-prompt", "x", "-side", "train"}, "-side train needs -heldout TASK"},
 		{[]string{"-heldout", "compose", "-from-truth", "0.5", "-sde"}, "drop -sde"},
 		{[]string{"-heldout", "compose", "-from-truth", "0.5,1.5"}, `"1.5" is not a noise level in (0, 1]`},
 		{[]string{"-heldout", "compose", "-from-truth", "0,0.5"}, `"0" is not a noise level`},
@@ -79,6 +81,41 @@ func TestGridShapeAndHeldOutReport(t *testing.T) {
 	}
 	if !strings.Contains(text, "ocr") || !strings.Contains(text, "n/a on this task") {
 		t.Errorf("ocr should be reported as not applying:\n%s", text)
+	}
+}
+
+// -side train scores the task's training prompts, each outside the held-out split, under its
+// own header.
+func TestTrainingSide(t *testing.T) {
+	dir := t.TempDir()
+	var buf bytes.Buffer
+	if err := run([]string{"-heldout", "compose", "-side", "train", "-prompts", "3", "-n", "1", "-steps", "2", "-scale", "1", "-out", dir}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "compose training-side: 3 prompts") {
+		t.Fatalf("no training-side header in:\n%s", buf.String())
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "prompts.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := world.New(world.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, _ := w.Task("compose")
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("prompts.txt has %d rows, want 3", len(lines))
+	}
+	for i, p := range lines {
+		if p != task.Train[i] {
+			t.Fatalf("row %d is %q, want training prompt %q", i, p, task.Train[i])
+		}
+		spec, err := world.Parse(p)
+		if err != nil || w.Split().HeldOut(spec) {
+			t.Fatalf("row %d %q is held out (%v)", i, p, err)
+		}
 	}
 }
 
