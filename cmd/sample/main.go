@@ -22,6 +22,9 @@
 //
 //	go run ./cmd/sample -heldout compose -n 2 -steps 10
 //
+// -side train scores the task's training prompts the same way: beside the held-out score it
+// shows how much of a gap is the pairings pretraining never drew.
+//
 // -from-truth LEVELS (with -heldout) asks where a model loses an image instead: it renders each
 // held-out prompt's ground truth, noises it to each level σ0 of the list with one fixed noise draw,
 // brings it back with the ODE on the part of the -steps grid below σ0, and prints every reward per
