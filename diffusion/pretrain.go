@@ -223,14 +223,14 @@ func (p *Pretrainer) Run(ctx context.Context) (err error) {
 		if cfg.TimeBudgetS > 0 && step == budgetSkipSteps {
 			probeStart = time.Now()
 		}
-		if cfg.TimeBudgetS > 0 && step == budgetProbeSteps && step < stopAt {
-			cfg.Steps = budgetedSteps(cfg.Steps, step, time.Since(start).Seconds(),
-				time.Since(probeStart).Seconds()/float64(budgetProbeSteps-budgetSkipSteps), cfg.TimeBudgetS)
+		if cfg.TimeBudgetS > 0 && step == budgetProbeSteps {
+			elapsed := time.Since(start).Seconds()
+			perStep := time.Since(probeStart).Seconds() / float64(budgetProbeSteps-budgetSkipSteps)
+			cfg.Steps = budgetedSteps(cfg.Steps, step, elapsed, perStep, cfg.TimeBudgetS)
 			stopAt = cfg.Steps
-			p.Log.Info().Int("steps", cfg.Steps).Float64("time_budget_s", cfg.TimeBudgetS).
-				Float64("s_per_step", time.Since(probeStart).Seconds()/float64(budgetProbeSteps-budgetSkipSteps)).
+			p.Log.Info().Int("steps", cfg.Steps).Float64("time_budget_s", cfg.TimeBudgetS).Float64("s_per_step", perStep).
 				Msgf("time budget: the schedule is now %d steps (rerun it with -steps %d)", cfg.Steps, cfg.Steps)
-			if err := writeLogRecord(logFile, map[string]any{"step": step, "budget_steps": cfg.Steps, "elapsed_s": time.Since(start).Seconds()}); err != nil {
+			if err := writeLogRecord(logFile, map[string]any{"step": step, "budget_steps": cfg.Steps, "elapsed_s": elapsed}); err != nil {
 				return fmt.Errorf("pretrain: writing %s: %w", logPath, err)
 			}
 		}
