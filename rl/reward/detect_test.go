@@ -230,3 +230,33 @@ func TestBlankImages(t *testing.T) {
 		}
 	}
 }
+
+// TestNoiseScoresNothing: Gaussian noise (the pixels of a latent at σ = 1, the start of every
+// sample) must not score on compose. Without the confidence threshold the detector counted about
+// 15 debris blobs per noise image and scored compose about 0.16 on it, a floor a policy could
+// climb by breaking its shapes into fragments.
+func TestNoiseScoresNothing(t *testing.T) {
+	compose, _ := ByName("compose")
+	rng := rand.New(rand.NewSource(11))
+	for _, size := range []int{32, 64} {
+		const n = 128
+		total, blobs := 0.0, 0
+		chw := make([]float32, 3*size*size)
+		for i := 0; i < n; i++ {
+			for j := range chw {
+				chw[j] = float32(rng.NormFloat64())
+			}
+			img := world.FromCHW(chw, size, size)
+			blobs += len(Detect(img))
+			s, err := compose.Score(world.RandomComposeSpec(rng).String(), img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			total += s
+		}
+		t.Logf("%d px: mean compose on noise %.4f, %.2f shapes per image", size, total/n, float64(blobs)/n)
+		if mean := total / n; mean > 0.01 {
+			t.Errorf("%d px: Gaussian noise scores compose %.4f on average; want ≤ 0.01 (debris counted as shapes)", size, mean)
+		}
+	}
+}
