@@ -232,11 +232,10 @@ func TestBlankImages(t *testing.T) {
 }
 
 // TestNoiseScoresNothing: Gaussian noise (the pixels of a latent at σ = 1, the start of every
-// sample) must not score on compose. Without the confidence threshold the detector counted about
-// 15 debris blobs per noise image and scored compose about 0.16 on it, a floor a policy could
-// climb by breaking its shapes into fragments.
+// sample) must not score on compose. Without the confidence threshold the detector counted
+// debris blobs in noise and this test read compose 0.11 at 32 px and 0.05 at 64 px, a floor a
+// policy could climb by breaking its shapes into fragments.
 func TestNoiseScoresNothing(t *testing.T) {
-	compose, _ := ByName("compose")
 	rng := rand.New(rand.NewSource(11))
 	for _, size := range []int{32, 64} {
 		const n = 128
@@ -246,13 +245,9 @@ func TestNoiseScoresNothing(t *testing.T) {
 			for j := range chw {
 				chw[j] = float32(rng.NormFloat64())
 			}
-			img := world.FromCHW(chw, size, size)
-			blobs += len(Detect(img))
-			s, err := compose.Score(world.RandomComposeSpec(rng).String(), img)
-			if err != nil {
-				t.Fatal(err)
-			}
-			total += s
+			objs := Detect(world.FromCHW(chw, size, size))
+			blobs += len(objs)
+			total += CheckCompose(world.RandomComposeSpec(rng), objs).Fraction() // the compose reward
 		}
 		t.Logf("%d px: mean compose on noise %.4f, %.2f shapes per image", size, total/n, float64(blobs)/n)
 		if mean := total / n; mean > 0.01 {
