@@ -42,14 +42,17 @@ type PretrainConfig struct {
 
 	// TimeBudgetS, when > 0, fits the schedule to a wall-clock budget: after budgetProbeSteps
 	// steps the run measures its seconds per step and shortens Steps (an upper bound then) so
-	// that the whole cosine schedule ends within the budget. The steps it chose are logged, so
-	// the same schedule can be rerun with -steps alone.
+	// that the whole cosine schedule ends within the budget. Every budgetReplanSteps steps it
+	// measures again (the mean rate since the probe began) and moves the end when it is off by
+	// more than 1%, so other jobs starting on the machine later cannot push it past the budget.
+	// Every plan is logged; a run that was never re-planned is repeated with -steps alone.
 	TimeBudgetS float64 `json:"time_budget_s,omitempty"`
 }
 
 // budgetProbeSteps is how many steps a time-budgeted run times before fixing its schedule; the
-// first budgetSkipSteps of them (start-up, first allocations) are left out of the rate.
-const budgetProbeSteps, budgetSkipSteps = 30, 5
+// first budgetSkipSteps of them (start-up, first allocations) are left out of the rate. The plan
+// is checked again every budgetReplanSteps steps.
+const budgetProbeSteps, budgetSkipSteps, budgetReplanSteps = 30, 5, 100
 
 // DefaultPretrainConfig is stage 1 of the shipped base's curriculum (cmd/pretrain -recipe shipped).
 func DefaultPretrainConfig() PretrainConfig {
@@ -91,6 +94,12 @@ func budgetedSteps(maxSteps, done int, elapsed, perStep, budget float64) int {
 		n = max(n, done+int(left/perStep))
 	}
 	return min(n, maxSteps)
+}
+
+// replanMoves says whether a new time-budget plan of n steps differs enough (more than 1%) from
+// the current one to move the schedule's end; smaller differences are the rate's jitter.
+func replanMoves(cur, n int) bool {
+	return math.Abs(float64(n-cur)) > 0.01*float64(cur)
 }
 
 // stopStep is the step count the run ends after: StopAfter when set, else Steps.
@@ -157,6 +166,8 @@ type Pretrainer struct {
 
 	// SamplePrompts are rendered into the periodic sample grids (fixed seeds).
 	SamplePrompts []string
+
+	now func() time.Time // the clock a time budget reads (nil: time.Now; tests set a fake one)
 }
 
 // Run trains for Cfg.Steps steps, writing progress lines, sample grids (samples_stepN.png),
@@ -213,25 +224,37 @@ func (p *Pretrainer) Run(ctx context.Context) (err error) {
 		}
 	}()
 
-	start := time.Now()
+	now := p.now
+	if now == nil {
+		now = time.Now
+	}
+	start := now()
 	var lossSum float64
 	var lossN int
 	var probeStart time.Time
 	step := 0
 	stopAt := cfg.stopStep()
+	maxSteps := cfg.Steps // a time budget's upper bound
 	for ; step < stopAt; step++ {
 		if cfg.TimeBudgetS > 0 && step == budgetSkipSteps {
-			probeStart = time.Now()
+			probeStart = now()
 		}
-		if cfg.TimeBudgetS > 0 && step == budgetProbeSteps {
-			elapsed := time.Since(start).Seconds()
-			perStep := time.Since(probeStart).Seconds() / float64(budgetProbeSteps-budgetSkipSteps)
-			cfg.Steps = budgetedSteps(cfg.Steps, step, elapsed, perStep, cfg.TimeBudgetS)
-			stopAt = cfg.Steps
-			p.Log.Info().Int("steps", cfg.Steps).Float64("time_budget_s", cfg.TimeBudgetS).Float64("s_per_step", perStep).
-				Msgf("time budget: the schedule is now %d steps (rerun it with -steps %d)", cfg.Steps, cfg.Steps)
-			if err := writeLogRecord(logFile, map[string]any{"step": step, "budget_steps": cfg.Steps, "elapsed_s": elapsed}); err != nil {
-				return fmt.Errorf("pretrain: writing %s: %w", logPath, err)
+		if cfg.TimeBudgetS > 0 && step >= budgetProbeSteps && (step-budgetProbeSteps)%budgetReplanSteps == 0 {
+			elapsed := now().Sub(start).Seconds()
+			perStep := now().Sub(probeStart).Seconds() / float64(step-budgetSkipSteps)
+			n := budgetedSteps(maxSteps, step, elapsed, perStep, cfg.TimeBudgetS)
+			if step == budgetProbeSteps || replanMoves(cfg.Steps, n) {
+				first := step == budgetProbeSteps
+				cfg.Steps, stopAt = n, n
+				ev := p.Log.Info().Int("steps", n).Int("at_step", step).Float64("time_budget_s", cfg.TimeBudgetS).Float64("s_per_step", perStep)
+				if first {
+					ev.Msgf("time budget: the schedule is now %d steps (rerun it with -steps %d)", n, n)
+				} else {
+					ev.Msgf("time budget: the machine's pace changed; the schedule now ends at step %d", n)
+				}
+				if err := writeLogRecord(logFile, map[string]any{"step": step, "budget_steps": n, "elapsed_s": elapsed, "s_per_step": perStep}); err != nil {
+					return fmt.Errorf("pretrain: writing %s: %w", logPath, err)
+				}
 			}
 		}
 		if ctx.Err() != nil {
@@ -264,7 +287,7 @@ func (p *Pretrainer) Run(ctx context.Context) (err error) {
 
 		done := step + 1
 		if cfg.LogEvery > 0 && done%cfg.LogEvery == 0 || done == stopAt {
-			el := time.Since(start).Seconds()
+			el := now().Sub(start).Seconds()
 			rate := float64(done) / el
 			avg := lossSum / float64(lossN)
 			p.Log.Info().Int("step", done).Int("of", stopAt).Float64("loss", avg).

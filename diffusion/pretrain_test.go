@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -240,5 +241,65 @@ func TestPretrainTimeBudgetShortensTheSchedule(t *testing.T) {
 	bad.StopAfter = 10
 	if bad.Validate() == nil {
 		t.Fatal("a time budget beside stop_after was accepted")
+	}
+}
+
+// A time-budgeted run re-plans when the machine slows down: a fake clock runs 10 ms a step for
+// the first 60 steps, then 30 ms. The first plan (at 10 ms) would take about 16 s of a 6 s budget;
+// the re-plans must move the end so the run finishes within the budget.
+func TestPretrainTimeBudgetReplansWhenTheMachineSlows(t *testing.T) {
+	w, tok, m := smallPretrainModel(t, 16, 1, 2, 16)
+	cfg := DefaultPretrainConfig()
+	cfg.Steps, cfg.Batch, cfg.WarmupSteps, cfg.LogEvery, cfg.SampleEvery, cfg.SaveEvery = 100000, 1, 1, 1, 0, 0
+	cfg.TimeBudgetS = 6
+	dir := t.TempDir()
+	t0, calls := time.Unix(0, 0), 0
+	var at time.Duration
+	clock := func() time.Time { // one read a step (LogEvery 1), a few more at the plans
+		calls++
+		if calls <= 60 {
+			at += 10 * time.Millisecond
+		} else {
+			at += 30 * time.Millisecond
+		}
+		return t0.Add(at)
+	}
+	p := &Pretrainer{Cfg: cfg, Model: m, World: w, Tok: tok, OutDir: dir, Log: zerolog.Nop(), now: clock}
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "pretrain_log.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plans []int
+	var last struct {
+		Step     int     `json:"step"`
+		ElapsedS float64 `json:"elapsed_s"`
+	}
+	for _, line := range splitLines(raw) {
+		var rec struct {
+			BudgetSteps int `json:"budget_steps"`
+		}
+		if err := json.Unmarshal(line, &rec); err != nil {
+			t.Fatal(err)
+		}
+		if rec.BudgetSteps > 0 {
+			plans = append(plans, rec.BudgetSteps)
+		} else if err := json.Unmarshal(line, &last); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(plans) < 2 {
+		t.Fatalf("plans %v: the run never re-planned after slowing down", plans)
+	}
+	if plans[0] < 500 || last.Step != plans[len(plans)-1] || last.Step >= plans[0]/2 {
+		t.Fatalf("plans %v, last step %d: want a first plan of about 580 steps at 10 ms, and a run ending at its last plan, well short of the first", plans, last.Step)
+	}
+	if last.ElapsedS > cfg.TimeBudgetS {
+		t.Fatalf("the run took %.2f s of its %.0f s budget", last.ElapsedS, cfg.TimeBudgetS)
+	}
+	if replanMoves(1000, 1010) || !replanMoves(1000, 1011) || !replanMoves(1000, 989) {
+		t.Fatal("replanMoves: want a move only beyond 1%")
 	}
 }

@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "runs/pretrain", "output directory")
 	fs.IntVar(&cfg.Steps, "steps", cfg.Steps, "optimizer steps of the learning-rate schedule")
 	fs.IntVar(&cfg.StopAfter, "until", 0, "stop after this many steps of the schedule (0: all of -steps)")
-	fs.Float64Var(&cfg.TimeBudgetS, "time-budget", 0, "seconds of wall clock the run may take: after a few timed steps the schedule is shortened to fit (-steps is then its upper bound; 0: no budget)")
+	fs.Float64Var(&cfg.TimeBudgetS, "time-budget", 0, "seconds of wall clock the run may take: after a few timed steps the schedule is shortened to fit, and re-fitted every 100 steps if the pace changes (-steps is then its upper bound; 0: no budget)")
 	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "images per step")
 	fs.Float64Var(&cfg.LR, "lr", cfg.LR, "peak learning rate (warm-up, then cosine decay)")
 	fs.Float64Var(&cfg.EMADecay, "ema", cfg.EMADecay, "EMA decay of the saved weights")
