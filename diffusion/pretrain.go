@@ -306,14 +306,14 @@ func (p *Pretrainer) Run(ctx context.Context) (err error) {
 			}
 		}
 		if cfg.SaveEvery > 0 && done%cfg.SaveEvery == 0 {
-			if err := p.saveEMA(ema, done); err != nil {
+			if err := p.saveEMA(ema, cfg, done); err != nil {
 				return err
 			}
 		}
 	}
 	// The checkpoint first: a run stopped by a deadline (SIGINT, then a kill) keeps it even if
 	// the kill lands during the sample grid.
-	if err := p.saveEMA(ema, step); err != nil {
+	if err := p.saveEMA(ema, cfg, step); err != nil {
 		return err
 	}
 	if err := p.saveSamples(ema, "samples_final.png"); err != nil {
@@ -334,9 +334,11 @@ func (p *Pretrainer) withEMA(ema *nn.EMA, f func() error) error {
 	return f()
 }
 
-func (p *Pretrainer) saveEMA(ema *nn.EMA, step int) error {
+// saveEMA writes the EMA weights with the run's config as it stands (a time budget's chosen
+// steps, not the upper bound it was given).
+func (p *Pretrainer) saveEMA(ema *nn.EMA, cfg PretrainConfig, step int) error {
 	return p.withEMA(ema, func() error {
-		cfgJSON, _ := json.Marshal(p.Cfg)
+		cfgJSON, _ := json.Marshal(cfg)
 		worldJSON, _ := json.Marshal(p.World.Config()) // the captions and sign fraction of this stage
 		return p.Model.Save(filepath.Join(p.OutDir, "base.safetensors"), map[string]string{
 			"flowtune.pretrain_config": string(cfgJSON),

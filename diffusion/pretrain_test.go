@@ -194,6 +194,10 @@ func TestPretrainTimeBudgetShortensTheSchedule(t *testing.T) {
 	if meta["flowtune.pretrain_step"] != fmt.Sprint(want) {
 		t.Fatalf("checkpoint step %q, want %d (the probe and one step)", meta["flowtune.pretrain_step"], want)
 	}
+	var saved PretrainConfig
+	if err := json.Unmarshal([]byte(meta["flowtune.pretrain_config"]), &saved); err != nil || saved.Steps != want {
+		t.Fatalf("checkpoint config steps %d (%v), want the budget's %d, not the upper bound %d", saved.Steps, err, want, cfg.Steps)
+	}
 	raw, err := os.ReadFile(filepath.Join(dir, "pretrain_log.jsonl"))
 	if err != nil {
 		t.Fatal(err)
