@@ -240,11 +240,11 @@ func (p *Pretrainer) Run(ctx context.Context) (err error) {
 			probeStart = now()
 		}
 		if cfg.TimeBudgetS > 0 && step >= budgetProbeSteps && (step-budgetProbeSteps)%budgetReplanSteps == 0 {
-			elapsed := now().Sub(start).Seconds()
-			perStep := now().Sub(probeStart).Seconds() / float64(step-budgetSkipSteps)
+			t := now()
+			elapsed := t.Sub(start).Seconds()
+			perStep := t.Sub(probeStart).Seconds() / float64(step-budgetSkipSteps)
 			n := budgetedSteps(maxSteps, step, elapsed, perStep, cfg.TimeBudgetS)
-			if step == budgetProbeSteps || replanMoves(cfg.Steps, n) {
-				first := step == budgetProbeSteps
+			if first := step == budgetProbeSteps; first || replanMoves(cfg.Steps, n) {
 				cfg.Steps, stopAt = n, n
 				ev := p.Log.Info().Int("steps", n).Int("at_step", step).Float64("time_budget_s", cfg.TimeBudgetS).Float64("s_per_step", perStep)
 				if first {
