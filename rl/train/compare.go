@@ -34,6 +34,9 @@ const (
 	CompareTableFile = "compare.md"
 	CompareJSONFile  = "compare.json"
 	CompareCurveFile = "compare_curves.png"
+	// BaseEvalDir holds the base model's evaluation images, sampled by the first run and
+	// scored by every run (baseeval.go).
+	BaseEvalDir = "base-eval"
 )
 
 // ReferenceAlgo is the baseline every comparison measures against.
@@ -50,9 +53,10 @@ const DefaultReach = 0.95
 // is 0.25–0.26, so sd/√n ≤ 0.01 needs n ≥ 660 images; the task has 128 held-out prompts, so
 // 128 prompts × 6 seeds = 768 images (0.0093 on the base; ocr, sd 0.16, would need 2 seeds).
 // Evaluating costs about 94 CPU-ms per image (10 ODE steps and the reward), so every 8 steps
-// (5 evaluations per run) keeps three seeds of three algorithms within an hour on two idle
-// CPU cores: about 23 min of training (the old default's measured 26.7 min less its ~4 min of
-// evaluation) and 27 min of evaluation (estimated). Images of one prompt under different seeds are correlated, so the error counted
+// (5 evaluations per run, the first of them shared by all runs: BaseEvalDir) keeps three seeds
+// of three algorithms within an hour on two idle CPU cores: about 23 min of training (the old
+// default's measured 26.7 min less its ~4 min of evaluation) and 22 min of evaluation
+// (estimated: 37 evaluations of 768 images). Images of one prompt under different seeds are correlated, so the error counted
 // by prompt is larger (0.012); the gains are judged on the paired change over seeds instead
 // (compare_gain.go), where prompt difficulty cancels.
 var CompareDefaults = map[string]string{
@@ -146,7 +150,8 @@ func (c *Comparison) Run(ctx context.Context) (*CompareReport, error) {
 				return nil, err
 			}
 			t := &Trainer{Cfg: cfg, Model: m, World: c.World, Tok: c.Tok, OutDir: dir, BaseName: name, Resume: resume,
-				Log: c.Log.With().Str("run", filepath.Base(dir)).Logger(), ExtraRewards: c.ExtraRewards}
+				BaseEvalDir: filepath.Join(c.OutDir, BaseEvalDir),
+				Log:         c.Log.With().Str("run", filepath.Base(dir)).Logger(), ExtraRewards: c.ExtraRewards}
 			if _, err := t.Run(ctx); err != nil {
 				if errors.Is(err, ErrInterrupted) {
 					return nil, fmt.Errorf("compare: %w (run the same command again to continue)", err)

@@ -294,6 +294,9 @@ func TestCompareEndToEndAndContinue(t *testing.T) {
 			t.Fatalf("%s's step-0 evaluation %v is not the base model's %v", a.Algo, a.Mean[0], rep.BaseEval)
 		}
 	}
+	if files, _ := filepath.Glob(filepath.Join(c.OutDir, BaseEvalDir, "base-eval-*.bin")); len(files) != 1 {
+		t.Fatalf("the runs should share one stored base evaluation, found %v", files)
+	}
 	seeds := map[uint64]bool{}
 	for _, algo := range c.Algos {
 		for k := 0; k < 2; k++ {

@@ -103,7 +103,14 @@ func (r *run) updateEvalEMA(s int) {
 // and also under gridName when that is not empty (samples_base.png, samples_final.png).
 func (r *run) evalAndRecord(ctx context.Context, step int, gridName string) error {
 	start := time.Now()
-	imgs, err := r.eval.sample(ctx)
+	var imgs []*image.RGBA
+	var err error
+	shared := false
+	if step == 0 && r.baseEvalKey != "" {
+		imgs, shared, err = r.baseEvalImages(func() ([]*image.RGBA, error) { return r.eval.sample(ctx) })
+	} else {
+		imgs, err = r.eval.sample(ctx)
+	}
 	if err != nil {
 		return fmt.Errorf("evaluation at step %d: %w", step, err)
 	}
@@ -141,7 +148,11 @@ func (r *run) evalAndRecord(ctx context.Context, step int, gridName string) erro
 	for _, rw := range r.rewards {
 		ev = ev.Float64(rw.name, round4(rec.Reward[rw.name])).Float64(rw.name+"_stderr", round4(rec.Stderr[rw.name]))
 	}
-	ev.Float64("diversity", round4(rec.Diversity)).Str("t_eval", secs(r.evalTime)).Msg("held-out eval")
+	ev = ev.Float64("diversity", round4(rec.Diversity)).Str("t_eval", secs(r.evalTime))
+	if shared {
+		ev = ev.Str("images_from", baseEvalPath(r.t.BaseEvalDir, r.baseEvalKey))
+	}
+	ev.Msg("held-out eval")
 
 	if err := r.plotCurve(); err != nil {
 		return err

@@ -54,6 +54,9 @@ type Trainer struct {
 	BaseName string // how summary.json and the adapter file name the base model
 	// Resume continues from OutDir's checkpoint instead of starting afresh.
 	Resume bool
+	// BaseEvalDir, when set, is where runs that share a base model share its step-0 evaluation
+	// images (baseeval.go; built-in model only): a comparison's runs sample them once.
+	BaseEvalDir string
 	// ExtraRewards are rewards usable by name besides the registered ones (synthetic rewards
 	// in tests).
 	ExtraRewards map[string]reward.Reward

@@ -45,6 +45,8 @@ type run struct {
 	started   time.Time // of this process's part of the run
 	stepTimes []float64 // seconds per training step in this process
 	evalTime  float64   // seconds of the last evaluation
+
+	baseEvalKey string // of the step-0 images shared through Trainer.BaseEvalDir, "" when not shared
 }
 
 type namedReward struct {
@@ -132,6 +134,12 @@ func (t *Trainer) setup() (_ *run, err error) {
 	m := r.net
 	if nn.HasAdapter(m, rl.PolicyAdapter) {
 		return nil, errors.New("train.Trainer: the model already has a policy adapter (pass the bare base model)")
+	}
+	if t.BaseEvalDir != "" {
+		if _, ok := pipe.(WorldPipeline); !ok { // an SD3 pipeline's images also depend on its VAE
+			return nil, errors.New("train.Trainer: BaseEvalDir is for the built-in model only")
+		}
+		r.baseEvalKey = baseEvalKey(r, nn.NamedParams(m))
 	}
 	nn.SetRequiresGrad(nn.NamedParams(m), false)
 	if err := pipe.AddPolicyAdapter(cfg.LoRARank, float32(cfg.LoRAAlpha), tensor.NewRNG(cfg.Seed+4<<32)); err != nil {
