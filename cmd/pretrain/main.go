@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	captions := fs.String("captions", "web", "pretraining captions: web (under-describe their images, world.DefaultCaptionNoise) or exact")
 	seeHeld := fs.Bool("see-held-out", false, "let pretraining draw the held-out colour–kind pairs, layouts and sign strings, as a web-pretrained base has seen every concept (only the RL prompts stay split); off, held-out prompts ask for pairings the base never saw")
 	textFrac := fs.Float64("text-fraction", world.DefaultConfig().TextFraction, "fraction of pretraining samples that are signs (0–1)")
-	recipe := fs.String("recipe", "", "run a whole curriculum of stages into -out/<stage> (shipped: the one that made the shipped base); an interrupted recipe continues where it stopped")
+	recipe := fs.String("recipe", "", "run a whole curriculum of stages into -out/<stage> (shipped: the one that made the shipped base; wide: issue 12's 9.3 M candidate, GPU stages first); an interrupted recipe continues where it stopped")
 	if err := cli.Parse(fs, args, stdout); err != nil {
 		return err
 	}

@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"maps"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -178,6 +182,45 @@ func TestRecipeRunsItsStagesAndContinues(t *testing.T) {
 	} {
 		if err := run(context.Background(), append(args, "-out", dir), &out, &out); cli.ExitCode(err) != cli.ExitUsage {
 			t.Errorf("%v: error %v, want a usage error", args, err)
+		}
+	}
+}
+
+// Every recipe's stages are valid flags for pretrain and chain through -init: each stage runs
+// one step of two images (appended flags win over the recipe's). For "wide", the last stage's
+// checkpoint must carry what the candidate model's own metadata says (width 192, depth 8; the
+// final stage at peak lr 1e-4 over 5215 steps with the held-out pairings and 15% signs).
+func TestEveryRecipeStageRuns(t *testing.T) {
+	for _, name := range slices.Sorted(maps.Keys(recipes)) {
+		dir := t.TempDir()
+		prev := ""
+		for _, st := range recipes[name] {
+			args := append([]string{"-out", filepath.Join(dir, st.name)}, st.args...)
+			args = append(args, "-until", "1", "-batch", "2", "-sample-every", "-1", "-log-every", "1")
+			if prev != "" {
+				args = append(args, "-init", prev)
+			}
+			var out bytes.Buffer
+			if err := run(context.Background(), args, &out, &out); err != nil {
+				t.Fatalf("recipe %s stage %s: %v\n%s", name, st.name, err, out.String())
+			}
+			prev = filepath.Join(dir, st.name, "base.safetensors")
+		}
+		if name != "wide" {
+			continue
+		}
+		m, meta, err := diffusion.LoadModel(tensor.CPU(), prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cfg diffusion.PretrainConfig
+		if err := json.Unmarshal([]byte(meta["flowtune.pretrain_config"]), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		w := meta["flowtune.pretrain_world"]
+		if m.Cfg.Dim != 192 || m.Cfg.Depth != 8 || m.Cfg.Heads != 6 || cfg.LR != 1e-4 || cfg.Steps != 5215 || cfg.Seed != 8 ||
+			!strings.Contains(w, `"TextFraction":0.15`) || !strings.Contains(w, `"PretrainHeldOut":true`) {
+			t.Errorf("wide's last stage: model %+v, config %+v, world %s", m.Cfg, cfg, w)
 		}
 	}
 }
