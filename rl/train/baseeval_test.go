@@ -30,6 +30,20 @@ func step0Eval(t *testing.T, dir string) string {
 	return line
 }
 
+// storedBaseEval returns the path and bytes of the one stored base evaluation in dir.
+func storedBaseEval(t *testing.T, dir string) (string, []byte) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "base-eval-*.bin"))
+	if len(files) != 1 {
+		t.Fatalf("want one stored base evaluation, found %v", files)
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files[0], data
+}
+
 // TestSharedBaseEvalMatchesAnUnsharedOne runs four algorithms with different seeds. The first
 // evaluates the base model itself; the second samples and stores the shared images; the third
 // reads them; the fourth finds the file corrupt, samples again and replaces it. Every step-0
@@ -52,16 +66,9 @@ func TestSharedBaseEvalMatchesAnUnsharedOne(t *testing.T) {
 	var want string
 	for i, rc := range runs {
 		if i == 3 { // corrupt one pixel byte of the stored file
-			files, _ := filepath.Glob(filepath.Join(shared, "base-eval-*.bin"))
-			if len(files) != 1 {
-				t.Fatalf("want one stored base evaluation, found %v", files)
-			}
-			data, err := os.ReadFile(files[0])
-			if err != nil {
-				t.Fatal(err)
-			}
+			path, data := storedBaseEval(t, shared)
 			data[len(data)/2] ^= 0x40
-			if err := os.WriteFile(files[0], data, 0o644); err != nil {
+			if err := os.WriteFile(path, data, 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -91,14 +98,7 @@ func TestSharedBaseEvalMatchesAnUnsharedOne(t *testing.T) {
 		}
 	}
 	// The corrupt file was replaced by a valid one.
-	files, _ := filepath.Glob(filepath.Join(shared, "base-eval-*.bin"))
-	if len(files) != 1 {
-		t.Fatalf("want one stored base evaluation, found %v", files)
-	}
-	data, err := os.ReadFile(files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, data := storedBaseEval(t, shared)
 	stored := string(data[len(baseEvalMagic) : len(baseEvalMagic)+64])
 	if _, err := decodeBaseEval(data, stored); err != nil {
 		t.Errorf("the replaced base evaluation is unreadable: %v", err)
