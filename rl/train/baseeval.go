@@ -11,8 +11,8 @@ package train
 // time on the CPU.
 //
 // The images are stored under a key that hashes everything they depend on: the base weights,
-// the prompts, the seeds, the sampler's steps, guidance and batch, the latent shape and the
-// backend. Rewards are not in the key: the stored images are scored afresh by each run's rewards.
+// the prompts, the seeds, the sampler's steps, guidance and batch, the latent shape, the
+// backend and the CUDA backend's precision settings. Rewards are not in the key: the stored images are scored afresh by each run's rewards.
 // A file that is unreadable or does not match its key is sampled again and replaced, never used.
 
 import (
@@ -52,6 +52,8 @@ func baseEvalKey(r *run, params []nn.Named) string {
 	}
 	cfg := r.cfg
 	lat := r.pipe.Latent()
+	// The CUDA backend's numerics follow these settings (cuda.OptionsFromEnv).
+	put(os.Getenv("FLOWTUNE_CUDA_MATMUL"), os.Getenv("FLOWTUNE_CUDA_ATTENTION"), os.Getenv("FLOWTUNE_CUDA_LEGACY"))
 	put(baseEvalMagic, r.pipe.Backend().Name(), int64(lat[0]), int64(lat[1]), int64(lat[2]),
 		int64(cfg.EvalSeeds), cfg.EvalSeed, int64(cfg.EvalSteps), cfg.EvalCFG, int64(evalBatch))
 	put(int64(len(r.eval.prompts)))

@@ -126,6 +126,7 @@ func TestBaseEvalKeyCoversWhatTheImagesDependOn(t *testing.T) {
 		r.lock.unlock()
 		return r.baseEvalKey
 	}
+	t.Setenv("FLOWTUNE_CUDA_MATMUL", "")
 	base := key(nil, nil)
 	if len(base) != 64 {
 		t.Fatalf("key %q is not a hex SHA-256", base)
@@ -153,6 +154,11 @@ func TestBaseEvalKeyCoversWhatTheImagesDependOn(t *testing.T) {
 			t.Errorf("changing %s left the key as it was", name)
 		}
 	}
+	t.Setenv("FLOWTUNE_CUDA_MATMUL", "bf16")
+	if k := key(nil, nil); k == base {
+		t.Error("changing FLOWTUNE_CUDA_MATMUL left the key as it was")
+	}
+	t.Setenv("FLOWTUNE_CUDA_MATMUL", "")
 	if k := key(nil, func(tr *Trainer) {
 		w := nn.NamedParams(tr.Model)[0].P
 		d := w.Data()
