@@ -10,7 +10,7 @@
 // Under that limit the collector may also run less often: sampling allocates a fresh tensor for
 // every operation of every step and keeps little alive, so at the default GOGC=100 the process
 // spends much of its time collecting and zeroing reused memory. Apply raises GOGC to GCPercent
-// (docs/measurements.md §8: sampling 1.3× and fine-tuning 1.15× faster on the development machine).
+// (docs/measurements.md §8: sampling 1.4× and fine-tuning 1.2× faster on the development machine).
 package memlimit
 
 import (

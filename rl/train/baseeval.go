@@ -12,8 +12,9 @@ package train
 //
 // The images are stored under a key that hashes everything they depend on: the base weights,
 // the prompts, the seeds, the sampler's steps, guidance and batch, the latent shape, the
-// backend and the CUDA backend's precision settings. Rewards are not in the key: the stored images are scored afresh by each run's rewards.
-// A file that is unreadable or does not match its key is sampled again and replaced, never used.
+// backend and the CUDA backend's precision settings. Rewards are not in the key: each run
+// scores the stored images afresh. A file that is unreadable or does not match its key is
+// sampled again and replaced, never used. A resumed run does not share (it computes no key).
 
 import (
 	"bytes"
@@ -120,11 +121,10 @@ func decodeBaseEval(data []byte, key string) ([]*image.RGBA, error) {
 	if got := string(body[len(baseEvalMagic) : len(baseEvalMagic)+len(key)]); got != key {
 		return nil, fmt.Errorf("key %.16s… is not this run's %.16s…", got, key)
 	}
-	var dims [3]uint32
-	binary.Read(bytes.NewReader(body[head-12:head]), binary.LittleEndian, &dims)
-	n, w, h := int(dims[0]), int(dims[1]), int(dims[2])
+	dim := func(i int) int { return int(binary.LittleEndian.Uint32(body[head-12+4*i:])) }
+	n, w, h := dim(0), dim(1), dim(2)
 	size := 4 * w * h
-	if n <= 0 || w <= 0 || h <= 0 || size <= 0 || len(body)-head != n*size || n*size/n != size {
+	if n <= 0 || w <= 0 || h <= 0 || len(body)-head != n*size || n*size/n != size {
 		return nil, fmt.Errorf("%d images of %dx%d do not fill its %d bytes of pixels", n, w, h, len(body)-head)
 	}
 	imgs := make([]*image.RGBA, n)

@@ -139,7 +139,9 @@ func (t *Trainer) setup() (_ *run, err error) {
 		if _, ok := pipe.(WorldPipeline); !ok { // an SD3 pipeline's images also depend on its VAE
 			return nil, errors.New("train.Trainer: BaseEvalDir is for the built-in model only")
 		}
-		r.baseEvalKey = baseEvalKey(r, nn.NamedParams(m))
+		if !t.Resume { // a resumed run rarely evaluates step 0 again; then it samples it itself
+			r.baseEvalKey = baseEvalKey(r, nn.NamedParams(m))
+		}
 	}
 	nn.SetRequiresGrad(nn.NamedParams(m), false)
 	if err := pipe.AddPolicyAdapter(cfg.LoRARank, float32(cfg.LoRAAlpha), tensor.NewRNG(cfg.Seed+4<<32)); err != nil {
