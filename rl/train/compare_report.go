@@ -33,13 +33,17 @@ type CompareReport struct {
 	Reach         float64       `json:"reach"`
 	Threshold     float64       `json:"threshold"`
 	ThresholdRule string        `json:"threshold_rule"`
-	BaseEval      float64       `json:"base_eval"`
-	EvalStderr    float64       `json:"eval_stderr"` // one evaluation's std/√n over its images (base model)
-	BaseDiversity float64       `json:"base_diversity"`
-	Machine       string        `json:"machine"`
-	Device        string        `json:"device"`
-	Complete      bool          `json:"complete"` // every run finished
-	Algos         []AlgoResult  `json:"algos"`
+	// ReferencePeakGain is Flow-GRPO's paired change at the peak of its seed-mean curve, with
+	// its interval over seeds: the gain the threshold is a fraction of. When it is within
+	// noise there is no threshold, and so no ratio.
+	ReferencePeakGain *Gain        `json:"reference_peak_gain,omitempty"`
+	BaseEval          float64      `json:"base_eval"`
+	EvalStderr        float64      `json:"eval_stderr"` // one evaluation's std/√n over its images (base model)
+	BaseDiversity     float64      `json:"base_diversity"`
+	Machine           string       `json:"machine"`
+	Device            string       `json:"device"`
+	Complete          bool         `json:"complete"` // every run finished
+	Algos             []AlgoResult `json:"algos"`
 }
 
 // CompareBudget is what every algorithm gets alike.
@@ -201,13 +205,7 @@ func (c *Comparison) Report() (*CompareReport, error) {
 		rep.Algos = append(rep.Algos, c.summarise(algo, curves[algo], rep.BaseDiversity))
 	}
 	refIdx := slices.Index(c.Algos, ReferenceAlgo)
-	gain := rep.Algos[refIdx].Peak - rep.BaseEval
-	rep.Threshold = rep.BaseEval + reach*gain
-	rep.ThresholdRule = fmt.Sprintf("base + %g × (Flow-GRPO's peak − base) on the seed-mean held-out curve", reach)
-	if gain <= 0 {
-		rep.Threshold = math.NaN() // written as null
-		rep.ThresholdRule = "none: Flow-GRPO's seed-mean held-out curve never rose above the base, so there is no gain of its to reach"
-	}
+	rep.Threshold, rep.ThresholdRule, rep.ReferencePeakGain = reachThreshold(rep.BaseEval, reach, rep.Algos[refIdx], curves[ReferenceAlgo])
 	for i := range rep.Algos {
 		a := &rep.Algos[i]
 		a.ReachStep, a.ReachSeconds = -1, 0
@@ -246,6 +244,35 @@ func (c *Comparison) Report() (*CompareReport, error) {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// reachThreshold is the level the ratios are measured at: base + reach × Flow-GRPO's gain at
+// the peak of its seed-mean curve. There is none (NaN, written as null) when that curve never
+// rose above the base, or when the paired change at its peak step cannot be told from the
+// noise between seeds (its t-interval over seeds contains zero, or there is one seed): a
+// fraction of a gain that may be noise would make any step or time ratio noise too. The peak
+// step is chosen as the curve's highest point, so the interval at it is, if anything, kind to
+// the reference.
+func reachThreshold(base, reach float64, ref AlgoResult, refRuns []*runCurve) (float64, string, *Gain) {
+	gain := ref.Peak - base
+	if gain <= 0 {
+		return math.NaN(), "none: Flow-GRPO's seed-mean held-out curve never rose above the base, so there is no gain of its to reach", nil
+	}
+	pg := gainOf(refRuns, ref.PeakStep)
+	if pg == nil || pg.WithinNoise {
+		why, change := "one seed gives no interval", gain
+		if pg != nil {
+			change = pg.Mean
+		}
+		if pg != nil && pg.CILow != nil {
+			why = fmt.Sprintf("its %.0f%% interval over %d seeds, [%+.4f, %+.4f], contains zero", 100*GainLevel, len(pg.PerSeed), *pg.CILow, *pg.CIHigh)
+		}
+		return math.NaN(), fmt.Sprintf("none: Flow-GRPO's paired change at its peak (step %d, %+.4f) is within noise (%s), "+
+			"so a threshold on it, and every step or time ratio, would measure noise", ref.PeakStep, change, why), pg
+	}
+	return base + reach*gain, fmt.Sprintf("base + %g × (Flow-GRPO's peak − base) on the seed-mean held-out curve; "+
+		"its paired change at the peak, step %d, is beyond noise (%.0f%% interval [%+.4f, %+.4f] over %d seeds)",
+		reach, ref.PeakStep, 100*GainLevel, *pg.CILow, *pg.CIHigh, len(pg.PerSeed)), pg
 }
 
 // summarise averages one algorithm's runs at the evaluation steps they all have.

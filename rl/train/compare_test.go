@@ -8,6 +8,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,7 +93,7 @@ func fakeRun(t *testing.T, dir string, cfg Config, evals, div []float64, every i
 // spread over seeds and the diversity at the reach point.
 func TestCompareReportFromKnownCurves(t *testing.T) {
 	dir := t.TempDir()
-	c := &Comparison{Algos: []string{"ram", "flowgrpo"}, Seeds: 2, OutDir: dir, Overrides: map[string]string{},
+	c := &Comparison{Algos: []string{"ram", "flowgrpo"}, Seeds: 3, OutDir: dir, Overrides: map[string]string{},
 		ExtraRewards: map[string]reward.Reward{"brightness": rewardtest.Brightness{}}, Log: zerolog.Nop(), Device: "cpu"}
 	c.ConfigPath = filepath.Join(dir, "base.yaml")
 	base := tinyConfig("ram")
@@ -106,14 +108,17 @@ func TestCompareReportFromKnownCurves(t *testing.T) {
 		}
 		return cfg
 	}
-	// Eval every 2 steps, 8 steps. Flow-GRPO's seed-mean curve: 0.5, 0.55, 0.6, 0.7, 0.9 →
-	// peak 0.9, threshold 0.5 + 0.95·0.4 = 0.88, reached at step 8 after 8 × 3 s.
+	// Eval every 2 steps, 8 steps, 3 seeds. Flow-GRPO's seed-mean curve: 0.5, 0.55, 0.6, 0.7,
+	// 0.9 → peak 0.9 at step 8, where its paired changes +0.3, +0.5, +0.4 are beyond noise, so
+	// the threshold is 0.5 + 0.95·0.4 = 0.88, reached at step 8 after 8 × 3 s.
 	// RAM's seed means: 0.5, 0.7, 0.9, 0.95, 0.95 → reaches 0.88 at step 4 after 4 × 1 s.
 	div := []float64{0.2, 0.2, 0.15, 0.1, 0.1}
 	fakeRun(t, c.runDir("flowgrpo", 0), cfgFor("flowgrpo", 0), []float64{0.5, 0.5, 0.6, 0.6, 0.8}, div, 2, 3)
 	fakeRun(t, c.runDir("flowgrpo", 1), cfgFor("flowgrpo", 1), []float64{0.5, 0.6, 0.6, 0.8, 1.0}, div, 2, 3)
+	fakeRun(t, c.runDir("flowgrpo", 2), cfgFor("flowgrpo", 2), []float64{0.5, 0.55, 0.6, 0.7, 0.9}, div, 2, 3)
 	fakeRun(t, c.runDir("ram", 0), cfgFor("ram", 0), []float64{0.5, 0.6, 0.8, 0.9, 0.9}, div, 2, 1)
 	fakeRun(t, c.runDir("ram", 1), cfgFor("ram", 1), []float64{0.5, 0.8, 1.0, 1.0, 1.0}, div, 2, 1)
+	fakeRun(t, c.runDir("ram", 2), cfgFor("ram", 2), []float64{0.5, 0.7, 0.9, 0.95, 0.95}, div, 2, 1)
 
 	rep, err := c.Report()
 	if err != nil {
@@ -128,7 +133,7 @@ func TestCompareReportFromKnownCurves(t *testing.T) {
 	near("base", rep.BaseEval, 0.5)
 	near("threshold", rep.Threshold, 0.88)
 	near("evaluation noise (the base evaluation's)", rep.EvalStderr, 0.01)
-	if !rep.Complete || len(rep.Seeds) != 2 || rep.Seeds[0]+1 != rep.Seeds[1] {
+	if !rep.Complete || len(rep.Seeds) != 3 || rep.Seeds[0]+1 != rep.Seeds[1] || rep.Seeds[1]+1 != rep.Seeds[2] {
 		t.Fatalf("complete %v seeds %v", rep.Complete, rep.Seeds)
 	}
 	ram, fg := rep.Algos[0], rep.Algos[1]
@@ -144,7 +149,7 @@ func TestCompareReportFromKnownCurves(t *testing.T) {
 	near("ram step ratio", ram.StepRatio, 2)
 	near("ram time ratio", ram.TimeRatio, 6)
 	near("flowgrpo own ratio", fg.StepRatio, 1)
-	near("ram spread at step 2", ram.Spread[1], math.Sqrt(0.02))
+	near("ram spread at step 2", ram.Spread[1], 0.1) // sample sd of 0.6, 0.8, 0.7
 	near("ram peak per seed", ram.PeakSeedsMean, 0.95)
 	near("ram diversity at reach", ram.DiversityAtReach, 0.15/0.2)
 	near("ram seconds per step", ram.SecondsPerStep, 1)
@@ -155,32 +160,39 @@ func TestCompareReportFromKnownCurves(t *testing.T) {
 		}
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, CompareTableFile))
-	// Gains at step 8: Flow-GRPO +0.3, +0.5 (mean 0.4, stderr 0.1), RAM +0.4, +0.5 (0.45, 0.05);
-	// with two seeds t(0.975, 1) = 12.706, so both intervals contain zero.
+	// Gains at step 8: Flow-GRPO +0.3, +0.5, +0.4 (mean 0.4, sd 0.1), RAM +0.4, +0.5, +0.45
+	// (0.45, sd 0.05); with three seeds t(0.975, 2) = 4.3027, so both intervals exclude zero.
+	const t2 = 4.302652729911275
 	near("flowgrpo gain", fg.Gain.Mean, 0.4)
-	near("flowgrpo gain stderr", fg.Gain.StdErr, 0.1)
-	near("ram gain interval low", *ram.Gain.CILow, 0.45-12.706204736*0.05)
-	if !fg.Gain.WithinNoise || !ram.Gain.WithinNoise || fg.Gain.Step != 8 {
-		t.Errorf("gains %+v, %+v: want both within noise at step 8", *fg.Gain, *ram.Gain)
+	near("flowgrpo gain stderr", fg.Gain.StdErr, 0.1/math.Sqrt(3))
+	near("ram gain interval low", *ram.Gain.CILow, 0.45-t2*0.05/math.Sqrt(3))
+	if fg.Gain.WithinNoise || ram.Gain.WithinNoise || fg.Gain.Step != 8 {
+		t.Errorf("gains %+v, %+v: want both beyond noise at step 8", *fg.Gain, *ram.Gain)
+	}
+	if pg := rep.ReferencePeakGain; pg == nil || pg.Step != 8 || pg.WithinNoise {
+		t.Errorf("reference peak gain %+v: want step 8, beyond noise", pg)
 	}
 	js, _ := os.ReadFile(filepath.Join(dir, CompareJSONFile))
-	if !strings.Contains(string(js), `"within_noise": true`) || !strings.Contains(string(js), `"ci_low"`) {
-		t.Errorf("compare.json lacks the gain interval:\n%s", js)
+	if !strings.Contains(string(js), `"within_noise": false`) || !strings.Contains(string(js), `"reference_peak_gain"`) {
+		t.Errorf("compare.json lacks the gain interval or the reference's peak gain:\n%s", js)
 	}
 	for _, want := range []string{"| ram | 0.9500 (step 6)", "| 4 | 4 | 2.00× | 6.00× |", "| flowgrpo | 0.9000 (step 8)",
-		"| flowgrpo | 8 | +0.4000 | +0.3000, +0.5000 | [-0.8706, +1.6706] | 4.0 | within noise |"} {
+		"| flowgrpo | 8 | +0.4000 | +0.3000, +0.5000, +0.4000 | [+0.1516, +0.6484] | 6.9 | beyond noise |",
+		"is beyond noise (95% interval [+0.1516, +0.6484] over 3 seeds)"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("compare.md lacks %q:\n%s", want, md)
 		}
 	}
 }
 
-// awmVsFlowGRPO reports a one-seed AWM-against-Flow-GRPO comparison from hand-made held-out
-// curves (evaluated every 4 steps, 1 s per step) with the diversity curve div for both.
-func awmVsFlowGRPO(t *testing.T, awm, flowgrpo, div []float64) (*CompareReport, string) {
+// awmVsFlowGRPO reports a three-seed AWM-against-Flow-GRPO comparison from hand-made held-out
+// curves (evaluated every 4 steps, 1 s per step) with the diversity curve div for both. Seed k
+// adds jitter·(k−1) to every evaluation after step 0, so the seed-mean curves are the given
+// ones and the paired changes spread by ±jitter across seeds.
+func awmVsFlowGRPO(t *testing.T, awm, flowgrpo, div []float64, jitter float64) (*CompareReport, string) {
 	t.Helper()
 	dir := t.TempDir()
-	c := &Comparison{Algos: []string{"awm", "flowgrpo"}, Seeds: 1, OutDir: dir, Overrides: map[string]string{},
+	c := &Comparison{Algos: []string{"awm", "flowgrpo"}, Seeds: 3, OutDir: dir, Overrides: map[string]string{},
 		ExtraRewards: map[string]reward.Reward{"brightness": rewardtest.Brightness{}}, Log: zerolog.Nop()}
 	c.ConfigPath = filepath.Join(dir, "base.yaml")
 	y, _ := tinyConfig("awm").YAML()
@@ -188,11 +200,17 @@ func awmVsFlowGRPO(t *testing.T, awm, flowgrpo, div []float64) (*CompareReport, 
 		t.Fatal(err)
 	}
 	for algo, ev := range map[string][]float64{"flowgrpo": flowgrpo, "awm": awm} {
-		cfg, err := c.config(algo, 0)
-		if err != nil {
-			t.Fatal(err)
+		for k := 0; k < c.Seeds; k++ {
+			cfg, err := c.config(algo, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seeded := slices.Clone(ev)
+			for j := 1; j < len(seeded); j++ {
+				seeded[j] += jitter * float64(k-1)
+			}
+			fakeRun(t, c.runDir(algo, k), cfg, seeded, div, 4, 1)
 		}
-		fakeRun(t, c.runDir(algo, 0), cfg, ev, div, 4, 1)
 	}
 	rep, err := c.Report()
 	if err != nil {
@@ -203,7 +221,10 @@ func awmVsFlowGRPO(t *testing.T, awm, flowgrpo, div []float64) (*CompareReport, 
 
 // A run that never reaches the threshold is reported as such, with no ratio.
 func TestCompareReportNotReached(t *testing.T) {
-	rep, _ := awmVsFlowGRPO(t, []float64{0.2, 0.3, 0.3}, []float64{0.2, 0.4, 0.6}, []float64{1, 1, 1})
+	rep, _ := awmVsFlowGRPO(t, []float64{0.2, 0.3, 0.3}, []float64{0.2, 0.4, 0.6}, []float64{1, 1, 1}, 0.01)
+	if math.IsNaN(rep.Threshold) || rep.Algos[1].ReachStep != 8 {
+		t.Fatalf("threshold %v, flowgrpo reach %d: want a threshold Flow-GRPO reaches at step 8", rep.Threshold, rep.Algos[1].ReachStep)
+	}
 	if a := rep.Algos[0]; a.ReachStep != -1 || a.StepRatio != 0 || a.DiversityAtReach != 1 {
 		t.Fatalf("awm: reach %d ratio %v diversity %v", a.ReachStep, a.StepRatio, a.DiversityAtReach)
 	}
@@ -216,7 +237,7 @@ func TestCompareReportNotReached(t *testing.T) {
 // (not a threshold equal to the base), writes it as null, and still gives each algorithm's
 // diversity at its peak.
 func TestCompareReportReferenceNeverRose(t *testing.T) {
-	rep, dir := awmVsFlowGRPO(t, []float64{0.2, 0.25, 0.3}, []float64{0.2, 0.19, 0.2}, []float64{1, 0.8, 0.6})
+	rep, dir := awmVsFlowGRPO(t, []float64{0.2, 0.25, 0.3}, []float64{0.2, 0.19, 0.2}, []float64{1, 0.8, 0.6}, 0.01)
 	if !math.IsNaN(rep.Threshold) {
 		t.Errorf("threshold %v, want none (NaN)", rep.Threshold)
 	}
@@ -231,6 +252,35 @@ func TestCompareReportReferenceNeverRose(t *testing.T) {
 	js, _ := os.ReadFile(filepath.Join(dir, CompareJSONFile))
 	if !strings.Contains(string(js), `"threshold": null`) {
 		t.Errorf("compare.json threshold is not null:\n%s", js)
+	}
+}
+
+// When Flow-GRPO's rise is smaller than the spread between its seeds, a threshold on it would be
+// noise: the report refuses it, and with it every ratio, though AWM's curve passes where the
+// threshold would have been. It says why, with the interval.
+func TestCompareReportReferenceGainWithinNoise(t *testing.T) {
+	// Flow-GRPO's paired changes at its peak (step 8): +0.03 − 0.05, +0.03, +0.03 + 0.05.
+	rep, _ := awmVsFlowGRPO(t, []float64{0.2, 0.3, 0.4}, []float64{0.2, 0.21, 0.23}, []float64{1, 1, 1}, 0.05)
+	if !math.IsNaN(rep.Threshold) {
+		t.Fatalf("threshold %v: want none, Flow-GRPO's gain is within noise", rep.Threshold)
+	}
+	if pg := rep.ReferencePeakGain; pg == nil || !pg.WithinNoise || pg.Step != 8 || math.Abs(pg.Mean-0.03) > 1e-9 {
+		t.Fatalf("reference peak gain %+v: want +0.03 at step 8, within noise", pg)
+	}
+	for _, a := range rep.Algos {
+		if a.ReachStep != -1 || a.StepRatio != 0 || a.TimeRatio != 0 {
+			t.Errorf("%s: reach %d, ratios %v/%v: want none", a.Algo, a.ReachStep, a.StepRatio, a.TimeRatio)
+		}
+	}
+	md := rep.Markdown()
+	for _, want := range []string{"Reach threshold: none: Flow-GRPO's paired change at its peak (step 8, +0.0300) is within noise",
+		"contains zero"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("compare.md lacks %q:\n%s", want, md)
+		}
+	}
+	if ratio := regexp.MustCompile(`[0-9]\.[0-9]{2}×`).FindString(md); ratio != "" {
+		t.Errorf("compare.md prints a ratio, %s:\n%s", ratio, md)
 	}
 }
 
