@@ -126,12 +126,72 @@ func b2f(b bool) float64 {
 
 func (cpuBackend) Unary(op UnaryOp, dst, x Storage, p float32) {
 	d, xs := cpuData(dst), cpuData(x)
-	f := unaryF(op, p)
-	parallelFor(len(d), elemGrain/4, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			d[i] = f(xs[i])
+	loop := unaryLoop(op, p)
+	parallelFor(len(d), elemGrain/4, func(lo, hi int) { loop(d[lo:hi], xs[lo:hi]) })
+}
+
+// unaryLoop returns the loop that sets d[i] = f(x[i]; p), with unaryF's results bit for bit.
+// The exponential family runs through expfSlice; the scalar ops have the operation in the loop
+// body. The rest call unaryF's function per element.
+func unaryLoop(op UnaryOp, p float32) func(d, x []float32) {
+	switch op {
+	case OpExp:
+		return expfSlice
+	case OpSigmoid, OpSiLU, OpGELU:
+		return func(d, x []float32) { sigmoidFamily(op, d, x) }
+	case OpMulScalar:
+		return func(d, x []float32) {
+			for i, v := range x[:len(d)] {
+				d[i] = v * p
+			}
 		}
-	})
+	case OpAddScalar:
+		return func(d, x []float32) {
+			for i, v := range x[:len(d)] {
+				d[i] = v + p
+			}
+		}
+	}
+	f := unaryF(op, p)
+	return func(d, x []float32) {
+		for i, v := range x[:len(d)] {
+			d[i] = f(v)
+		}
+	}
+}
+
+// expBlock is the block length of sigmoidFamily: its buffer stays in L1.
+const expBlock = 256
+
+// sigmoidFamily computes sigmoid, SiLU or GELU over x into d (which may be x) a block at a
+// time: the exponent −x (−2u for GELU) into a buffer, expfSlice over it, then the op's
+// σ = 1/(1+e) product. Each op has its own loops, so nothing is called per element.
+func sigmoidFamily(op UnaryOp, d, x []float32) {
+	var buf [expBlock]float32
+	x = x[:len(d)]
+	for lo := 0; lo < len(d); lo += expBlock {
+		hi := min(lo+expBlock, len(d))
+		xs, b, out := x[lo:hi], buf[:hi-lo], d[lo:hi]
+		if op == OpGELU {
+			for i, v := range xs {
+				b[i] = -(2 * geluU(v))
+			}
+		} else {
+			for i, v := range xs {
+				b[i] = -v
+			}
+		}
+		expfSlice(b, b)
+		if op == OpSigmoid {
+			for i := range out {
+				out[i] = 1 / (1 + b[i])
+			}
+		} else { // SiLU and GELU: x·σ
+			for i, v := range xs {
+				out[i] = v * (1 / (1 + b[i]))
+			}
+		}
+	}
 }
 
 func (cpuBackend) UnaryBackward(op UnaryOp, dx, x, dy Storage, p float32) {

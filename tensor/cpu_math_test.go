@@ -51,3 +51,57 @@ func TestExpf(t *testing.T) {
 		t.Errorf("expf(NaN) = %g, want NaN", nan)
 	}
 }
+
+// specialFloats are inputs every elementwise fast path must treat like its scalar form.
+func specialFloats() []float32 {
+	inf := float32(math.Inf(1))
+	return []float32{0, float32(math.Copysign(0, -1)), 1, -1, 88.72283, 88.7229, 89, -87.33654, -87.34, -100, 100,
+		inf, -inf, float32(math.NaN()), math.SmallestNonzeroFloat32, math.MaxFloat32, -math.MaxFloat32, 1e-30, -1e-30}
+}
+
+// sameFloat is bitwise equality, with every NaN equal to every NaN.
+func sameFloat(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) || (a != a && b != b) }
+
+// expfSlice is expf written out in a loop: the two copies must agree bit for bit, also when d
+// and x are the same slice.
+func TestExpfSliceIsExpf(t *testing.T) {
+	xs := specialFloats()
+	for bits := uint32(0); bits < 0x43000000; bits += 7919 { // 0 ≤ x < 128, both signs
+		x := math.Float32frombits(bits)
+		xs = append(xs, x, -x)
+	}
+	d := make([]float32, len(xs))
+	expfSlice(d, xs)
+	inPlace := append([]float32(nil), xs...)
+	expfSlice(inPlace, inPlace)
+	for i, x := range xs {
+		if want := expf(x); !sameFloat(d[i], want) || !sameFloat(inPlace[i], want) {
+			t.Fatalf("expfSlice at x = %g: %g (in place %g), expf %g", x, d[i], inPlace[i], want)
+		}
+	}
+}
+
+// Every unary op's loop gives unaryF's result bit for bit, on lengths that end mid-block and
+// in place.
+func TestUnaryLoopIsUnaryF(t *testing.T) {
+	rng := NewRNG(3)
+	for op := UnaryOp(0); op < numUnaryOps; op++ {
+		p := float32(1.7)
+		for _, n := range []int{1, expBlock - 1, expBlock, 3*expBlock + 5} {
+			xs := append(specialFloats(), make([]float32, n)...)
+			for i := len(specialFloats()); i < len(xs); i++ {
+				xs[i] = float32(rng.NormFloat64() * 6)
+			}
+			f := unaryF(op, p)
+			d := make([]float32, len(xs))
+			unaryLoop(op, p)(d, xs)
+			inPlace := append([]float32(nil), xs...)
+			unaryLoop(op, p)(inPlace, inPlace)
+			for i, x := range xs {
+				if want := f(x); !sameFloat(d[i], want) || !sameFloat(inPlace[i], want) {
+					t.Fatalf("%v at x = %g (n %d): loop %g, in place %g, unaryF %g", op, x, n, d[i], inPlace[i], want)
+				}
+			}
+		}
+	}
+}
