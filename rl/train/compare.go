@@ -203,14 +203,16 @@ func (c *Comparison) check() error {
 // config is the resolved config of algo's k-th seed: CompareDefaults (unless a config file or a
 // preset is given), then the file, then the explicit overrides, with the algorithm and seed set.
 func (c *Comparison) config(algo string, k int) (Config, error) {
+	// Keys are merged in their file form (eval_prompts): a flag's name (eval-prompts) is the
+	// same key, and must replace the default, not sit beside it.
 	ov := map[string]string{}
 	if c.ConfigPath == "" && c.Overrides["preset"] == "" { // a config file or a preset decides the budget itself
 		for key, v := range CompareDefaults {
-			ov[key] = v
+			ov[fileKey(key)] = v
 		}
 	}
 	for key, v := range c.Overrides {
-		ov[key] = v
+		ov[fileKey(key)] = v
 	}
 	ov["algo"] = algo
 	seed := uint64(1)

@@ -284,6 +284,26 @@ func TestCompareReportReferenceGainWithinNoise(t *testing.T) {
 	}
 }
 
+// A flag given on the command line wins over the comparison's default for the same key, though
+// the flag is spelled eval-prompts and the default eval_prompts.
+func TestCompareFlagsOverrideItsDefaults(t *testing.T) {
+	c := &Comparison{Algos: []string{"ram", "flowgrpo"}, Seeds: 2, Overrides: map[string]string{
+		"eval-prompts": "1", "eval-seeds": "128", "eval_every": "4", "awm.kl-beta": "0.5"}}
+	for k := 0; k < c.Seeds; k++ {
+		cfg, err := c.config("awm", k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.EvalPrompts != 1 || cfg.EvalSeeds != 128 || cfg.EvalEvery != 4 || cfg.AWM.KLBeta != 0.5 {
+			t.Errorf("seed %d: eval prompts %d, seeds %d, every %d, awm kl_beta %v: want the flags' 1, 128, 4, 0.5",
+				k, cfg.EvalPrompts, cfg.EvalSeeds, cfg.EvalEvery, cfg.AWM.KLBeta)
+		}
+		if cfg.Task != CompareDefaults["task"] || cfg.Steps != 32 || cfg.Seed != uint64(1+k) {
+			t.Errorf("seed %d: task %q, steps %d, seed %d: want the comparison's defaults", k, cfg.Task, cfg.Steps, cfg.Seed)
+		}
+	}
+}
+
 func TestCompareRejectsBadLists(t *testing.T) {
 	base := Comparison{Seeds: 3, OutDir: t.TempDir(), World: &world.World{}, Tok: world.NewTokenizer(0),
 		NewModel: func() (*diffusion.Model, string, error) { return nil, "", nil }}

@@ -239,7 +239,7 @@ func (c *Config) Keys() []ConfigKey {
 // Set assigns one key from its string form; '-' in the key is read as '_' (flag spelling).
 // An unknown key is an error listing the valid ones.
 func (c *Config) Set(key, value string) error {
-	want := strings.ReplaceAll(key, "-", "_")
+	want := fileKey(key)
 	keys := c.Keys()
 	for _, k := range keys {
 		if k.Path == want {
@@ -255,6 +255,10 @@ func (c *Config) Set(key, value string) error {
 	}
 	return fmt.Errorf("config: unknown key %q (valid keys: %s)", key, strings.Join(valid, ", "))
 }
+
+// fileKey is a config key in the form the YAML file writes it: a flag's name (eval-prompts,
+// awm.kl-beta) with its hyphens as underscores.
+func fileKey(key string) string { return strings.ReplaceAll(key, "-", "_") }
 
 // setValue parses s into v, which must be addressable: a typed field (one that implements
 // encoding.TextUnmarshaler) parses itself, the rest by their kind.
