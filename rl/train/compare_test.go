@@ -446,3 +446,45 @@ func TestTQuantile(t *testing.T) {
 		}
 	}
 }
+
+// A run given only a config that names prompt files (as each run of a comparison is) trains on
+// the file's prompts and evaluates on the held-out file's, not on the task's lists.
+func TestConfigPromptFilesReachTheRun(t *testing.T) {
+	dir := t.TempDir()
+	train, held := filepath.Join(dir, "train.txt"), filepath.Join(dir, "held.txt")
+	trainPrompts := []string{"a red circle", "two blue squares"}
+	if err := os.WriteFile(train, []byte(strings.Join(trainPrompts, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(held, []byte("a green triangle\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := tinyConfig("ram")
+	cfg.PromptsFile, cfg.EvalPromptsFile, cfg.Steps, cfg.EvalPrompts = train, held, 2, 1
+	out := filepath.Join(dir, "run")
+	if _, err := newTinyTrainer(t, cfg, out).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	trained := 0
+	for _, rec := range readMetrics(t, out) {
+		if rec["kind"] != "train" {
+			continue
+		}
+		for _, p := range rec["prompts"].([]any) {
+			trained++
+			if !slices.Contains(trainPrompts, p.(string)) {
+				t.Errorf("step %v trained on %q, which is not in %s", rec["step"], p, train)
+			}
+		}
+	}
+	if trained == 0 {
+		t.Fatal("no training prompts recorded")
+	}
+	rows, err := os.ReadFile(filepath.Join(out, GridPromptsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(rows), "a green triangle") {
+		t.Errorf("%s does not list the held-out file's prompt:\n%s", GridPromptsFile, rows)
+	}
+}

@@ -81,13 +81,21 @@ func (t *Trainer) pipeline() (Pipeline, error) {
 	return WorldPipeline{Model: t.Model, Tok: t.Tok}, nil
 }
 
-// promptSet returns the run's prompts: Prompts, or the configured task of World.
+// promptSet returns the run's prompts: Prompts, else the config's prompt files (a comparison's
+// runs name them in their config only), else the configured task of World.
 func (t *Trainer) promptSet() (*PromptSet, error) {
-	if t.Prompts != nil {
-		if len(t.Prompts.Train) == 0 || len(t.Prompts.HeldOut) == 0 {
-			return nil, fmt.Errorf("prompt set %s: %d training and %d held-out prompts (both are needed)", t.Prompts.Name, len(t.Prompts.Train), len(t.Prompts.HeldOut))
+	set := t.Prompts
+	if set == nil && t.Cfg.PromptsFile != "" {
+		var err error
+		if set, err = LoadPromptSet(t.Cfg); err != nil {
+			return nil, err
 		}
-		return t.Prompts, nil
+	}
+	if set != nil {
+		if len(set.Train) == 0 || len(set.HeldOut) == 0 {
+			return nil, fmt.Errorf("prompt set %s: %d training and %d held-out prompts (both are needed)", set.Name, len(set.Train), len(set.HeldOut))
+		}
+		return set, nil
 	}
 	if t.World == nil {
 		return nil, errors.New("train.Trainer: set Prompts, or World for the built-in tasks")
