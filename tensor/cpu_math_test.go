@@ -60,7 +60,9 @@ func specialFloats() []float32 {
 }
 
 // sameFloat is bitwise equality, with every NaN equal to every NaN.
-func sameFloat(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) || (a != a && b != b) }
+func sameFloat(a, b float32) bool {
+	return math.Float32bits(a) == math.Float32bits(b) || (a != a && b != b)
+}
 
 // expfSlice is expf written out in a loop: the two copies must agree bit for bit, also when d
 // and x are the same slice.
