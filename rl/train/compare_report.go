@@ -263,9 +263,9 @@ func reachThreshold(base, reach float64, ref AlgoResult, refRuns []*runCurve) (f
 		why, change := "one seed gives no interval", gain
 		if pg != nil {
 			change = pg.Mean
-		}
-		if pg != nil && pg.CILow != nil {
-			why = fmt.Sprintf("its %.0f%% interval over %d seeds, [%+.4f, %+.4f], contains zero", 100*GainLevel, len(pg.PerSeed), *pg.CILow, *pg.CIHigh)
+			if pg.CILow != nil {
+				why = fmt.Sprintf("its %.0f%% interval over %d seeds, [%+.4f, %+.4f], contains zero", 100*GainLevel, len(pg.PerSeed), *pg.CILow, *pg.CIHigh)
+			}
 		}
 		return math.NaN(), fmt.Sprintf("none: Flow-GRPO's paired change at its peak (step %d, %+.4f) is within noise (%s), "+
 			"so a threshold on it, and every step or time ratio, would measure noise", ref.PeakStep, change, why), pg
