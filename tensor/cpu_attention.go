@@ -100,8 +100,9 @@ func (cpuBackend) AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, mask St
 					l := ls[bh*Lq+i0+r]
 					row := P[r*Lk : (r+1)*Lk]
 					for j := range row {
-						row[j] = expf(row[j] - l)
+						row[j] -= l
 					}
+					expfSlice(row, row)
 				}
 				// dV += Pᵀ·dOut and dP = dOut·Vᵀ.
 				gemm.Sgemm(true, false, Lk, Dh, rows, 1, P, Lk, dos[qOff:], Dh, 1, dV, Dh)

@@ -81,15 +81,13 @@ func unaryGrad(op UnaryOp, p float32) func(x float32) float64 {
 		}
 	case OpTanh:
 		return func(x float32) float64 { t := math.Tanh(float64(x)); return 1 - t*t }
-	case OpSigmoid:
-		return func(x float32) float64 { s := sigmoidf(x); return float64(s * (1 - s)) }
-	case OpSiLU:
-		return func(x float32) float64 { s := sigmoidf(x); return float64(s * (1 + x*(1-s))) }
-	case OpGELU:
-		// d/dx x·σ(2u) = σ(2u) + 2x·σ(2u)(1−σ(2u))·u′, with u′ = √(2/π)(1 + 3·0.044715x²).
+	case OpSigmoid, OpSiLU, OpGELU:
 		return func(x float32) float64 {
-			s := sigmoidf(2 * geluU(x))
-			return float64(s + 2*x*s*(1-s)*sqrt2OverPi*(1+3*geluCubic*x*x))
+			a := x
+			if op == OpGELU {
+				a = 2 * geluU(x)
+			}
+			return sigmoidGrad(op, x, sigmoidf(a))
 		}
 	case OpReLU:
 		return func(x float32) float64 { return b2f(x > 0) }
@@ -164,44 +162,83 @@ func unaryLoop(op UnaryOp, p float32) func(d, x []float32) {
 const expBlock = 256
 
 // sigmoidFamily computes sigmoid, SiLU or GELU over x into d (which may be x) a block at a
-// time: the exponent −x (−2u for GELU) into a buffer, expfSlice over it, then the op's
-// σ = 1/(1+e) product. Each op has its own loops, so nothing is called per element.
+// time: σ of the block's arguments (sigmoidBlock), then the op's product. Each op has its own
+// loop, so nothing is called per element.
 func sigmoidFamily(op UnaryOp, d, x []float32) {
 	var buf [expBlock]float32
 	x = x[:len(d)]
 	for lo := 0; lo < len(d); lo += expBlock {
 		hi := min(lo+expBlock, len(d))
-		xs, b, out := x[lo:hi], buf[:hi-lo], d[lo:hi]
-		if op == OpGELU {
-			for i, v := range xs {
-				b[i] = -(2 * geluU(v))
-			}
-		} else {
-			for i, v := range xs {
-				b[i] = -v
-			}
-		}
-		expfSlice(b, b)
+		xs, s, out := x[lo:hi], buf[:hi-lo], d[lo:hi]
+		sigmoidBlock(op, s, xs)
 		if op == OpSigmoid {
-			for i := range out {
-				out[i] = 1 / (1 + b[i])
-			}
+			copy(out, s)
 		} else { // SiLU and GELU: x·σ
 			for i, v := range xs {
-				out[i] = v * (1 / (1 + b[i]))
+				out[i] = v * s[i]
 			}
 		}
 	}
 }
 
+// sigmoidBlock sets s[i] = σ(a_i), a_i = 2u(x_i) for GELU and x_i otherwise, with sigmoidf's
+// operations: the exponent −a into s, expfSlice over it, then 1/(1+e).
+func sigmoidBlock(op UnaryOp, s, xs []float32) {
+	s = s[:len(xs)]
+	if op == OpGELU {
+		for i, v := range xs {
+			s[i] = -(2 * geluU(v))
+		}
+	} else {
+		for i, v := range xs {
+			s[i] = -v
+		}
+	}
+	expfSlice(s, s)
+	for i, e := range s {
+		s[i] = 1 / (1 + e)
+	}
+}
+
 func (cpuBackend) UnaryBackward(op UnaryOp, dx, x, dy Storage, p float32) {
 	d, xs, g := cpuData(dx), cpuData(x), cpuData(dy)
+	if op == OpSigmoid || op == OpSiLU || op == OpGELU {
+		parallelFor(len(d), elemGrain/4, func(lo, hi int) { sigmoidFamilyBackward(op, d[lo:hi], xs[lo:hi], g[lo:hi]) })
+		return
+	}
 	df := unaryGrad(op, p)
 	parallelFor(len(d), elemGrain/4, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			d[i] = float32(float64(g[i]) * df(xs[i]))
 		}
 	})
+}
+
+// sigmoidFamilyBackward sets d = g·f′(x) for sigmoid, SiLU or GELU a block at a time, with
+// unaryGrad's results bit for bit: σ of the block through sigmoidBlock, then sigmoidGrad.
+func sigmoidFamilyBackward(op UnaryOp, d, x, g []float32) {
+	var buf [expBlock]float32
+	x, g = x[:len(d)], g[:len(d)]
+	for lo := 0; lo < len(d); lo += expBlock {
+		hi := min(lo+expBlock, len(d))
+		xs, s := x[lo:hi], buf[:hi-lo]
+		sigmoidBlock(op, s, xs)
+		for i, v := range xs {
+			d[lo+i] = float32(float64(g[lo+i]) * sigmoidGrad(op, v, s[i]))
+		}
+	}
+}
+
+// sigmoidGrad is f′(x) of sigmoid, SiLU or GELU given s, σ of the op's argument.
+func sigmoidGrad(op UnaryOp, x, s float32) float64 {
+	switch op {
+	case OpSigmoid:
+		return float64(s * (1 - s))
+	case OpSiLU:
+		return float64(s * (1 + x*(1-s)))
+	}
+	// GELU: d/dx x·σ(2u) = σ(2u) + 2x·σ(2u)(1−σ(2u))·u′, with u′ = √(2/π)(1 + 3·0.044715x²).
+	return float64(s + 2*x*s*(1-s)*sqrt2OverPi*(1+3*geluCubic*x*x))
 }
 
 // binaryF returns z = op(a, b) for one element.

@@ -18,10 +18,18 @@ func expf(x float32) float32 {
 	return scale2(expfReduced(x))
 }
 
-// expfSlice sets d[i] = expf(x[i]) for every i (d and x may be the same slice). expf is too
-// large for the compiler to inline, so hot loops call this on a block instead: its three
-// helpers inline into the loop body, and nothing is called per element.
+// expfSlice sets d[i] = expf(x[i]) for every i (d and x may be the same slice), bit for bit.
+// Where the CPU has AVX2 the bulk runs eight at a time in assembly (cpu_math_amd64.s), and the
+// rest here. expf is too large for the compiler to inline, so the Go loop calls its three
+// helpers, which do inline, and nothing is called per element.
 func expfSlice(d, x []float32) {
+	x = x[:len(d)]
+	n := expfVector(d, x)
+	expfScalar(d[n:], x[n:])
+}
+
+// expfScalar is expfSlice in Go alone.
+func expfScalar(d, x []float32) {
 	x = x[:len(d)]
 	for i, v := range x {
 		if y, edge := expfEdge(v); edge {

@@ -83,6 +83,30 @@ func TestExpfSliceIsExpf(t *testing.T) {
 	}
 }
 
+// The vector path (AVX2 where the CPU has it) gives expf's result bit for bit over a sweep of
+// every 997th float32 bit pattern: both signs, every exponent, the infinities and NaNs, and
+// each of a vector's eight lanes.
+func TestExpfVectorIsExpf(t *testing.T) {
+	if expfVectorLanes() == 0 {
+		t.Skip("no vector expf on this CPU or build; expfSlice is expfScalar")
+	}
+	const step = 997
+	xs := make([]float32, 0, 1<<32/step+1)
+	for bits := uint64(0); bits < 1<<32; bits += step {
+		xs = append(xs, math.Float32frombits(uint32(bits)))
+	}
+	xs = xs[:len(xs)&^7]
+	d := make([]float32, len(xs))
+	if n := expfVector(d, xs); n != len(xs) {
+		t.Fatalf("expfVector did %d of %d", n, len(xs))
+	}
+	for i, x := range xs {
+		if want := expf(x); !sameFloat(d[i], want) {
+			t.Fatalf("vector expf at x = %g (bits %#x, lane %d): %g, expf %g", x, math.Float32bits(x), i%8, d[i], want)
+		}
+	}
+}
+
 // Every unary op's loop gives unaryF's result bit for bit, on lengths that end mid-block and
 // in place.
 func TestUnaryLoopIsUnaryF(t *testing.T) {
@@ -102,6 +126,32 @@ func TestUnaryLoopIsUnaryF(t *testing.T) {
 			for i, x := range xs {
 				if want := f(x); !sameFloat(d[i], want) || !sameFloat(inPlace[i], want) {
 					t.Fatalf("%v at x = %g (n %d): loop %g, in place %g, unaryF %g", op, x, n, d[i], inPlace[i], want)
+				}
+			}
+		}
+	}
+}
+
+// The backward of sigmoid, SiLU and GELU, done a block at a time, gives g·unaryGrad bit for
+// bit, on lengths that end mid-block.
+func TestSigmoidFamilyBackwardIsUnaryGrad(t *testing.T) {
+	rng := NewRNG(4)
+	for _, op := range []UnaryOp{OpSigmoid, OpSiLU, OpGELU} {
+		for _, n := range []int{1, expBlock - 1, expBlock, 3*expBlock + 5} {
+			xs := append(specialFloats(), make([]float32, n)...)
+			g := make([]float32, len(xs))
+			for i := range xs {
+				if i >= len(specialFloats()) {
+					xs[i] = float32(rng.NormFloat64() * 6)
+				}
+				g[i] = float32(rng.NormFloat64())
+			}
+			df := unaryGrad(op, 0)
+			d := make([]float32, len(xs))
+			sigmoidFamilyBackward(op, d, xs, g)
+			for i, x := range xs {
+				if want := float32(float64(g[i]) * df(x)); !sameFloat(d[i], want) {
+					t.Fatalf("%v backward at x = %g (n %d): block %g, unaryGrad %g", op, x, n, d[i], want)
 				}
 			}
 		}

@@ -27,10 +27,12 @@ func softmaxRow(out, in []float32) float64 {
 			m = v
 		}
 	}
-	var sum float64
 	for j, v := range in {
-		e := expf(v - m)
-		out[j] = e
+		out[j] = v - m
+	}
+	expfSlice(out, out)
+	var sum float64
+	for _, e := range out {
 		sum += float64(e)
 	}
 	inv := float32(1 / sum)

@@ -1,0 +1,63 @@
+//go:build amd64 && !purego
+
+package tensor
+
+import (
+	"math"
+
+	"golang.org/x/sys/cpu"
+)
+
+// expfAVX2 sets d[i] = expf(x[i]) for i < n, eight at a time (cpu_math_amd64.s); n is a
+// multiple of 8 and c is expfTable. It performs expf's operations in expf's order, unfused,
+// so its results are expf's bit for bit.
+//
+//go:noescape
+func expfAVX2(d, x *float32, n int, c *[expfConsts][8]uint32)
+
+// useExpfAVX2 is whether this CPU and OS run AVX2 (x/sys/cpu checks both).
+var useExpfAVX2 = cpu.X86.HasAVX2
+
+// expfVector runs expf over the longest prefix of x whose length is a multiple of 8 and
+// returns that length; the caller does the rest.
+func expfVector(d, x []float32) int {
+	n := len(d) &^ 7
+	if !useExpfAVX2 || n == 0 {
+		return 0
+	}
+	expfAVX2(&d[0], &x[0], n, &expfTable)
+	return n
+}
+
+// expfTable holds expf's constants, each repeated across a 256-bit vector so the assembly can
+// use it as a memory operand. The order is the assembly's (its offsets are 32·index).
+const expfConsts = 16
+
+var expfTable = func() (t [expfConsts][8]uint32) {
+	const (
+		log2e = 1.44269504088896341
+		ln2Hi = 0.693359375
+		ln2Lo = -2.12194440e-4
+	)
+	vals := [expfConsts]uint32{
+		math.Float32bits(log2e), math.Float32bits(12582912), math.Float32bits(ln2Hi), math.Float32bits(ln2Lo),
+		math.Float32bits(1.9875691500e-4), math.Float32bits(1.3981999507e-3), math.Float32bits(8.3334519073e-3),
+		math.Float32bits(4.1665795894e-2), math.Float32bits(1.6666665459e-1), math.Float32bits(5.0000001201e-1),
+		math.Float32bits(1), math.Float32bits(2), 127,
+		math.Float32bits(88.72283), math.Float32bits(-87.33654), math.Float32bits(float32(math.Inf(1))),
+	}
+	for i, v := range vals {
+		for j := range t[i] {
+			t[i][j] = v
+		}
+	}
+	return t
+}()
+
+// expfVectorLanes is the width of the vector path (0: none).
+func expfVectorLanes() int {
+	if useExpfAVX2 {
+		return 8
+	}
+	return 0
+}

@@ -1,0 +1,7 @@
+//go:build !amd64 || purego
+
+package tensor
+
+// expfVector has no vector form here: expfSlice does every element in Go.
+func expfVector(d, x []float32) int { return 0 }
+func expfVectorLanes() int          { return 0 }
