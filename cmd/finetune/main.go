@@ -40,6 +40,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowtune/flowtune/cmd/internal/cpuprof"
 	"github.com/flowtune/flowtune/cmd/internal/device"
 	"github.com/flowtune/flowtune/cuda"
 	"github.com/flowtune/flowtune/diffusion"
@@ -71,6 +72,7 @@ type options struct {
 	compare                            string
 	seeds                              int
 	profileSteps                       string
+	cpuProfile                         string
 	phaseTable                         bool
 	forceCPU                           bool
 }
@@ -88,6 +90,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.seeds, "seeds", 3, "with -compare: seeds per algorithm (seed, seed+1, …)")
 	fs.BoolVar(&o.forceCPU, "force-cpu", false, "run a GPU-sized preset (-preset paper) on the CPU anyway")
 	fs.StringVar(&o.profileSteps, "profile-steps", "", "with -device cuda: capture only steps FROM:TO under nsys --capture-range=cudaProfilerApi")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the whole run to this file when it ends (go tool pprof -top FILE)")
 	fs.BoolVar(&o.phaseTable, "phase-table", false, "with -device cuda: print per training phase its wall and GPU time and its kernel launches, syncs, copies and allocations")
 	own := map[string]bool{}
 	fs.VisitAll(func(f *flag.Flag) { own[f.Name] = true })
@@ -108,7 +111,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	})
 
-	err := finetune(ctx, o, overrides, stderr)
+	stopProfile, err := cpuprof.Start(o.cpuProfile)
+	if err != nil {
+		fmt.Fprintln(stderr, "finetune:", err)
+		return exitError
+	}
+	err = finetune(ctx, o, overrides, stderr)
+	if perr := stopProfile(); err == nil {
+		err = perr
+	}
 	switch {
 	case err == nil:
 		return exitOK

@@ -31,6 +31,7 @@ import (
 	"os"
 	"os/signal"
 
+	"github.com/flowtune/flowtune/cmd/internal/cpuprof"
 	"github.com/flowtune/flowtune/cmd/internal/device"
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/diffusion/world"
@@ -46,7 +47,7 @@ func main() {
 	os.Exit(code)
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	cfg := diffusion.DefaultPretrainConfig()
 	fs := flag.NewFlagSet("pretrain", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -79,9 +80,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	seeHeld := fs.Bool("see-held-out", false, "let pretraining draw the held-out colour–kind pairs, layouts and sign strings, as a web-pretrained base has seen every concept (only the RL prompts stay split); off, held-out prompts ask for pairings the base never saw")
 	textFrac := fs.Float64("text-fraction", world.DefaultConfig().TextFraction, "fraction of pretraining samples that are signs (0–1)")
 	recipe := fs.String("recipe", "", "run a whole curriculum of stages into -out/<stage> (shipped: the one that made the shipped base; wide: issue 12's 9.3 M candidate, GPU stages first); an interrupted recipe continues where it stopped")
+	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the whole run to this file when it ends (go tool pprof -top FILE)")
 	if err := cli.Parse(fs, args, stdout); err != nil {
 		return err
 	}
+	stopProfile, err := cpuprof.Start(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if perr := stopProfile(); err == nil {
+			err = perr
+		}
+	}()
 	if *recipe != "" {
 		return runRecipe(ctx, *recipe, *out, fs, stdout, stderr)
 	}

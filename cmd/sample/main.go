@@ -54,6 +54,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/flowtune/flowtune/cmd/internal/cpuprof"
 	"github.com/flowtune/flowtune/cmd/internal/device"
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/diffusion/world"
@@ -86,8 +87,9 @@ func main() {
 	os.Exit(cli.Report(os.Stderr, "sample", run(os.Args[1:], os.Stdout)))
 }
 
-func run(args []string, stdout io.Writer) error {
+func run(args []string, stdout io.Writer) (err error) {
 	var o options
+	var cpuProfile string
 	fs := flag.NewFlagSet("sample", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: sample [-model FILE | -run DIR | -adapters FILE] (-prompt TEXT ... | -heldout TASK) [flags]\n"+
@@ -114,6 +116,7 @@ func run(args []string, stdout io.Writer) error {
 	fs.StringVar(&o.side, "side", "heldout", "with -heldout: which of the task's prompt lists to score, heldout or train (the training side uses only pairings pretraining has seen; compare the two by family)")
 	fs.IntVar(&o.limit, "prompts", 0, "with -heldout: use only this many held-out prompts (0: all)")
 	fs.StringVar(&o.device, "device", "cpu", "compute device: cpu or cuda (cuda needs a binary built with -tags cuda)")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the whole run to this file when it ends (go tool pprof -top FILE)")
 	fs.Float64Var(&o.maxMemGiB, "max-mem", 0, "refuse jobs estimated to need more than this many GiB (0: 80% of the memory available now)")
 	if err := cli.Parse(fs, args, stdout); err != nil {
 		return err
@@ -121,6 +124,15 @@ func run(args []string, stdout io.Writer) error {
 	if err := o.check(); err != nil {
 		return err
 	}
+	stopProfile, err := cpuprof.Start(cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if perr := stopProfile(); err == nil {
+			err = perr
+		}
+	}()
 
 	backend, err := device.Open(o.device)
 	if err != nil {
