@@ -13,22 +13,12 @@ kernels (GELU in its tanh form, as in flowtune). Attention is NumPy over OpenBLA
 import argparse
 import os
 import sys
-import time
+
+from bench_matmul_ref import best_seconds, blas_name  # the same timing rule as the matmul reference
 
 
 def best_ms(fn, seconds):
-    fn()  # warm up
-    t0 = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - t0, 1e-6)
-    reps = max(1, int(seconds / 5 / once))
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / reps)
-    return best * 1e3
+    return best_seconds(fn, seconds) * 1e3
 
 
 def main():
@@ -65,7 +55,7 @@ def main():
     # ten times slower, and would flatter flowtune.
     import numpy as np
 
-    print(f"# numpy {np.__version__} (attention)")
+    print(f"# numpy {np.__version__} (attention), BLAS: {blas_name(np)}")
     B, H, L, D, scale = 2, 8, 1024, 64, np.float32(0.125)
     q, k, v, dout = (data(B, H, L, D).numpy() for _ in range(4))
 
