@@ -314,8 +314,8 @@ func loadBase(b tensor.Backend, path string) (*diffusion.Model, string, error) {
 }
 
 func printSummary(w io.Writer, s *train.Summary, dir string) {
-	fmt.Fprintf(w, "\n%s on %s: %d steps in %.0f s; held-out reward over %d images (base → final, ±1 stderr of the paired change):\n",
-		s.Algo, s.Task, s.Steps, s.WallSeconds, s.EvalImages)
+	fmt.Fprintf(w, "\n%s on %s: %d steps in %.0f s; %s reward over %d images (base → final, ±1 stderr of the paired change):\n",
+		s.Algo, s.Task, s.Steps, s.WallSeconds, train.EvalLabel(s.EvalSeen, s.EvalPrompts), s.EvalImages)
 	names := make([]string, 0, len(s.Rewards))
 	for n := range s.Rewards {
 		names = append(names, n)

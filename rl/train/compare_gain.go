@@ -63,7 +63,7 @@ func gainOf(rcs []*runCurve, step int) *Gain {
 // gainMarkdown is compare.md's section on the gains.
 func (r *CompareReport) gainMarkdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n### Gain over the base model\n\nPer seed, the paired held-out change of its run (last evaluation − "+
+	fmt.Fprintf(&b, "\n### Gain over the base model\n\nPer seed, the paired change of its run's evaluation (last evaluation − "+
 		"step-0 evaluation, same prompts and noise); the mean over seeds with a %.0f%% Student-t interval over seeds. "+
 		"Where the interval contains zero the gain cannot be told from the seed-to-seed noise.\n\n", 100*GainLevel)
 	b.WriteString("| algorithm | step | gain (mean over seeds) | per seed | 95% interval | t | verdict |\n")

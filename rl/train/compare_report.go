@@ -26,8 +26,11 @@ import (
 
 // CompareReport is compare.json.
 type CompareReport struct {
-	Task          string        `json:"task"`
-	Reward        string        `json:"reward"` // the held-out reward compared (the config's first)
+	Task   string `json:"task"`
+	Reward string `json:"reward"` // the held-out reward compared (the config's first)
+	// Eval says what the evaluation prompts are (EvalLabel): "held-out" for a task's split,
+	// "training-prompt" for a prompt file evaluated on itself.
+	Eval          string        `json:"evaluation"`
 	Seeds         []uint64      `json:"seeds"`
 	Budget        CompareBudget `json:"budget"`
 	Reach         float64       `json:"reach"`
@@ -183,6 +186,9 @@ func (c *Comparison) Report() (*CompareReport, error) {
 				return nil, err
 			}
 			if algo == c.Algos[0] {
+				if len(rep.Seeds) == 0 {
+					rep.Eval = evalLabelOf(cfg)
+				}
 				rep.Seeds = append(rep.Seeds, cfg.Seed)
 				rep.Budget = CompareBudget{Steps: cfg.Steps, Prompts: cfg.Prompts, Group: cfg.Group, RolloutSteps: cfg.RolloutSteps,
 					Rollouts: cfg.Steps * cfg.Prompts * cfg.Group, EvalImages: cfg.EvalPrompts * cfg.EvalSeeds}
@@ -256,7 +262,7 @@ func (c *Comparison) Report() (*CompareReport, error) {
 func reachThreshold(base, reach float64, ref AlgoResult, refRuns []*runCurve) (float64, string, *Gain) {
 	gain := ref.Peak - base
 	if gain <= 0 {
-		return math.NaN(), "none: Flow-GRPO's seed-mean held-out curve never rose above the base, so there is no gain of its to reach", nil
+		return math.NaN(), "none: Flow-GRPO's seed-mean evaluation curve never rose above the base, so there is no gain of its to reach", nil
 	}
 	pg := gainOf(refRuns, ref.PeakStep)
 	if pg == nil || pg.WithinNoise {
@@ -270,7 +276,7 @@ func reachThreshold(base, reach float64, ref AlgoResult, refRuns []*runCurve) (f
 		return math.NaN(), fmt.Sprintf("none: Flow-GRPO's paired change at its peak (step %d, %+.4f) is within noise (%s), "+
 			"so a threshold on it, and every step or time ratio, would measure noise", ref.PeakStep, change, why), pg
 	}
-	return base + reach*gain, fmt.Sprintf("base + %g × (Flow-GRPO's peak − base) on the seed-mean held-out curve; "+
+	return base + reach*gain, fmt.Sprintf("base + %g × (Flow-GRPO's peak − base) on the seed-mean evaluation curve; "+
 		"its paired change at the peak, step %d, is beyond noise (%.0f%% interval [%+.4f, %+.4f] over %d seeds)",
 		reach, ref.PeakStep, 100*GainLevel, *pg.CILow, *pg.CIHigh, len(pg.PerSeed)), pg
 }
@@ -352,9 +358,9 @@ func (r *CompareReport) Markdown() string {
 		state = " (INCOMPLETE: some runs have not finished)"
 	}
 	fmt.Fprintf(&b, "## %s vs %s on %s%s\n\n", strings.Join(r.algoNames(), ", "), ReferenceAlgo, r.Task, state)
-	fmt.Fprintf(&b, "Held-out reward `%s` (ODE sampler, fixed seeds, %d images per evaluation). Same base model, prompts, "+
+	fmt.Fprintf(&b, "Reward `%s`%s (ODE sampler, fixed seeds, %d images per evaluation). Same base model, prompts, "+
 		"group size and rollout budget for every algorithm: %d steps × %d prompts × %d images = %d rollouts of %d steps; seeds %v. "+
-		"%s, device %s.\n\n", r.Reward, r.Budget.EvalImages, r.Budget.Steps, r.Budget.Prompts, r.Budget.Group,
+		"%s, device %s.\n\n", r.Reward, labelled(", %s evaluation", r.Eval), r.Budget.EvalImages, r.Budget.Steps, r.Budget.Prompts, r.Budget.Group,
 		r.Budget.Rollouts, r.Budget.RolloutSteps, r.Seeds, r.Machine, r.Device)
 	threshold := fmt.Sprintf("%.4f = %s", r.Threshold, r.ThresholdRule)
 	if math.IsNaN(r.Threshold) {
@@ -379,7 +385,7 @@ func (r *CompareReport) Markdown() string {
 	}
 	b.WriteString(r.gainMarkdown())
 	b.WriteString("\nRatios are Flow-GRPO's steps (training seconds) to the threshold over the algorithm's; > 1 is faster. " +
-		"Training seconds exclude the held-out evaluations. Diversity is the mean RMS pixel distance between a prompt's " +
+		"Training seconds exclude the evaluations. Diversity is the mean RMS pixel distance between a prompt's " +
 		"images under different seeds, relative to the base model, at the reach step (at the peak where the threshold is not reached); " +
 		"well below 1 means the samples collapsed.\n")
 	return b.String()
@@ -396,7 +402,32 @@ func (r *CompareReport) algoNames() []string {
 	return out
 }
 
-// chart draws every algorithm's seed-mean held-out curve with ±1 sd bars over seeds, and the
+// evalLabelOf names a run's evaluation (EvalLabel) from its config, reading its prompt files
+// again; a file that is gone gives "" (nothing said).
+func evalLabelOf(cfg Config) string {
+	set, err := LoadPromptSet(cfg)
+	switch {
+	case err != nil:
+		return ""
+	case set == nil: // the task's prompts, split
+		return EvalLabel(0, 1)
+	}
+	n := min(cfg.EvalPrompts, len(set.HeldOut))
+	if n <= 0 {
+		return ""
+	}
+	return EvalLabel(set.SeenInTraining(set.EvalPrompts(n)), n)
+}
+
+// labelled formats label into format, or gives "" when there is no label.
+func labelled(format, label string) string {
+	if label == "" {
+		return ""
+	}
+	return fmt.Sprintf(format, label)
+}
+
+// chart draws every algorithm's seed-mean evaluation curve with ±1 sd bars over seeds, and the
 // reach threshold.
 func (r *CompareReport) chart() *image.RGBA {
 	var ss []plot.Series
@@ -413,6 +444,6 @@ func (r *CompareReport) chart() *image.RGBA {
 		ss = append(ss, plot.Series{Name: fmt.Sprintf("reach threshold %.3f", r.Threshold), Col: plot.Lighter(plot.Lighter(plot.Palette[len(plot.Palette)-1])),
 			X: []float64{0, xMax}, Y: []float64{r.Threshold, r.Threshold}})
 	}
-	title := fmt.Sprintf("held-out %s on %s: mean +/- 1 sd over %d seeds", r.Reward, r.Task, len(r.Seeds))
+	title := fmt.Sprintf("%s%s on %s: mean +/- 1 sd over %d seeds", labelled("%s ", r.Eval), r.Reward, r.Task, len(r.Seeds))
 	return plot.Chart(title, "step", r.Reward, ss, xMax)
 }

@@ -488,3 +488,48 @@ func TestConfigPromptFilesReachTheRun(t *testing.T) {
 		t.Errorf("%s does not list the held-out file's prompt:\n%s", GridPromptsFile, rows)
 	}
 }
+
+// The evaluation says what its prompts are: a task's split is held out, a prompt file with no
+// evaluation file of its own is evaluated on its training prompts, and a separate file is held
+// out again. Both the run's summary and a comparison's report carry it.
+func TestEvaluationSaysWhetherItsPromptsWereTrainedOn(t *testing.T) {
+	dir := t.TempDir()
+	train, held := filepath.Join(dir, "train.txt"), filepath.Join(dir, "held.txt")
+	if err := os.WriteFile(train, []byte("a red circle\ntwo blue squares\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(held, []byte("a green triangle\ntwo blue squares\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, prompts, eval string
+		evalPrompts, seen   int
+		label               string
+	}{
+		{"task", "", "", 2, 0, "held-out"},
+		{"file on itself", train, "", 2, 2, "training-prompt"},
+		{"separate file", train, held, 2, 1, "partly held-out (1 of 2 prompts trained on)"},
+		{"separate file, first prompt", train, held, 1, 0, "held-out"},
+	} {
+		cfg := tinyConfig("ram")
+		cfg.PromptsFile, cfg.EvalPromptsFile, cfg.Steps, cfg.EvalPrompts = c.prompts, c.eval, 1, c.evalPrompts
+		out := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-"))
+		s, err := newTinyTrainer(t, cfg, out).Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.EvalPrompts != c.evalPrompts || s.EvalSeen != c.seen {
+			t.Errorf("%s: summary says %d of %d evaluation prompts trained on, want %d of %d", c.name, s.EvalSeen, s.EvalPrompts, c.seen, c.evalPrompts)
+		}
+		if got := EvalLabel(s.EvalSeen, s.EvalPrompts); got != c.label {
+			t.Errorf("%s: label %q, want %q", c.name, got, c.label)
+		}
+		rcfg, err := resolveConfig(filepath.Join(out, ConfigFile), nil, map[string]reward.Reward{"brightness": rewardtest.Brightness{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := evalLabelOf(rcfg); got != c.label {
+			t.Errorf("%s: the comparison's label %q, want %q", c.name, got, c.label)
+		}
+	}
+}

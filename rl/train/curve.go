@@ -22,13 +22,21 @@ const (
 	curvePanelH = 300
 )
 
+// evalLabel names the evaluation's prompts (EvalLabel) for the charts.
+func (r *run) evalLabel() string {
+	if r.eval == nil {
+		return "held-out"
+	}
+	return EvalLabel(r.eval.seen, len(r.eval.prompts))
+}
+
 // plotCurve redraws reward_curve.png from the records so far.
 func (r *run) plotCurve() error {
 	var ss []plot.Series
 	recs := r.records()
 	for i, rw := range r.rewards {
 		col := plot.Palette[i%len(plot.Palette)]
-		ev := plot.Series{Name: rw.name + " (held-out eval)", Col: col, Thick: true}
+		ev := plot.Series{Name: rw.name + " (" + r.evalLabel() + " eval)", Col: col, Thick: true}
 		tr := plot.Series{Name: rw.name + " (train rollouts)", Col: plot.Lighter(col)}
 		for _, a := range recs {
 			switch a.Kind {
@@ -46,7 +54,7 @@ func (r *run) plotCurve() error {
 	rewards := plot.Chart(title, "step", "reward", ss, steps)
 
 	kl := plot.Series{Name: "KL from the base (train batch)", Col: plot.Palette[3]}
-	div := plot.Series{Name: "held-out diversity", Col: plot.Palette[2], Thick: true}
+	div := plot.Series{Name: r.evalLabel() + " diversity", Col: plot.Palette[2], Thick: true}
 	base := plot.Series{Name: "base model's", Col: color.RGBA{150, 150, 150, 255}}
 	for _, a := range recs {
 		switch a.Kind {

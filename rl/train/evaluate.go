@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/flowtune/flowtune/diffusion"
-	"github.com/flowtune/flowtune/diffusion/prompts"
 	"github.com/flowtune/flowtune/nn"
 	"github.com/flowtune/flowtune/rl"
 	"github.com/flowtune/flowtune/tensor"
@@ -27,6 +26,7 @@ type evalSet struct {
 	r       *run
 	prompts []string
 	meta    []json.RawMessage // per prompt, nil when no prompt has metadata
+	seen    int               // how many of the prompts are also training prompts
 	cond    diffusion.Cond
 }
 
@@ -37,11 +37,8 @@ func newEvalSet(r *run) (*evalSet, error) {
 	if n > len(held) {
 		return nil, fmt.Errorf("config: eval_prompts %d exceeds the %d held-out prompts of %s", n, len(held), r.set.Name)
 	}
-	e := &evalSet{r: r}
-	var sel []prompts.Prompt
-	for j := 0; j < n; j++ {
-		sel = append(sel, held[j*len(held)/n])
-	}
+	sel := r.set.EvalPrompts(n)
+	e := &evalSet{r: r, seen: r.set.SeenInTraining(sel)}
 	e.prompts, e.meta = promptTexts(sel), metadataOf(sel)
 	var err error
 	if e.cond, err = r.pipe.Encode(e.prompts); err != nil {

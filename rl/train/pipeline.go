@@ -47,6 +47,45 @@ type PromptSet struct {
 	Train, HeldOut []prompts.Prompt
 }
 
+// EvalPrompts picks n of the held-out prompts, evenly spread over the list: the evaluation's
+// prompts.
+func (s *PromptSet) EvalPrompts(n int) []prompts.Prompt {
+	var sel []prompts.Prompt
+	for j := 0; j < n; j++ {
+		sel = append(sel, s.HeldOut[j*len(s.HeldOut)/n])
+	}
+	return sel
+}
+
+// SeenInTraining counts the prompts of ps that are also training prompts. A prompt file with
+// no separate evaluation file evaluates on its own training prompts, and its noise is then the
+// only thing held out.
+func (s *PromptSet) SeenInTraining(ps []prompts.Prompt) int {
+	train := map[string]bool{}
+	for _, p := range s.Train {
+		train[p.Text] = true
+	}
+	n := 0
+	for _, p := range ps {
+		if train[p.Text] {
+			n++
+		}
+	}
+	return n
+}
+
+// EvalLabel names what an evaluation of total prompts, seen of them training prompts,
+// measures: "held-out", "training-prompt" or "partly held-out" (before the reward's name).
+func EvalLabel(seen, total int) string {
+	switch {
+	case seen == 0:
+		return "held-out"
+	case seen == total:
+		return "training-prompt"
+	}
+	return fmt.Sprintf("partly held-out (%d of %d prompts trained on)", seen, total)
+}
+
 // WorldPipeline is flowtune's built-in model on its world: token conditioning, images straight
 // from the model's pixel space.
 type WorldPipeline struct {

@@ -149,16 +149,20 @@ func secs(s float64) string { return fmt.Sprintf("%.2fs", s) }
 // Summary is summary.json: the held-out reward of the base model (step 0) and of the last
 // evaluation, per reward, with the evaluation's noise.
 type Summary struct {
-	Algo         string                   `json:"algo"`
-	Task         string                   `json:"task"`
-	Base         string                   `json:"base_model"`
-	Steps        int                      `json:"steps"` // completed
-	PlannedSteps int                      `json:"planned_steps"`
-	Completed    bool                     `json:"completed"`
-	WallSeconds  float64                  `json:"wall_seconds"` // over all resumed parts
-	EvalImages   int                      `json:"eval_images"`  // held-out prompts × seeds
-	EvalNoise    string                   `json:"eval_noise"`
-	Rewards      map[string]RewardSummary `json:"rewards"`
+	Algo         string  `json:"algo"`
+	Task         string  `json:"task"`
+	Base         string  `json:"base_model"`
+	Steps        int     `json:"steps"` // completed
+	PlannedSteps int     `json:"planned_steps"`
+	Completed    bool    `json:"completed"`
+	WallSeconds  float64 `json:"wall_seconds"` // over all resumed parts
+	EvalImages   int     `json:"eval_images"`  // held-out prompts × seeds
+	EvalPrompts  int     `json:"eval_prompts"`
+	// EvalSeen is how many of the evaluation prompts are also training prompts: 0 for a task's
+	// split, all of them for a prompt file evaluated on itself (then only the noise is new).
+	EvalSeen  int                      `json:"eval_prompts_trained_on"`
+	EvalNoise string                   `json:"eval_noise"`
+	Rewards   map[string]RewardSummary `json:"rewards"`
 }
 
 // RewardSummary compares the base model with the fine-tuned one on one reward.
@@ -187,6 +191,7 @@ const evalNoiseNote = "stderr = std/sqrt(n) over the n evaluation images; delta_
 func (r *run) summary(completed bool) *Summary {
 	s := &Summary{Algo: r.cfg.Algo, Task: r.taskName(), Base: r.t.BaseName, Steps: r.st.Step, PlannedSteps: r.cfg.Steps,
 		Completed: completed, WallSeconds: r.wallSeconds(), EvalImages: r.eval.images(), EvalNoise: evalNoiseNote,
+		EvalPrompts: len(r.eval.prompts), EvalSeen: r.eval.seen,
 		Rewards: map[string]RewardSummary{}}
 	var base, last *anyRecord
 	var firstTrain, lastTrain *anyRecord
