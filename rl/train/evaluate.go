@@ -149,7 +149,7 @@ func (r *run) evalAndRecord(ctx context.Context, step int, gridName string) erro
 	if shared {
 		ev = ev.Str("images_from", baseEvalPath(r.t.BaseEvalDir, r.baseEvalKey))
 	}
-	ev.Msg("held-out eval")
+	ev.Msg(r.evalLabel() + " eval")
 
 	if err := r.plotCurve(); err != nil {
 		return err
