@@ -44,9 +44,9 @@ func expfScalar(d, x []float32) {
 // 88.72, 0 below −87.33 (results below the smallest normal float32 flush to 0), and NaN.
 func expfEdge(x float32) (y float32, edge bool) {
 	switch {
-	case x > 88.72283:
+	case x > expfMax:
 		return float32(math.Inf(1)), true
-	case x < -87.33654:
+	case x < expfMin:
 		return 0, true
 	case x != x: // NaN
 		return x, true
@@ -57,19 +57,30 @@ func expfEdge(x float32) (y float32, edge bool) {
 // expfReduced splits e^x as e^r · 2^n with n = round(x·log2e) and |r| ≤ ln2/2, and returns
 // e^r from the polynomial, and n.
 func expfReduced(x float32) (er, n float32) {
-	const (
-		log2e = 1.44269504088896341
-		ln2Hi = 0.693359375
-		ln2Lo = -2.12194440e-4
-	)
-	// n = round(x·log2e): adding and subtracting 1.5·2²³ rounds a float32 of magnitude
-	// below 2²² to the nearest integer (the float32 spacing there is 1).
-	const round = 12582912
-	n = (x*log2e + round) - round
-	r := x - n*ln2Hi - n*ln2Lo
-	p := ((((1.9875691500e-4*r+1.3981999507e-3)*r+8.3334519073e-3)*r+4.1665795894e-2)*r+1.6666665459e-1)*r + 5.0000001201e-1
+	n = (x*expfLog2e + expfRound) - expfRound
+	r := x - n*expfLn2Hi - n*expfLn2Lo
+	p := ((((expfP0*r+expfP1)*r+expfP2)*r+expfP3)*r+expfP4)*r + expfP5
 	return p*(r*r) + r + 1, n
 }
+
+// expf's constants, shared with the assembly's table (cpu_math_amd64.go).
+const (
+	expfMax   = 88.72283  // above: +Inf
+	expfMin   = -87.33654 // below: 0 (the result would be below the smallest normal float32)
+	expfLog2e = 1.44269504088896341
+	expfLn2Hi = 0.693359375 // ln2 = ln2Hi + ln2Lo, with n·ln2Hi exact for |n| ≤ 128
+	expfLn2Lo = -2.12194440e-4
+	// n = round(x·log2e): adding and subtracting 1.5·2²³ rounds a float32 of magnitude below
+	// 2²² to the nearest integer (the float32 spacing there is 1).
+	expfRound = 12582912
+	// e^r ≈ 1 + r + r²·(P0·r⁵ + … + P5), the minimax polynomial on |r| ≤ ln2/2.
+	expfP0 = 1.9875691500e-4
+	expfP1 = 1.3981999507e-3
+	expfP2 = 8.3334519073e-3
+	expfP3 = 4.1665795894e-2
+	expfP4 = 1.6666665459e-1
+	expfP5 = 5.0000001201e-1
+)
 
 // scale2 returns e·2^n for a whole n in [−126, 128], by putting n in the exponent bits.
 func scale2(e, n float32) float32 {

@@ -34,17 +34,11 @@ func expfVector(d, x []float32) int {
 const expfConsts = 16
 
 var expfTable = func() (t [expfConsts][8]uint32) {
-	const (
-		log2e = 1.44269504088896341
-		ln2Hi = 0.693359375
-		ln2Lo = -2.12194440e-4
-	)
+	bits := func(v float32) uint32 { return math.Float32bits(v) }
 	vals := [expfConsts]uint32{
-		math.Float32bits(log2e), math.Float32bits(12582912), math.Float32bits(ln2Hi), math.Float32bits(ln2Lo),
-		math.Float32bits(1.9875691500e-4), math.Float32bits(1.3981999507e-3), math.Float32bits(8.3334519073e-3),
-		math.Float32bits(4.1665795894e-2), math.Float32bits(1.6666665459e-1), math.Float32bits(5.0000001201e-1),
-		math.Float32bits(1), math.Float32bits(2), 127,
-		math.Float32bits(88.72283), math.Float32bits(-87.33654), math.Float32bits(float32(math.Inf(1))),
+		bits(expfLog2e), bits(expfRound), bits(expfLn2Hi), bits(expfLn2Lo),
+		bits(expfP0), bits(expfP1), bits(expfP2), bits(expfP3), bits(expfP4), bits(expfP5),
+		bits(1), bits(2), 127, bits(expfMax), bits(expfMin), bits(float32(math.Inf(1))),
 	}
 	for i, v := range vals {
 		for j := range t[i] {
