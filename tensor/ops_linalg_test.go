@@ -2,6 +2,7 @@ package tensor_test
 
 import (
 	"fmt"
+	"math"
 	"math/rand"
 	"testing"
 
@@ -148,4 +149,50 @@ func TestLinear(t *testing.T) {
 	}
 	mustPanic(t, func() { tensor.Linear(tensor.Zeros(cpu, 2, 4), tensor.Zeros(cpu, 3, 5), nil) }, "tensor.Linear", "[2 4]", "[3 5]")
 	mustPanic(t, func() { tensor.Linear(tensor.Zeros(cpu, 2, 5), tensor.Zeros(cpu, 3, 5), tensor.Zeros(cpu, 4)) }, "tensor.Linear", "bias [4]")
+}
+
+// TestLinearBiasIsMatMulPlusAdd: the CPU backend adds Linear's bias inside the GEMM
+// (BiasMatMul); the values must be bit for bit those of the product followed by Add, the
+// composition it replaced, also when the inner dimension spans several of the GEMM's slices
+// (600 > its 256) and the rows several row blocks. The gradients are the same tensors' too.
+func TestLinearBiasIsMatMulPlusAdd(t *testing.T) {
+	if _, ok := cpu.(tensor.BiasMatMul); !ok {
+		t.Fatal("the CPU backend no longer implements BiasMatMul")
+	}
+	rng := rand.New(rand.NewSource(12))
+	for _, sh := range [][3]int{{3, 7, 5}, {512, 192, 64}, {300, 37, 600}} {
+		rows, out, in := sh[0], sh[1], sh[2]
+		x, w, bias := randNormal(rng, rows, in), randNormal(rng, out, in), randNormal(rng, out)
+		for _, p := range []*tensor.Tensor{x, w, bias} {
+			p.SetRequiresGrad(true)
+		}
+		got := tensor.Linear(x, w, bias)
+		want := tensor.Add(tensor.MatMulT(x, w, false, true), bias)
+		sameBits(t, fmt.Sprintf("Linear %v", sh), got.Data(), want.Data())
+		g := randNormal(rng, rows, out)
+		grads := func(y *tensor.Tensor) [][]float32 {
+			for _, p := range []*tensor.Tensor{x, w, bias} {
+				p.ZeroGrad()
+			}
+			tensor.Sum(tensor.Mul(y, g)).Backward()
+			return [][]float32{x.Grad().Data(), w.Grad().Data(), bias.Grad().Data()}
+		}
+		gGot, gWant := grads(got), grads(want)
+		for i, name := range []string{"dx", "dw", "dbias"} {
+			sameBits(t, fmt.Sprintf("Linear %v %s", sh, name), gGot[i], gWant[i])
+		}
+	}
+}
+
+// sameBits fails unless got and want hold the same float32 bit patterns.
+func sameBits(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s: element %d is %g, want %g bit for bit", what, i, got[i], want[i])
+		}
+	}
 }

@@ -42,13 +42,32 @@ func testMatMul(s *suite) {
 	for _, c := range mmCases() {
 		for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
 			s.sub(fmt.Sprintf("%s/tA=%v,tB=%v", c.name, tr[0], tr[1]), func(s *suite) {
-				s.matmulCase(c, tr[0], tr[1])
+				s.matmulCase(c, tr[0], tr[1], nil)
 			})
 		}
 	}
 }
 
-func (s *suite) matmulCase(c mmCase, tA, tB bool) {
+// testMatMulBias runs the same cases through the optional BiasMatMul extension, which must add
+// bias[j] to column j of every batch entry's C after the product (skipped where the backend
+// does not have it: tensor.Linear then adds the bias with Add).
+func testMatMulBias(s *suite) {
+	be, ok := s.b.(tensor.BiasMatMul)
+	if !ok {
+		s.t.Skipf("%s has no BiasMatMul", s.b.Name())
+	}
+	for _, c := range mmCases() {
+		for _, tr := range [][2]bool{{false, false}, {false, true}} {
+			s.sub(fmt.Sprintf("%s/tA=%v,tB=%v", c.name, tr[0], tr[1]), func(s *suite) {
+				s.matmulCase(c, tr[0], tr[1], be)
+			})
+		}
+	}
+}
+
+// matmulCase runs one case through MatMul, or through be.MatMulBias with a random bias when be
+// is not nil.
+func (s *suite) matmulCase(c mmCase, tA, tB bool, be tensor.BiasMatMul) {
 	sizeA, sizeB, sizeC := c.m*c.k, c.k*c.n, c.m*c.n
 	args := tensor.MatMulArgs{
 		Batch: c.batch, M: c.m, N: c.n, K: c.k, TransA: tA, TransB: tB, Alpha: c.alpha, Beta: c.beta,
@@ -65,6 +84,10 @@ func (s *suite) matmulCase(c mmCase, tA, tB bool) {
 	a := s.normal(span(args.OffA, args.StrideA, sizeA), 1)
 	b := s.normal(span(args.OffB, args.StrideB, sizeB), 1)
 	c0 := s.normal(span(args.OffC, args.StrideC, sizeC), 1)
+	var bias []float32
+	if be != nil {
+		bias = s.normal(c.n, 1)
+	}
 	if c.beta == 0 {
 		// With beta = 0, C is overwritten: NaNs already there must not leak (BLAS convention).
 		for i := range c0 {
@@ -107,12 +130,20 @@ func (s *suite) matmulCase(c mmCase, tA, tB bool) {
 					r += float64(c.beta) * float64(c0[oc+i*c.n+j])
 					m += math.Abs(float64(c.beta) * float64(c0[oc+i*c.n+j]))
 				}
+				if bias != nil {
+					r += float64(bias[j])
+					m += math.Abs(float64(bias[j]))
+				}
 				ref[oc+i*c.n+j], mag[oc+i*c.n+j] = r, m
 			}
 		}
 	}
 	cs := s.put(c0)
-	s.b.MatMul(cs, s.put(a), s.put(b), args)
+	if be != nil {
+		be.MatMulBias(cs, s.put(a), s.put(b), s.put(bias), args)
+	} else {
+		s.b.MatMul(cs, s.put(a), s.put(b), args)
+	}
 	tol := s.opt.MatMulTol * math.Sqrt(float64(max(c.k, 1)))
 	s.within("MatMul", s.get(cs), ref, func(i int) float64 {
 		// Elements outside the matrices (mag 0, ref from c0) must be untouched: NaN stays

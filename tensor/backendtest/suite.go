@@ -55,6 +55,7 @@ func RunWith(t *testing.T, b tensor.Backend, opt Options) {
 		{"Sum", testSum},
 		{"SumSquares", testSumSquares},
 		{"MatMul", testMatMul},
+		{"MatMulBias", testMatMulBias},
 		{"Softmax", testSoftmax},
 		{"LayerNorm", testLayerNorm},
 		{"RMSNorm", testRMSNorm},

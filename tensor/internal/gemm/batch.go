@@ -18,6 +18,17 @@ import (
 // too small to share are instead spread whole over up to GOMAXPROCS goroutines. Either way no
 // product is cut into slivers that would each repack the other operand.
 func SgemmBatch(transA, transB bool, batch, m, n, k int, alpha float32, a []float32, lda, strideA int, b []float32, ldb, strideB int, beta float32, c []float32, ldc, strideC int) {
+	SgemmBatchBias(transA, transB, batch, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, nil, c, ldc, strideC)
+}
+
+// SgemmBatchBias is SgemmBatch followed by C_p[i][j] += bias[j] in every product (bias: n values,
+// or nil for none). The bias is added to each block of C as its product finishes, while the
+// block is in cache, in one float32 addition: the result is bit for bit SgemmBatch's C plus the
+// bias, without a second pass over C.
+func SgemmBatchBias(transA, transB bool, batch, m, n, k int, alpha float32, a []float32, lda, strideA int, b []float32, ldb, strideB int, beta float32, bias, c []float32, ldc, strideC int) {
+	if bias != nil && len(bias) < n {
+		panic(fmt.Sprintf("gemm.SgemmBatchBias: %d bias values for n=%d", len(bias), n))
+	}
 	if batch < 0 || strideA < 0 || strideB < 0 || strideC < 0 {
 		panic(fmt.Sprintf("gemm.SgemmBatch: negative batch=%d or stride (%d, %d, %d)", batch, strideA, strideB, strideC))
 	}
@@ -35,7 +46,7 @@ func SgemmBatch(transA, transB bool, batch, m, n, k int, alpha float32, a []floa
 	if batch == 1 || strideC == 0 || workersFor(m, n, k) >= procs {
 		for p := range batch {
 			ap, bp, cp := item(p)
-			Sgemm(transA, transB, m, n, k, alpha, ap, lda, bp, ldb, beta, cp, ldc)
+			sgemmChecked(workersFor(m, n, k), transA, transB, m, n, k, alpha, ap, lda, bp, ldb, beta, bias, cp, ldc)
 		}
 		return
 	}
@@ -45,21 +56,25 @@ func SgemmBatch(transA, transB bool, batch, m, n, k int, alpha float32, a []floa
 	parallel(workers, func(_, _ int) {
 		for p := int(next.Add(1)) - 1; p < batch; p = int(next.Add(1)) - 1 {
 			ap, bp, cp := item(p)
-			sgemmSerial(transA, transB, m, n, k, alpha, ap, lda, bp, ldb, beta, cp, ldc)
+			sgemmChecked(1, transA, transB, m, n, k, alpha, ap, lda, bp, ldb, beta, bias, cp, ldc)
 		}
 	})
 }
 
-// sgemmSerial is Sgemm on the calling goroutine only (arguments already checked).
-func sgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+// sgemmChecked is one product of SgemmBatchBias on up to workers goroutines (arguments already
+// checked), including the degenerate k = 0 and alpha = 0 cases.
+func sgemmChecked(workers int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, bias, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
 	if k == 0 || alpha == 0 {
 		scale(m, n, beta, c, ldc)
+		if bias != nil {
+			addBias(m, n, bias, c, ldc)
+		}
 		return
 	}
-	sgemmWith(kernels[0], 1, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemmWithBias(kernels[0], workers, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, bias, c, ldc)
 }
 
 // sub is x[off:], or nil when off is at or past the end (an empty matrix needs no data).

@@ -29,12 +29,15 @@ const maxPackedB = 1 << 22
 //
 // The kernel streams one kc×nr sliver of B̃ from L1 against successive mr×kc slivers of Ã, and
 // a task's block of C stays in cache across the pc slices. C accumulates over the slices: the
-// first applies the caller's beta, later ones beta = 1.
+// first applies the caller's beta, later ones beta = 1. A bias, when there is one, is added to
+// the task's block after its last slice, while the block is still in cache: each element gets
+// exactly the float32 sum the product alone would have left there, plus bias[j].
 type plan struct {
 	kern         *microKernel
 	m, n, k      int
 	a, b         view
 	alpha, beta  float32
+	bias         []float32 // nil, or n values added to every row of C
 	c            []float32
 	ldc, workers int
 }
@@ -98,6 +101,10 @@ func (pl *plan) run() {
 					aPack, tile := buf[:kc*roundUp(rows, mr)], buf[len(buf)-mr*nr:]
 					packA(aPack, pl.a, i0, rows, pc, kc, mr, kn.packers)
 					pl.macroKernel(aPack, bBuf.f[s*sliceLen:], tile, i0, rows, jc, nc, q0, q1, kc, beta)
+				}
+				if pl.bias != nil {
+					j0, j1 := jc+q0*nr, min(jc+q1*nr, jc+nc)
+					addBias(rows, j1-j0, pl.bias[j0:], pl.c[i0*pl.ldc+j0:], pl.ldc)
 				}
 			}
 		})

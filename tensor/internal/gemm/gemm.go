@@ -47,7 +47,12 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 // sgemmWith runs the packed algorithm with a chosen kernel and worker count (tests use it to
 // cover every kernel the machine has). It assumes m, n, k ≥ 1 and alpha ≠ 0.
 func sgemmWith(kern *microKernel, workers int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	pl := plan{kern: kern, m: m, n: n, k: k, alpha: alpha, beta: beta, c: c, ldc: ldc, workers: workers}
+	sgemmWithBias(kern, workers, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, nil, c, ldc)
+}
+
+// sgemmWithBias is sgemmWith plus bias[j] on every row of C when bias is not nil (n values).
+func sgemmWithBias(kern *microKernel, workers int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, bias, c []float32, ldc int) {
+	pl := plan{kern: kern, m: m, n: n, k: k, alpha: alpha, beta: beta, bias: bias, c: c, ldc: ldc, workers: workers}
 	pl.a = view{data: a, rs: lda, cs: 1}
 	if transA {
 		pl.a = view{data: a, rs: 1, cs: lda}
@@ -57,6 +62,17 @@ func sgemmWith(kern *microKernel, workers int, transA, transB bool, m, n, k int,
 		pl.b = view{data: b, rs: 1, cs: ldb}
 	}
 	pl.run()
+}
+
+// addBias adds bias[j] to column j of the m×n matrix C: the epilogue of SgemmBatchBias.
+func addBias(m, n int, bias, c []float32, ldc int) {
+	bias = bias[:n]
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		for j, v := range bias {
+			row[j] += v
+		}
+	}
 }
 
 // scale sets C = beta·C, or C = 0 when beta is 0.
