@@ -3,6 +3,8 @@ package tensor
 import (
 	"fmt"
 	"math"
+
+	"github.com/flowtune/flowtune/tensor/internal/vec"
 )
 
 // Elementwise maps and the two reductions of the CPU backend. The exponential family (exp,
@@ -312,17 +314,11 @@ func binaryContiguous(op BinaryOp, f func(a, b float32) float32, out, a, b []flo
 	a, b = a[:len(out)], b[:len(out)]
 	switch op {
 	case OpAdd:
-		for j := range out {
-			out[j] = a[j] + b[j]
-		}
+		vec.Add(out, a, b)
 	case OpSub:
-		for j := range out {
-			out[j] = a[j] - b[j]
-		}
+		vec.Sub(out, a, b)
 	case OpMul:
-		for j := range out {
-			out[j] = a[j] * b[j]
-		}
+		vec.Mul(out, a, b)
 	default:
 		for j := range out {
 			out[j] = f(a[j], b[j])

@@ -15,7 +15,11 @@
 // figures with the load they were taken under (ratios on a loaded machine mean little).
 package gemm
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/flowtune/flowtune/tensor/internal/vec"
+)
 
 // kernels lists the micro-kernels this machine can run, fastest first; Sgemm uses the first.
 var kernels = availableKernels()
@@ -69,9 +73,7 @@ func addBias(m, n int, bias, c []float32, ldc int) {
 	bias = bias[:n]
 	for i := 0; i < m; i++ {
 		row := c[i*ldc : i*ldc+n]
-		for j, v := range bias {
-			row[j] += v
-		}
+		vec.Add(row, row, bias)
 	}
 }
 
