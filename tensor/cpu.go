@@ -150,6 +150,10 @@ func (cpuBackend) Permute(dst, src Storage, shape []int, perm []int) {
 				rem /= dShape[ax]
 			}
 			out := d[r*cols : (r+1)*cols]
+			if inner == 1 { // the last axis stays last (attention's head split): a plain copy
+				copy(out, s[off:off+cols])
+				continue
+			}
 			for j := range out {
 				out[j] = s[off+j*inner]
 			}

@@ -1,6 +1,9 @@
 package tensor
 
-import "github.com/flowtune/flowtune/tensor/internal/gemm"
+import (
+	"github.com/flowtune/flowtune/tensor/internal/gemm"
+	"github.com/flowtune/flowtune/tensor/internal/vec"
+)
 
 // Scaled-dot-product attention on the CPU. Queries are processed in blocks of attnBlock rows
 // per (batch, head): the scores of one block against all keys (attnBlock × Lk floats) are the
@@ -65,9 +68,7 @@ func attnScores(s, q, k, bias []float32, rows, Lk, Dh int, scale float32) {
 	}
 	for r := 0; r < rows; r++ {
 		row := s[r*Lk : (r+1)*Lk]
-		for j := range row {
-			row[j] += bias[j]
-		}
+		vec.Add(row, row, bias)
 	}
 }
 

@@ -1,6 +1,10 @@
 package tensor
 
-import "math"
+import (
+	"math"
+
+	"github.com/flowtune/flowtune/tensor/internal/vec"
+)
 
 // Softmax, LayerNorm and RMSNorm over the last axis of a [rows, cols] view, forward and
 // backward. Rows are independent and split across goroutines; the per-row statistics are
@@ -21,24 +25,14 @@ func (cpuBackend) Softmax(y, x Storage, rows, cols int) {
 // softmaxRow writes out = softmax(in), subtracting the row maximum first so that exp never
 // overflows, and returns the log-sum-exp of in.
 func softmaxRow(out, in []float32) float64 {
-	m := float32(math.Inf(-1))
-	for _, v := range in {
-		if v > m { // a NaN is skipped here but still poisons its row through exp below
-			m = v
-		}
-	}
-	for j, v := range in {
-		out[j] = v - m
-	}
+	m := vec.Max(in) // a NaN is skipped here but still poisons its row through exp below
+	vec.ApplyScalar(vec.OpSub, out, in, m)
 	expfSlice(out, out)
 	var sum float64
 	for _, e := range out {
 		sum += float64(e)
 	}
-	inv := float32(1 / sum)
-	for j := range out {
-		out[j] *= inv
-	}
+	vec.ApplyScalar(vec.OpMul, out, out, float32(1/sum))
 	return float64(m) + math.Log(sum)
 }
 

@@ -5,7 +5,10 @@
 // for bit on every path (TestVectorIsScalar).
 package vec
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Op is one of the elementwise operations.
 type Op int
@@ -35,6 +38,42 @@ func Apply(op Op, d, a, b []float32) {
 	}
 	n := vector(op, d, a, b)
 	scalar(op, d[n:], a[n:len(d)], b[n:len(d)])
+}
+
+// ApplyScalar sets d[i] = a[i] op s for i < len(d) (a broadcast second operand).
+func ApplyScalar(op Op, d, a []float32, s float32) {
+	if len(a) < len(d) {
+		panic(fmt.Sprintf("vec: %d outputs from an operand of %d", len(d), len(a)))
+	}
+	if op < OpAdd || op > OpMul {
+		panic(fmt.Sprintf("vec: unknown op %d", op))
+	}
+	n := vectorScalar(op, d, a, s)
+	b := [1]float32{s}
+	for i := n; i < len(d); i++ {
+		scalar(op, d[i:i+1], a[i:i+1], b[:])
+	}
+}
+
+// Max is the largest value of x that is not a NaN, or −Inf when there is none. It is the loop
+// "if v > m { m = v }" from m = −Inf, also in which zero it returns when the largest values
+// are zeros of both signs (the first one).
+func Max(x []float32) float32 {
+	m, n := vectorMax(x)
+	for _, v := range x[n:] {
+		if v > m {
+			m = v
+		}
+	}
+	if m == 0 { // +0 or −0: the loop keeps the first zero it meets, which lanes cannot tell
+		m = float32(math.Inf(-1))
+		for _, v := range x {
+			if v > m {
+				m = v
+			}
+		}
+	}
+	return m
 }
 
 // scalar is Apply in Go alone.

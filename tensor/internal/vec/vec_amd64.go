@@ -2,7 +2,11 @@
 
 package vec
 
-import "golang.org/x/sys/cpu"
+import (
+	"math"
+
+	"golang.org/x/sys/cpu"
+)
 
 // applyAVX2 sets d[i] = a[i] op b[i] for i < n, eight at a time (vec_amd64.s); n is a
 // multiple of 8.
@@ -22,4 +26,42 @@ func vector(op Op, d, a, b []float32) int {
 	}
 	applyAVX2(op, &d[0], &a[0], &b[0], n)
 	return n
+}
+
+// applyScalarAVX2 sets d[i] = a[i] op s for i < n, eight at a time; n is a multiple of 8.
+//
+//go:noescape
+func applyScalarAVX2(op Op, d, a *float32, s float32, n int)
+
+// maxAVX2 writes to lanes the lane-wise maximum over x[8j+lane] (n a multiple of 8, ≥ 8),
+// each lane keeping its running maximum when it meets a NaN, as "if v > m" does.
+//
+//go:noescape
+func maxAVX2(lanes *[8]float32, x *float32, n int)
+
+func vectorScalar(op Op, d, a []float32, s float32) int {
+	n := len(d) &^ 7
+	if !useAVX2 || n == 0 {
+		return 0
+	}
+	applyScalarAVX2(op, &d[0], &a[0], s, n)
+	return n
+}
+
+// vectorMax is the maximum (by "if v > m") over the longest prefix of x whose length is a
+// multiple of 8, and that length. Zeros of either sign may come back as either: Max checks.
+func vectorMax(x []float32) (float32, int) {
+	m := float32(math.Inf(-1))
+	n := len(x) &^ 7
+	if !useAVX2 || n == 0 {
+		return m, 0
+	}
+	var lanes [8]float32
+	maxAVX2(&lanes, &x[0], n)
+	for _, v := range lanes {
+		if v > m {
+			m = v
+		}
+	}
+	return m, n
 }

@@ -2,5 +2,9 @@
 
 package vec
 
-// vector has no vector form here: Apply does every element in Go.
-func vector(op Op, d, a, b []float32) int { return 0 }
+import "math"
+
+// No vector forms here: every element is done in Go.
+func vector(op Op, d, a, b []float32) int               { return 0 }
+func vectorScalar(op Op, d, a []float32, s float32) int { return 0 }
+func vectorMax(x []float32) (float32, int)              { return float32(math.Inf(-1)), 0 }

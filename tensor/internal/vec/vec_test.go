@@ -37,6 +37,53 @@ func TestVectorIsScalar(t *testing.T) {
 	}
 }
 
+// TestScalarFormsAreLoops checks ApplyScalar and Max against their Go loops bit for bit, over
+// the same awkward values, with zeros of both signs and NaNs placed in every lane.
+func TestScalarFormsAreLoops(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	neg0 := float32(math.Copysign(0, -1))
+	nan := float32(math.NaN())
+	special := []float32{0, neg0, 1e-45, -1e-40, 3e38, -3e38, float32(math.Inf(1)), float32(math.Inf(-1)), nan, 1}
+	for trial := range 400 {
+		n := []int{0, 1, 7, 8, 9, 16, 23, 64, 141}[trial%9]
+		x := make([]float32, n)
+		for i := range x {
+			switch rng.IntN(3) {
+			case 0:
+				x[i] = special[rng.IntN(len(special))]
+			case 1:
+				x[i] = []float32{0, neg0, nan, -1}[rng.IntN(4)] // ties of zeros, NaNs, all below zero
+			default:
+				x[i] = math.Float32frombits(rng.Uint32())
+			}
+			if trial%2 == 1 && x[i] > 0 { // no positive values: the maximum is often a zero
+				x[i] = -x[i]
+			}
+		}
+		want := float32(math.Inf(-1))
+		for _, v := range x {
+			if v > want {
+				want = v
+			}
+		}
+		if got := Max(x); math.Float32bits(got) != math.Float32bits(want) {
+			t.Fatalf("Max(%v) = %g (%#x), want %g (%#x)", x, got, math.Float32bits(got), want, math.Float32bits(want))
+		}
+		sv := special[rng.IntN(len(special))]
+		for _, op := range []Op{OpAdd, OpSub, OpMul} {
+			b := make([]float32, n)
+			for i := range b {
+				b[i] = sv
+			}
+			wantD := make([]float32, n)
+			scalar(op, wantD, x, b)
+			got := make([]float32, n)
+			ApplyScalar(op, got, x, sv)
+			same(t, op, n, "ApplyScalar", got, wantD)
+		}
+	}
+}
+
 func same(t *testing.T, op Op, n int, what string, got, want []float32) {
 	t.Helper()
 	for i := range want {
