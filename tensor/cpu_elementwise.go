@@ -176,9 +176,7 @@ func sigmoidFamily(op UnaryOp, d, x []float32) {
 		if op == OpSigmoid {
 			copy(out, s)
 		} else { // SiLU and GELU: x·σ
-			for i, v := range xs {
-				out[i] = v * s[i]
-			}
+			vec.Mul(out, xs, s)
 		}
 	}
 }
@@ -188,8 +186,8 @@ func sigmoidFamily(op UnaryOp, d, x []float32) {
 func sigmoidBlock(op UnaryOp, s, xs []float32) {
 	s = s[:len(xs)]
 	if op == OpGELU {
-		for i, v := range xs {
-			s[i] = -(2 * geluU(v))
+		for i := geluArgVector(s, xs); i < len(xs); i++ {
+			s[i] = -(2 * geluU(xs[i]))
 		}
 	} else {
 		for i, v := range xs {
@@ -197,8 +195,8 @@ func sigmoidBlock(op UnaryOp, s, xs []float32) {
 		}
 	}
 	expfSlice(s, s)
-	for i, e := range s {
-		s[i] = 1 / (1 + e)
+	for i := sigmoidTailVector(s); i < len(s); i++ {
+		s[i] = 1 / (1 + s[i])
 	}
 }
 

@@ -15,6 +15,36 @@ import (
 //go:noescape
 func expfAVX2(d, x *float32, n int, c *[expfConsts][8]uint32)
 
+// geluArgAVX2 sets s[i] = −(2·geluU(x[i])) and sigmoidTailAVX2 sets s[i] = 1/(1+s[i]) for
+// i < n, eight at a time, with the Go code's operations in its order (sigmoidBlock); n is a
+// multiple of 8, c and k are geluU's constants as float32.
+//
+//go:noescape
+func geluArgAVX2(s, x *float32, n int, c, k float32)
+
+//go:noescape
+func sigmoidTailAVX2(s *float32, n int)
+
+// geluArgVector and sigmoidTailVector run their loops over the longest prefix whose length is a
+// multiple of 8 and return that length; the caller does the rest.
+func geluArgVector(s, x []float32) int {
+	n := len(s) &^ 7
+	if !useExpfAVX2 || n == 0 {
+		return 0
+	}
+	geluArgAVX2(&s[0], &x[0], n, sqrt2OverPi, geluCubic)
+	return n
+}
+
+func sigmoidTailVector(s []float32) int {
+	n := len(s) &^ 7
+	if !useExpfAVX2 || n == 0 {
+		return 0
+	}
+	sigmoidTailAVX2(&s[0], n)
+	return n
+}
+
 // useExpfAVX2 is whether this CPU and OS run AVX2 (x/sys/cpu checks both).
 var useExpfAVX2 = cpu.X86.HasAVX2
 

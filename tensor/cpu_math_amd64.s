@@ -93,3 +93,63 @@ loop:
 done:
 	VZEROUPPER
 	RET
+
+// func geluArgAVX2(s, x *float32, n int, c, k float32)
+// s = −(2·(c·(x + ((k·x)·x)·x))), geluU's operations in its order, negated and doubled as
+// sigmoidBlock does: the exponent of GELU's σ(2u). n is a multiple of 8.
+TEXT ·geluArgAVX2(SB), NOSPLIT, $0-32
+	MOVQ         s+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS c+24(FP), Y5
+	VBROADCASTSS k+28(FP), Y6
+	MOVL         $0x40000000, AX  // 2
+	MOVL         AX, X7
+	VBROADCASTSS X7, Y7
+	MOVL         $0x80000000, AX  // the sign bit
+	MOVL         AX, X8
+	VBROADCASTSS X8, Y8
+	SHRQ         $3, CX
+	JZ           gdone
+
+gloop:
+	VMOVUPS (SI), Y0
+	VMULPS  Y0, Y6, Y1           // k·x
+	VMULPS  Y0, Y1, Y1           // ·x
+	VMULPS  Y0, Y1, Y1           // ·x
+	VADDPS  Y1, Y0, Y1           // x + …
+	VMULPS  Y1, Y5, Y1           // u = c·(…)
+	VMULPS  Y1, Y7, Y1           // 2u
+	VXORPS  Y8, Y1, Y1           // −2u
+	VMOVUPS Y1, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     gloop
+
+gdone:
+	VZEROUPPER
+	RET
+
+// func sigmoidTailAVX2(s *float32, n int)
+// s = 1/(1 + s): sigmoidf's last two operations. n is a multiple of 8.
+TEXT ·sigmoidTailAVX2(SB), NOSPLIT, $0-16
+	MOVQ         s+0(FP), DI
+	MOVQ         n+8(FP), CX
+	MOVL         $0x3f800000, AX  // 1
+	MOVL         AX, X7
+	VBROADCASTSS X7, Y7
+	SHRQ         $3, CX
+	JZ           tdone
+
+tloop:
+	VADDPS  (DI), Y7, Y0         // 1 + e
+	VDIVPS  Y0, Y7, Y0           // 1/(1 + e)
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     tloop
+
+tdone:
+	VZEROUPPER
+	RET
