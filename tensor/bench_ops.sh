@@ -14,7 +14,12 @@ cd "$(dirname "$0")/.."
 threads=${THREADS:-$(nproc)}
 count=${COUNT:-3}
 
-if ! python3 -c 'import torch, numpy' 2>/dev/null; then
+# The first python3 that has both (a pyenv or venv python3 earlier in PATH may lack Debian's torch).
+py=""
+for p in python3 /usr/bin/python3; do
+  if command -v "$p" >/dev/null && "$p" -c 'import torch, numpy' 2>/dev/null; then py=$p; break; fi
+done
+if [ -z "$py" ]; then
   echo "bench_ops.sh: needs python3 with torch and numpy; apt-get install -y python3-torch python3-numpy libopenblas0-pthread" >&2
   exit 1
 fi
@@ -26,7 +31,7 @@ for round in $(seq "$count"); do
   echo "== round $round/$count: go, then torch/numpy; $threads thread(s)" >&2
   "$tmp/tensor.test" -test.run '^$' -test.cpu "$threads" \
     -test.bench 'CPU(BinaryAdd|UnaryGELU|Softmax|LayerNorm|Attention|AttentionBackward)$' >>"$tmp/go.txt"
-  python3 tensor/bench_ops_ref.py --threads "$threads" >>"$tmp/ref.txt"
+  "$py" tensor/bench_ops_ref.py --threads "$threads" >>"$tmp/ref.txt"
 done
 grep -m1 '^cpu:' "$tmp/go.txt" >&2 || true
 grep '^#' "$tmp/ref.txt" | sort -u >&2 || true
