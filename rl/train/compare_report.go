@@ -102,6 +102,7 @@ type runCurve struct {
 	diversity []float64
 	trainSecs []float64 // training seconds up to each eval step
 	total     float64
+	eval      string // EvalLabel from the eval records; "" when they do not say
 }
 
 func readRun(dir, rewardName string, extra map[string]reward.Reward) (*runCurve, Config, error) {
@@ -129,6 +130,8 @@ func readRun(dir, rewardName string, extra map[string]reward.Reward) (*runCurve,
 			Stderr    map[string]float64 `json:"stderr"`
 			Diversity float64            `json:"diversity"`
 			Time      map[string]float64 `json:"time"`
+			Prompts   int                `json:"eval_prompts"`
+			TrainedOn int                `json:"eval_prompts_trained_on"`
 		}
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			return nil, Config{}, fmt.Errorf("compare: %s line %d: %v", filepath.Join(dir, MetricsFile), i+1, err)
@@ -140,6 +143,9 @@ func readRun(dir, rewardName string, extra map[string]reward.Reward) (*runCurve,
 			v, ok := rec.Reward[rewardName]
 			if !ok {
 				return nil, Config{}, fmt.Errorf("compare: %s has no %q reward in its evaluations", dir, rewardName)
+			}
+			if rec.Prompts > 0 {
+				rc.eval = EvalLabel(rec.TrainedOn, rec.Prompts)
 			}
 			rc.steps = append(rc.steps, rec.Step)
 			rc.reward = append(rc.reward, v)
@@ -187,7 +193,10 @@ func (c *Comparison) Report() (*CompareReport, error) {
 			}
 			if algo == c.Algos[0] {
 				if len(rep.Seeds) == 0 {
-					rep.Eval = evalLabelOf(cfg)
+					rep.Eval = rc.eval
+					if rep.Eval == "" { // metrics from before eval records named their prompts
+						rep.Eval = evalLabelOf(cfg)
+					}
 				}
 				rep.Seeds = append(rep.Seeds, cfg.Seed)
 				rep.Budget = CompareBudget{Steps: cfg.Steps, Prompts: cfg.Prompts, Group: cfg.Group, RolloutSteps: cfg.RolloutSteps,

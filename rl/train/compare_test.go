@@ -494,6 +494,7 @@ func TestConfigPromptFilesReachTheRun(t *testing.T) {
 // out again. Both the run's summary and a comparison's report carry it.
 func TestEvaluationSaysWhetherItsPromptsWereTrainedOn(t *testing.T) {
 	dir := t.TempDir()
+	extra := map[string]reward.Reward{"brightness": rewardtest.Brightness{}}
 	train, held := filepath.Join(dir, "train.txt"), filepath.Join(dir, "held.txt")
 	if err := os.WriteFile(train, []byte("a red circle\ntwo blue squares\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -524,12 +525,36 @@ func TestEvaluationSaysWhetherItsPromptsWereTrainedOn(t *testing.T) {
 		if got := EvalLabel(s.EvalSeen, s.EvalPrompts); got != c.label {
 			t.Errorf("%s: label %q, want %q", c.name, got, c.label)
 		}
-		rcfg, err := resolveConfig(filepath.Join(out, ConfigFile), nil, map[string]reward.Reward{"brightness": rewardtest.Brightness{}})
+		rcfg, err := resolveConfig(filepath.Join(out, ConfigFile), nil, extra)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := evalLabelOf(rcfg); got != c.label {
-			t.Errorf("%s: the comparison's label %q, want %q", c.name, got, c.label)
+			t.Errorf("%s: the label from the config's prompt files %q, want %q", c.name, got, c.label)
 		}
+		rc, _, err := readRun(out, "brightness", extra)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rc.eval != c.label {
+			t.Errorf("%s: the label from the eval records %q, want %q", c.name, rc.eval, c.label)
+		}
+	}
+	// The records say it without the prompt files, which a comparison read later may not have.
+	for _, f := range []string{train, held} {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(dir, "separate-file")
+	rc, cfg, err := readRun(out, "brightness", extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "partly held-out (1 of 2 prompts trained on)"; rc.eval != want {
+		t.Errorf("with the prompt files gone, the eval records' label is %q, want %q", rc.eval, want)
+	}
+	if got := evalLabelOf(cfg); got != "" {
+		t.Errorf("with the prompt files gone, the config gives the label %q; the test no longer shows why the records carry it", got)
 	}
 }

@@ -124,7 +124,7 @@ func (r *run) evalAndRecord(ctx context.Context, step int, gridName string) erro
 		}
 	}
 	rec := evalRecord{Kind: "eval", Step: step, Reward: map[string]float64{}, Stderr: map[string]float64{},
-		SeedMeans: map[string][]float64{}, PerImage: map[string][]float64{}}
+		SeedMeans: map[string][]float64{}, PerImage: map[string][]float64{}, Prompts: n, TrainedOn: r.eval.seen}
 	for _, rw := range r.rewards {
 		s, err := rw.score(prompts, meta, asImages(imgs))
 		if err != nil {

@@ -44,6 +44,11 @@ type evalRecord struct {
 	PerImage  map[string][]float64 `json:"per_image"`  // seed-major: image s·prompts + j
 	Diversity float64              `json:"diversity"`  // mean pairwise distance across seeds (see diversity)
 	Time      map[string]float64   `json:"time"`
+	// Prompts is the number of evaluation prompts and TrainedOn how many of them are also
+	// training prompts (EvalLabel), so that a report can name the evaluation from the record
+	// alone. Records written before these fields have neither.
+	Prompts   int `json:"eval_prompts"`
+	TrainedOn int `json:"eval_prompts_trained_on"`
 }
 
 // anyRecord reads the fields both kinds share.
