@@ -157,3 +157,62 @@ func TestSigmoidFamilyBackwardIsUnaryGrad(t *testing.T) {
 		}
 	}
 }
+
+// The norms compute four rows' statistics side by side (meanRstdRows, sumSquaresRows); every
+// row must come out as the one-row code gives it, bit for bit, whatever the row count, the
+// split across goroutines, or where a group of four starts.
+func TestNormRowsSideBySideAreOneRowAtATime(t *testing.T) {
+	rng := NewRNG(5)
+	for _, rows := range []int{1, 3, 4, 5, 8, 9, 37} {
+		for _, cols := range []int{1, 7, 64, 129} {
+			x := make([]float32, rows*cols)
+			for i := range x {
+				// Magnitudes from 2⁻³⁰ to 2³⁰: the float64 sums then round, so a different order
+				// of additions would show in the last bits.
+				x[i] = float32(math.Ldexp(rng.NormFloat64()+0.5, rng.Intn(61)-30))
+			}
+			var eps float32 = 1e-6
+			y, mean, rstd := make([]float32, len(x)), make([]float32, rows), make([]float32, rows)
+			CPU().LayerNorm(&cpuStorage{y}, &cpuStorage{mean}, &cpuStorage{rstd}, &cpuStorage{x}, nil, nil, rows, cols, eps)
+			yr, rr := make([]float32, len(x)), make([]float32, rows)
+			CPU().RMSNorm(&cpuStorage{yr}, &cpuStorage{rr}, &cpuStorage{x}, nil, rows, cols, eps)
+			for r0 := 0; r0 < rows; r0 += 4 { // the float64 statistics themselves, bit for bit
+				n := min(4, rows-r0)
+				mus, rss := meanRstdRows(x, r0, n, cols, eps)
+				sums := sumSquaresRows(x, r0, n, cols)
+				for i := range n {
+					in := x[(r0+i)*cols : (r0+i+1)*cols]
+					mu, rs := meanRstd(in, eps)
+					var ss float64
+					for _, v := range in {
+						ss += float64(v) * float64(v)
+					}
+					if mus[i] != mu || rss[i] != rs || sums[i] != ss {
+						t.Fatalf("%d×%d row %d: side by side %v %v %v, one row %v %v %v", rows, cols, r0+i, mus[i], rss[i], sums[i], mu, rs, ss)
+					}
+				}
+			}
+			for r := range rows {
+				in := x[r*cols : (r+1)*cols]
+				mu, rs := meanRstd(in, eps)
+				var ss float64
+				for _, v := range in {
+					ss += float64(v) * float64(v)
+				}
+				rms := 1 / math.Sqrt(ss/float64(cols)+float64(eps))
+				if !sameFloat(mean[r], float32(mu)) || !sameFloat(rstd[r], float32(rs)) || !sameFloat(rr[r], float32(rms)) {
+					t.Fatalf("%d×%d row %d: LayerNorm mean %g rstd %g, RMSNorm rstd %g; one row at a time %g %g %g",
+						rows, cols, r, mean[r], rstd[r], rr[r], mu, rs, rms)
+				}
+				for j, v := range in {
+					if want := float32((float64(v) - mu) * rs); !sameFloat(y[r*cols+j], want) {
+						t.Fatalf("%d×%d LayerNorm (%d,%d) = %g, want %g", rows, cols, r, j, y[r*cols+j], want)
+					}
+					if want := float32(float64(v) * rms); !sameFloat(yr[r*cols+j], want) {
+						t.Fatalf("%d×%d RMSNorm (%d,%d) = %g, want %g", rows, cols, r, j, yr[r*cols+j], want)
+					}
+				}
+			}
+		}
+	}
+}
