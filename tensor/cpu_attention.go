@@ -42,10 +42,7 @@ func (cpuBackend) Attention(out, lse, q, k, v, mask Storage, a AttnArgs) {
 			kvOff := bh * Lk * Dh
 			s := scores[:rows*Lk]
 			attnScores(s, qs[qOff:], ks[kvOff:], keyBias(ms, bh/a.H, Lk), rows, Lk, Dh, a.Scale)
-			for r := 0; r < rows; r++ {
-				row := s[r*Lk : (r+1)*Lk]
-				ls[bh*Lq+i0+r] = float32(softmaxRow(row, row))
-			}
+			softmaxRows(s, s, rows, Lk, ls[bh*Lq+i0:bh*Lq+i0+rows])
 			gemm.Sgemm(false, false, rows, Dh, Lk, 1, s, Lk, vs[kvOff:], Dh, 0, os[qOff:], Dh)
 		}
 	})

@@ -216,3 +216,40 @@ func TestNormRowsSideBySideAreOneRowAtATime(t *testing.T) {
 		}
 	}
 }
+
+// softmaxRows runs four rows' sums side by side; each row and its log-sum-exp must be
+// softmaxRow's bit for bit, NaN and infinite rows included.
+func TestSoftmaxRowsIsSoftmaxRow(t *testing.T) {
+	rng := NewRNG(6)
+	for _, rows := range []int{1, 3, 4, 5, 8, 11} {
+		for _, cols := range []int{1, 7, 64, 141} {
+			x := make([]float32, rows*cols)
+			for i := range x {
+				x[i] = float32(math.Ldexp(rng.NormFloat64(), rng.Intn(9)-2))
+			}
+			if rows > 2 {
+				x[cols] = float32(math.NaN())    // row 1
+				x[2*cols] = float32(math.Inf(1)) // row 2
+				x[(rows-1)*cols] = float32(math.Inf(-1))
+			}
+			want, wantLSE := make([]float32, len(x)), make([]float32, rows)
+			for r := range rows {
+				wantLSE[r] = float32(softmaxRow(want[r*cols:(r+1)*cols], x[r*cols:(r+1)*cols]))
+			}
+			got, gotLSE := make([]float32, len(x)), make([]float32, rows)
+			softmaxRows(got, x, rows, cols, gotLSE)
+			inPlace := append([]float32(nil), x...)
+			softmaxRows(inPlace, inPlace, rows, cols, nil)
+			for i := range want {
+				if !sameFloat(got[i], want[i]) || !sameFloat(inPlace[i], want[i]) {
+					t.Fatalf("%d×%d element %d: %g (in place %g), softmaxRow %g", rows, cols, i, got[i], inPlace[i], want[i])
+				}
+			}
+			for r := range rows {
+				if !sameFloat(gotLSE[r], wantLSE[r]) {
+					t.Fatalf("%d×%d row %d: log-sum-exp %g, softmaxRow %g", rows, cols, r, gotLSE[r], wantLSE[r])
+				}
+			}
+		}
+	}
+}

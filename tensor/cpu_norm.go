@@ -15,11 +15,48 @@ import (
 func (cpuBackend) Softmax(y, x Storage, rows, cols int) {
 	ys, xs := cpuData(y), cpuData(x)
 	parallelFor(rows, rowGrain(cols)/4, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			in, out := xs[r*cols:(r+1)*cols], ys[r*cols:(r+1)*cols]
-			softmaxRow(out, in)
-		}
+		softmaxRows(ys[lo*cols:hi*cols], xs[lo*cols:hi*cols], hi-lo, cols, nil)
 	})
+}
+
+// softmaxRows is softmaxRow on each of the rows cols-wide rows of in, into out, with each row's
+// log-sum-exp in lse[r] when lse is not nil. The rows' float64 sums, the one serial part, run
+// four rows side by side (four independent chains the processor overlaps, each in its row's
+// order), so every value is softmaxRow's bit for bit.
+func softmaxRows(out, in []float32, rows, cols int, lse []float32) {
+	for r0 := 0; r0 < rows; r0 += 4 {
+		if rows-r0 < 4 || cols == 0 {
+			for r := r0; r < rows; r++ {
+				l := softmaxRow(out[r*cols:(r+1)*cols], in[r*cols:(r+1)*cols])
+				if lse != nil {
+					lse[r] = float32(l)
+				}
+			}
+			return
+		}
+		var m [4]float32
+		for i := range 4 {
+			o := out[(r0+i)*cols : (r0+i+1)*cols]
+			m[i] = vec.Max(in[(r0+i)*cols : (r0+i+1)*cols])
+			vec.ApplyScalar(vec.OpSub, o, in[(r0+i)*cols:], m[i])
+			expfSlice(o, o)
+		}
+		a, b, c, d := rows4(out, r0, cols)
+		var s0, s1, s2, s3 float64
+		for j, e := range a {
+			s0 += float64(e)
+			s1 += float64(b[j])
+			s2 += float64(c[j])
+			s3 += float64(d[j])
+		}
+		for i, sum := range [4]float64{s0, s1, s2, s3} {
+			o := out[(r0+i)*cols : (r0+i+1)*cols]
+			vec.ApplyScalar(vec.OpMul, o, o, float32(1/sum))
+			if lse != nil {
+				lse[r0+i] = float32(float64(m[i]) + math.Log(sum))
+			}
+		}
+	}
 }
 
 // softmaxRow writes out = softmax(in), subtracting the row maximum first so that exp never
