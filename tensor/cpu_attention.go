@@ -97,9 +97,7 @@ func (cpuBackend) AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, mask St
 				for r := 0; r < rows; r++ {
 					l := ls[bh*Lq+i0+r]
 					row := P[r*Lk : (r+1)*Lk]
-					for j := range row {
-						row[j] -= l
-					}
+					vec.ApplyScalar(vec.OpSub, row, row, l)
 					expfSlice(row, row)
 				}
 				// dV += Pᵀ·dOut and dP = dOut·Vᵀ.
