@@ -41,15 +41,7 @@ func softmaxRows(out, in []float32, rows, cols int, lse []float32) {
 			vec.ApplyScalar(vec.OpSub, o, in[(r0+i)*cols:], m[i])
 			expfSlice(o, o)
 		}
-		a, b, c, d := rows4(out, r0, cols)
-		var s0, s1, s2, s3 float64
-		for j, e := range a {
-			s0 += float64(e)
-			s1 += float64(b[j])
-			s2 += float64(c[j])
-			s3 += float64(d[j])
-		}
-		for i, sum := range [4]float64{s0, s1, s2, s3} {
+		for i, sum := range rowSums4(out, r0, cols) {
 			o := out[(r0+i)*cols : (r0+i+1)*cols]
 			vec.ApplyScalar(vec.OpMul, o, o, float32(1/sum))
 			if lse != nil {
@@ -254,16 +246,10 @@ func meanRstdRows(x []float32, r, n, cols int, eps float32) (mu, rstd [4]float64
 		}
 		return mu, rstd
 	}
-	a, b, c, d := rows4(x, r, cols)
-	var s0, s1, s2, s3 float64
-	for j, v := range a {
-		s0 += float64(v)
-		s1 += float64(b[j])
-		s2 += float64(c[j])
-		s3 += float64(d[j])
-	}
+	sums := rowSums4(x, r, cols)
 	n64 := float64(cols)
-	mu = [4]float64{s0 / n64, s1 / n64, s2 / n64, s3 / n64}
+	mu = [4]float64{sums[0] / n64, sums[1] / n64, sums[2] / n64, sums[3] / n64}
+	a, b, c, d := rows4(x, r, cols)
 	var q0, q1, q2, q3 float64
 	for j, v := range a {
 		d0, d1, d2, d3 := float64(v)-mu[0], float64(b[j])-mu[1], float64(c[j])-mu[2], float64(d[j])-mu[3]
@@ -296,6 +282,20 @@ func sumSquaresRows(x []float32, r, n, cols int) (ss [4]float64) {
 		s1 += float64(b[j]) * float64(b[j])
 		s2 += float64(c[j]) * float64(c[j])
 		s3 += float64(d[j]) * float64(d[j])
+	}
+	return [4]float64{s0, s1, s2, s3}
+}
+
+// rowSums4 is the float64 sum of each of rows r…r+3 of x, each in row order: four chains of
+// dependent additions in one loop, which the processor overlaps.
+func rowSums4(x []float32, r, cols int) [4]float64 {
+	a, b, c, d := rows4(x, r, cols)
+	var s0, s1, s2, s3 float64
+	for j, v := range a {
+		s0 += float64(v)
+		s1 += float64(b[j])
+		s2 += float64(c[j])
+		s3 += float64(d[j])
 	}
 	return [4]float64{s0, s1, s2, s3}
 }
