@@ -10,15 +10,19 @@
 // Under that limit the collector may also run less often: sampling allocates a fresh tensor for
 // every operation of every step and keeps little alive, so at the default GOGC=100 the process
 // spends much of its time collecting and zeroing reused memory. Apply raises GOGC to GCPercent
-// (docs/measurements.md §8: sampling 1.4× and fine-tuning 1.2× faster on the development machine).
+// (docs/measurements.md §8: sampling 1.4× and fine-tuning 1.2× faster on the development machine),
+// and PaceCPU, for the CPU backend, gives the heap a floor below which it is not collected.
 package memlimit
 
 import (
 	"bufio"
 	"os"
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // Available is what this process can still allocate, in bytes: the kernel's MemAvailable and,
@@ -55,8 +59,87 @@ func Apply() int64 {
 	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(GCPercent)
+		if limit > 0 {
+			applied.Store(limit) // both settings are ours: PaceCPU may change them
+		}
 	}
 	return limit
+}
+
+// applied is the memory limit Apply set when it also set GOGC (0: it set neither or only one).
+var applied atomic.Int64
+
+// HeapFloor is the heap a CPU run may grow to before its first collection, and below which
+// PaceCPU never sets the limit.
+const HeapFloor = 512 << 20
+
+// PaceCPU suits the collector to the CPU backend, where tensors live on the Go heap, and does
+// nothing unless Apply set both GOGC and the memory limit (the user gave neither).
+//
+// A CPU run keeps little alive (a 2 M-parameter fine-tuning run, about 16 MB) and allocates a
+// fresh tensor for every operation, so at GOGC 400 it collects every few tens of milliseconds,
+// and between collections the runtime's background scavenger hands the freed pages back to the
+// kernel, which the next tensors fault in again one 4 KiB page at a time (docs/measurements.md
+// §10). PaceCPU turns GOGC off and lets the memory limit alone trigger collections: the limit
+// is GCPercent's heap goal, (1 + GCPercent/100) times the live heap, but never below HeapFloor
+// nor above Apply's limit, and it is set again after every collection. A small run then reuses
+// the same half gigabyte without faulting it in again; a large one is paced as at GOGC 400.
+//
+// Not for the CUDA backend: its device buffers return to their pool when the collector finds
+// them garbage, so collections must stay frequent there.
+func PaceCPU() {
+	ceiling := applied.Load()
+	if ceiling <= 0 || !pacing.CompareAndSwap(false, true) {
+		return
+	}
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(pacedLimit(0, ceiling)) // the floor; repace only raises it
+	repace(ceiling)
+	afterEachGC(func() bool {
+		if !pacing.Load() {
+			return false
+		}
+		repace(ceiling)
+		return true
+	})
+}
+
+// pacing is whether PaceCPU's hook is armed; tests clear it to stop the hook.
+var pacing atomic.Bool
+
+// repace raises the limit to pacedLimit of the live heap the last collection found. It never
+// lowers it: a run alternates phases that keep little alive (sampling) with phases that keep
+// more (a training step's tape), and a limit that fell after each would make the scavenger hand
+// back, and the next phase fault in again, the difference every time.
+func repace(ceiling int64) {
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(sample)
+	var live uint64
+	if sample[0].Value.Kind() == metrics.KindUint64 {
+		live = sample[0].Value.Uint64()
+	}
+	if l := pacedLimit(live, ceiling); l > debug.SetMemoryLimit(-1) {
+		debug.SetMemoryLimit(l)
+	}
+}
+
+// pacedLimit is (1 + GCPercent/100)·live, raised to HeapFloor and capped at ceiling.
+func pacedLimit(live uint64, ceiling int64) int64 {
+	goal := float64(live) * (1 + GCPercent/100.0)
+	return int64(min(max(goal, HeapFloor), float64(ceiling)))
+}
+
+// afterEachGC runs f on the finalizer goroutine after every collection until f returns false:
+// each collection finds the previous sentinel unreachable and runs its finalizer, which arms a
+// new one. (The sentinel holds a pointer, so it is not batched with other small objects, whose
+// finalizers may never run.)
+func afterEachGC(f func() bool) {
+	type sentinel struct{ _ *int }
+	runtime.SetFinalizer(&sentinel{}, func(*sentinel) {
+		if f() {
+			afterEachGC(f)
+		}
+	})
 }
 
 func meminfoAvailable() (float64, bool) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/flowtune/flowtune/cuda"
+	"github.com/flowtune/flowtune/internal/memlimit"
 	"github.com/flowtune/flowtune/tensor"
 )
 
@@ -13,10 +14,12 @@ import (
 const Names = "cpu, cuda"
 
 // Open returns the backend for name: "cpu", or "cuda", which needs a binary built with
-// -tags cuda (without it the error says so).
+// -tags cuda (without it the error says so). For "cpu" it also paces the collector for tensors
+// on the Go heap (memlimit.PaceCPU).
 func Open(name string) (tensor.Backend, error) {
 	switch name {
 	case "cpu":
+		memlimit.PaceCPU() // tensors on the Go heap: collect by heap size, not by GOGC (a no-op unless memlimit.Apply ran)
 		return tensor.CPU(), nil
 	case "cuda":
 		b, err := cuda.New()
