@@ -45,6 +45,27 @@ func sigmoidTailVector(s []float32) int {
 	return n
 }
 
+// normRowAVX2 sets out[i] = float32(((float64(in[i]) − mu)·rs)·float64(w[i])) for i < n, four
+// at a time, with w[i] = 1 when w is nil; n is a multiple of 4.
+//
+//go:noescape
+func normRowAVX2(out, in, w *float32, n int, mu, rs float64)
+
+// normRowVector runs normRowAVX2 over the longest prefix whose length is a multiple of 4 and
+// returns that length; the caller does the rest.
+func normRowVector(out, in, w []float32, mu, rs float64) int {
+	n := len(out) &^ 3
+	if !useExpfAVX2 || n == 0 {
+		return 0
+	}
+	var wp *float32
+	if w != nil {
+		wp = &w[0]
+	}
+	normRowAVX2(&out[0], &in[0], wp, n, mu, rs)
+	return n
+}
+
 // useExpfAVX2 is whether this CPU and OS run AVX2 (x/sys/cpu checks both).
 var useExpfAVX2 = cpu.X86.HasAVX2
 

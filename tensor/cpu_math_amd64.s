@@ -153,3 +153,49 @@ tloop:
 tdone:
 	VZEROUPPER
 	RET
+
+// func normRowAVX2(out, in, w *float32, n int, mu, rs float64)
+// out = float32(((float64(in) − mu)·rs)·float64(w)), four lanes of float64 at a time, with w = 1
+// when w is nil (exact: the one-row loops of LayerNorm and RMSNorm, which skip the product,
+// give the same value). n is a multiple of 4.
+TEXT ·normRowAVX2(SB), NOSPLIT, $0-48
+	MOVQ         out+0(FP), DI
+	MOVQ         in+8(FP), SI
+	MOVQ         w+16(FP), DX
+	MOVQ         n+24(FP), CX
+	VBROADCASTSD mu+32(FP), Y1
+	VBROADCASTSD rs+40(FP), Y2
+	SHRQ         $2, CX
+	JZ           ndone
+	TESTQ        DX, DX
+	JZ           nplain
+
+nweighted:
+	VCVTPS2PD  (SI), Y0
+	VSUBPD     Y1, Y0, Y0        // v − mu
+	VMULPD     Y2, Y0, Y0        // ·rs
+	VCVTPS2PD  (DX), Y3
+	VMULPD     Y3, Y0, Y0        // ·w
+	VCVTPD2PSY Y0, X0
+	VMOVUPS    X0, (DI)
+	ADDQ       $16, SI
+	ADDQ       $16, DX
+	ADDQ       $16, DI
+	DECQ       CX
+	JNZ        nweighted
+	JMP        ndone
+
+nplain:
+	VCVTPS2PD  (SI), Y0
+	VSUBPD     Y1, Y0, Y0
+	VMULPD     Y2, Y0, Y0
+	VCVTPD2PSY Y0, X0
+	VMOVUPS    X0, (DI)
+	ADDQ       $16, SI
+	ADDQ       $16, DI
+	DECQ       CX
+	JNZ        nplain
+
+ndone:
+	VZEROUPPER
+	RET

@@ -192,6 +192,34 @@ func TestNormRowsSideBySideAreOneRowAtATime(t *testing.T) {
 					}
 				}
 			}
+			// With a weight (both norms) and a bias (LayerNorm), as the one-row loop computes them.
+			w, b := make([]float32, cols), make([]float32, cols)
+			for j := range w {
+				w[j], b[j] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+			}
+			yw, ywb, yrw := make([]float32, len(x)), make([]float32, len(x)), make([]float32, len(x))
+			scratch := func() Storage { return &cpuStorage{make([]float32, rows)} }
+			CPU().LayerNorm(&cpuStorage{yw}, scratch(), scratch(), &cpuStorage{x}, &cpuStorage{w}, nil, rows, cols, eps)
+			CPU().LayerNorm(&cpuStorage{ywb}, scratch(), scratch(), &cpuStorage{x}, &cpuStorage{w}, &cpuStorage{b}, rows, cols, eps)
+			CPU().RMSNorm(&cpuStorage{yrw}, scratch(), &cpuStorage{x}, &cpuStorage{w}, rows, cols, eps)
+			for r := range rows {
+				in := x[r*cols : (r+1)*cols]
+				mu, rs := meanRstd(in, eps)
+				var ss float64
+				for _, v := range in {
+					ss += float64(v) * float64(v)
+				}
+				rms := 1 / math.Sqrt(ss/float64(cols)+float64(eps))
+				for j, v := range in {
+					h := (float64(v) - mu) * rs * float64(w[j])
+					i := r*cols + j
+					if !sameFloat(yw[i], float32(h)) || !sameFloat(ywb[i], float32(h+float64(b[j]))) ||
+						!sameFloat(yrw[i], float32(float64(v)*rms*float64(w[j]))) {
+						t.Fatalf("%d×%d (%d,%d) with weights: LayerNorm %g, with bias %g, RMSNorm %g; one row at a time %g %g %g",
+							rows, cols, r, j, yw[i], ywb[i], yrw[i], float32(h), float32(h+float64(b[j])), float32(float64(v)*rms*float64(w[j])))
+					}
+				}
+			}
 			for r := range rows {
 				in := x[r*cols : (r+1)*cols]
 				mu, rs := meanRstd(in, eps)

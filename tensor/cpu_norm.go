@@ -94,7 +94,12 @@ func (cpuBackend) LayerNorm(y, mean, rstd, x, w, b Storage, rows, cols int, eps 
 			in, out := xs[r*cols:(r+1)*cols], ys[r*cols:(r+1)*cols]
 			mu, rs64 := mus[(r-lo)%4], rstds[(r-lo)%4]
 			ms[r], rs[r] = float32(mu), float32(rs64)
-			for j, v := range in {
+			j0 := 0
+			if bs == nil { // the same operations four lanes at a time, then the rest below
+				j0 = normRowVector(out, in, ws, mu, rs64)
+			}
+			for j := j0; j < len(in); j++ {
+				v := in[j]
 				h := (float64(v) - mu) * rs64
 				if ws != nil {
 					h *= float64(ws[j])
@@ -161,7 +166,9 @@ func (cpuBackend) RMSNorm(y, rstd, x, w Storage, rows, cols int, eps float32) {
 			in, out := xs[r*cols:(r+1)*cols], ys[r*cols:(r+1)*cols]
 			rs64 := 1 / math.Sqrt(sums[(r-lo)%4]/float64(cols)+float64(eps))
 			rs[r] = float32(rs64)
-			for j, v := range in {
+			// (v − 0)·rs is v·rs exactly: the vector form of the loop below.
+			for j := normRowVector(out, in, ws, 0, rs64); j < len(in); j++ {
+				v := in[j]
 				h := float64(v) * rs64
 				if ws != nil {
 					h *= float64(ws[j])
