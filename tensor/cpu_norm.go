@@ -244,8 +244,8 @@ func addPartials(dst []float32, partials [][]float64) {
 
 // meanRstdRows is meanRstd of n ≤ 4 consecutive rows of x starting at row r, each row's sums
 // in meanRstd's order. Each row's running sum is one chain of dependent float64 additions; four
-// rows in one loop are four independent chains, which the processor overlaps, so the rows
-// finish in about the time of one and every result is meanRstd's bit for bit.
+// rows in one loop are four independent chains, which the processor overlaps, and every result
+// is meanRstd's bit for bit.
 func meanRstdRows(x []float32, r, n, cols int, eps float32) (mu, rstd [4]float64) {
 	if n < 4 {
 		for i := range n {
