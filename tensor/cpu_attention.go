@@ -57,16 +57,9 @@ func keyBias(mask []float32, b, Lk int) []float32 {
 }
 
 // attnScores writes s = scale·Q·Kᵀ + bias for rows query rows (Q and K row-major with Dh
-// columns); bias, when non-nil, is added to every row.
+// columns); bias, when non-nil, is added to every row by the GEMM's epilogue.
 func attnScores(s, q, k, bias []float32, rows, Lk, Dh int, scale float32) {
-	gemm.Sgemm(false, true, rows, Lk, Dh, scale, q, Dh, k, Dh, 0, s, Lk)
-	if bias == nil {
-		return
-	}
-	for r := 0; r < rows; r++ {
-		row := s[r*Lk : (r+1)*Lk]
-		vec.Add(row, row, bias)
-	}
+	gemm.SgemmBias(false, true, rows, Lk, Dh, scale, q, Dh, k, Dh, 0, bias, s, Lk)
 }
 
 // AttentionBackward: one work item is a whole (batch, head), because dK and dV add up over all

@@ -29,7 +29,7 @@ func sigmoidTailAVX2(s *float32, n int)
 // multiple of 8 and return that length; the caller does the rest.
 func geluArgVector(s, x []float32) int {
 	n := len(s) &^ 7
-	if !useExpfAVX2 || n == 0 {
+	if !useAVX2 || n == 0 {
 		return 0
 	}
 	geluArgAVX2(&s[0], &x[0], n, sqrt2OverPi, geluCubic)
@@ -38,7 +38,7 @@ func geluArgVector(s, x []float32) int {
 
 func sigmoidTailVector(s []float32) int {
 	n := len(s) &^ 7
-	if !useExpfAVX2 || n == 0 {
+	if !useAVX2 || n == 0 {
 		return 0
 	}
 	sigmoidTailAVX2(&s[0], n)
@@ -55,7 +55,7 @@ func normRowAVX2(out, in, w *float32, n int, mu, rs float64)
 // returns that length; the caller does the rest.
 func normRowVector(out, in, w []float32, mu, rs float64) int {
 	n := len(out) &^ 3
-	if !useExpfAVX2 || n == 0 {
+	if !useAVX2 || n == 0 {
 		return 0
 	}
 	var wp *float32
@@ -66,14 +66,15 @@ func normRowVector(out, in, w []float32, mu, rs float64) int {
 	return n
 }
 
-// useExpfAVX2 is whether this CPU and OS run AVX2 (x/sys/cpu checks both).
-var useExpfAVX2 = cpu.X86.HasAVX2
+// useAVX2 is whether this CPU and OS run AVX2 (x/sys/cpu checks both): every vector loop
+// of this file and cpu_math_amd64.s needs it.
+var useAVX2 = cpu.X86.HasAVX2
 
 // expfVector runs expf over the longest prefix of x whose length is a multiple of 8 and
 // returns that length; the caller does the rest.
 func expfVector(d, x []float32) int {
 	n := len(d) &^ 7
-	if !useExpfAVX2 || n == 0 {
+	if !useAVX2 || n == 0 {
 		return 0
 	}
 	expfAVX2(&d[0], &x[0], n, &expfTable)
@@ -101,7 +102,7 @@ var expfTable = func() (t [expfConsts][8]uint32) {
 
 // expfVectorLanes is the width of the vector path (0: none).
 func expfVectorLanes() int {
-	if useExpfAVX2 {
+	if useAVX2 {
 		return 8
 	}
 	return 0

@@ -210,24 +210,6 @@ func TestNormRowsSideBySideAreOneRowAtATime(t *testing.T) {
 					ss += float64(v) * float64(v)
 				}
 				rms := 1 / math.Sqrt(ss/float64(cols)+float64(eps))
-				for j, v := range in {
-					h := (float64(v) - mu) * rs * float64(w[j])
-					i := r*cols + j
-					if !sameFloat(yw[i], float32(h)) || !sameFloat(ywb[i], float32(h+float64(b[j]))) ||
-						!sameFloat(yrw[i], float32(float64(v)*rms*float64(w[j]))) {
-						t.Fatalf("%d×%d (%d,%d) with weights: LayerNorm %g, with bias %g, RMSNorm %g; one row at a time %g %g %g",
-							rows, cols, r, j, yw[i], ywb[i], yrw[i], float32(h), float32(h+float64(b[j])), float32(float64(v)*rms*float64(w[j])))
-					}
-				}
-			}
-			for r := range rows {
-				in := x[r*cols : (r+1)*cols]
-				mu, rs := meanRstd(in, eps)
-				var ss float64
-				for _, v := range in {
-					ss += float64(v) * float64(v)
-				}
-				rms := 1 / math.Sqrt(ss/float64(cols)+float64(eps))
 				if !sameFloat(mean[r], float32(mu)) || !sameFloat(rstd[r], float32(rs)) || !sameFloat(rr[r], float32(rms)) {
 					t.Fatalf("%d×%d row %d: LayerNorm mean %g rstd %g, RMSNorm rstd %g; one row at a time %g %g %g",
 						rows, cols, r, mean[r], rstd[r], rr[r], mu, rs, rms)
@@ -238,6 +220,13 @@ func TestNormRowsSideBySideAreOneRowAtATime(t *testing.T) {
 					}
 					if want := float32(float64(v) * rms); !sameFloat(yr[r*cols+j], want) {
 						t.Fatalf("%d×%d RMSNorm (%d,%d) = %g, want %g", rows, cols, r, j, yr[r*cols+j], want)
+					}
+					h := (float64(v) - mu) * rs * float64(w[j])
+					i := r*cols + j
+					if !sameFloat(yw[i], float32(h)) || !sameFloat(ywb[i], float32(h+float64(b[j]))) ||
+						!sameFloat(yrw[i], float32(float64(v)*rms*float64(w[j]))) {
+						t.Fatalf("%d×%d (%d,%d) with weights: LayerNorm %g, with bias %g, RMSNorm %g; one row at a time %g %g %g",
+							rows, cols, r, j, yw[i], ywb[i], yrw[i], float32(h), float32(h+float64(b[j])), float32(float64(v)*rms*float64(w[j])))
 					}
 				}
 			}

@@ -26,9 +26,7 @@ func SgemmBatch(transA, transB bool, batch, m, n, k int, alpha float32, a []floa
 // block is in cache, in one float32 addition: the result is bit for bit SgemmBatch's C plus the
 // bias, without a second pass over C.
 func SgemmBatchBias(transA, transB bool, batch, m, n, k int, alpha float32, a []float32, lda, strideA int, b []float32, ldb, strideB int, beta float32, bias, c []float32, ldc, strideC int) {
-	if bias != nil && len(bias) < n {
-		panic(fmt.Sprintf("gemm.SgemmBatchBias: %d bias values for n=%d", len(bias), n))
-	}
+	checkBias(bias, n)
 	if batch < 0 || strideA < 0 || strideB < 0 || strideC < 0 {
 		panic(fmt.Sprintf("gemm.SgemmBatch: negative batch=%d or stride (%d, %d, %d)", batch, strideA, strideB, strideC))
 	}
@@ -59,22 +57,6 @@ func SgemmBatchBias(transA, transB bool, batch, m, n, k int, alpha float32, a []
 			sgemmChecked(1, transA, transB, m, n, k, alpha, ap, lda, bp, ldb, beta, bias, cp, ldc)
 		}
 	})
-}
-
-// sgemmChecked is one product of SgemmBatchBias on up to workers goroutines (arguments already
-// checked), including the degenerate k = 0 and alpha = 0 cases.
-func sgemmChecked(workers int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, bias, c []float32, ldc int) {
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 || alpha == 0 {
-		scale(m, n, beta, c, ldc)
-		if bias != nil {
-			addBias(m, n, bias, c, ldc)
-		}
-		return
-	}
-	sgemmWithBias(kernels[0], workers, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, bias, c, ldc)
 }
 
 // sub is x[off:], or nil when off is at or past the end (an empty matrix needs no data).

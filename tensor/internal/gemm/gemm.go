@@ -37,15 +37,38 @@ func KernelName() string { return kernels[0].name }
 // Sgemm panics if a stride is shorter than its row or a slice is too short for its matrix.
 // It may run on several goroutines; C must not overlap A or B.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	SgemmBias(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, nil, c, ldc)
+}
+
+// SgemmBias is Sgemm followed by C[i][j] += bias[j] (bias: n values, or nil for none), added
+// by the epilogue as in SgemmBatchBias.
+func SgemmBias(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, bias, c []float32, ldc int) {
+	checkBias(bias, n)
 	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	sgemmChecked(workersFor(m, n, k), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, bias, c, ldc)
+}
+
+// sgemmChecked is one product on up to workers goroutines (arguments already checked),
+// including the degenerate k = 0 and alpha = 0 cases, which only scale C (and add the bias).
+func sgemmChecked(workers int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, bias, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
 	if k == 0 || alpha == 0 {
 		scale(m, n, beta, c, ldc)
+		if bias != nil {
+			addBias(m, n, bias, c, ldc)
+		}
 		return
 	}
-	sgemmWith(kernels[0], workersFor(m, n, k), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemmWithBias(kernels[0], workers, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, bias, c, ldc)
+}
+
+// checkBias panics unless bias is nil or holds at least n values.
+func checkBias(bias []float32, n int) {
+	if bias != nil && len(bias) < n {
+		panic(fmt.Sprintf("gemm: %d bias values for n=%d", len(bias), n))
+	}
 }
 
 // sgemmWith runs the packed algorithm with a chosen kernel and worker count (tests use it to

@@ -48,11 +48,20 @@ func ApplyScalar(op Op, d, a []float32, s float32) {
 	if op < OpAdd || op > OpMul {
 		panic(fmt.Sprintf("vec: unknown op %d", op))
 	}
-	n := vectorScalar(op, d, a, s)
-	b := [1]float32{s}
-	for i := n; i < len(d); i++ {
-		scalar(op, d[i:i+1], a[i:i+1], b[:])
+	for i := vectorScalar(op, d, a, s); i < len(d); i++ {
+		d[i] = one(op, a[i], s)
 	}
+}
+
+// one is a op b for one element.
+func one(op Op, a, b float32) float32 {
+	switch op {
+	case OpAdd:
+		return a + b
+	case OpSub:
+		return a - b
+	}
+	return a * b
 }
 
 // Max is the largest value of x that is not a NaN, or −Inf when there is none. It is the loop
@@ -60,17 +69,18 @@ func ApplyScalar(op Op, d, a []float32, s float32) {
 // are zeros of both signs (the first one).
 func Max(x []float32) float32 {
 	m, n := vectorMax(x)
-	for _, v := range x[n:] {
+	m = maxFrom(m, x[n:])
+	if m == 0 { // +0 or −0: the loop keeps the first zero it meets, which lanes cannot tell
+		m = maxFrom(float32(math.Inf(-1)), x)
+	}
+	return m
+}
+
+// maxFrom is the loop "if v > m { m = v }" over x from m.
+func maxFrom(m float32, x []float32) float32 {
+	for _, v := range x {
 		if v > m {
 			m = v
-		}
-	}
-	if m == 0 { // +0 or −0: the loop keeps the first zero it meets, which lanes cannot tell
-		m = float32(math.Inf(-1))
-		for _, v := range x {
-			if v > m {
-				m = v
-			}
 		}
 	}
 	return m
