@@ -453,6 +453,6 @@ func (r *CompareReport) chart() *image.RGBA {
 		ss = append(ss, plot.Series{Name: fmt.Sprintf("reach threshold %.3f", r.Threshold), Col: plot.Lighter(plot.Lighter(plot.Palette[len(plot.Palette)-1])),
 			X: []float64{0, xMax}, Y: []float64{r.Threshold, r.Threshold}})
 	}
-	title := fmt.Sprintf("%s%s on %s: mean +/- 1 sd over %d seeds", labelled("%s ", r.Eval), r.Reward, r.Task, len(r.Seeds))
+	title := fmt.Sprintf("%s reward, %s%s prompts: mean +/- 1 sd over %d seeds", r.Reward, labelled("%s ", r.Eval), r.Task, len(r.Seeds))
 	return plot.Chart(title, "step", r.Reward, ss, xMax)
 }
