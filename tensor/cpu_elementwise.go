@@ -356,10 +356,7 @@ func (cpuBackend) Sum(dst, x Storage, outer, n, inner int) {
 			clear(acc)
 			base := o*n*inner + i0
 			for j := 0; j < n; j++ {
-				row := xs[base+j*inner : base+j*inner+w]
-				for i, v := range row {
-					acc[i] += float64(v)
-				}
+				vec.Accumulate(acc, xs[base+j*inner:base+j*inner+w])
 			}
 			out := d[o*inner+i0 : o*inner+i0+w]
 			for i := range out {

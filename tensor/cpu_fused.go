@@ -2,7 +2,8 @@ package tensor
 
 import (
 	"fmt"
-	"math"
+
+	"github.com/flowtune/flowtune/tensor/internal/vec"
 )
 
 // Embedding rows, the AdamW step, random numbers and the fused diffusion/RL ops of the CPU
@@ -46,20 +47,9 @@ func (cpuBackend) AdamW(param, grad, m, v Storage, a AdamWArgs) {
 	if a.Step < 1 {
 		panic(fmt.Sprintf("tensor/cpu: AdamW step %d (steps count from 1)", a.Step))
 	}
-	b1, b2 := float64(a.Beta1), float64(a.Beta2)
-	bc1 := 1 - math.Pow(b1, float64(a.Step))
-	bc2 := 1 - math.Pow(b2, float64(a.Step))
-	lr, eps, scale := float64(a.LR), float64(a.Eps), float64(a.GradScale)
-	decay := 1 - lr*float64(a.WeightDecay)
+	k := vec.NewAdamW(float64(a.LR), float64(a.Beta1), float64(a.Beta2), float64(a.Eps), float64(a.WeightDecay), float64(a.GradScale), a.Step)
 	parallelFor(len(ps), elemGrain/4, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			g := float64(gs[i]) * scale
-			mi := b1*float64(ms[i]) + (1-b1)*g
-			vi := b2*float64(vs[i]) + (1-b2)*g*g
-			ms[i], vs[i] = float32(mi), float32(vi)
-			step := (mi / bc1) / (math.Sqrt(vi/bc2) + eps)
-			ps[i] = float32(float64(ps[i])*decay - lr*step)
-		}
+		k.Step(ps[lo:hi], gs[lo:hi], ms[lo:hi], vs[lo:hi])
 	})
 }
 

@@ -65,3 +65,37 @@ func vectorMax(x []float32) (float32, int) {
 	}
 	return m, n
 }
+
+// accumulateAVX2 adds x[i] into acc[i] in float64 for i < n, eight at a time; n is a multiple
+// of 8.
+//
+//go:noescape
+func accumulateAVX2(acc *float64, x *float32, n int)
+
+func vectorAccumulate(acc []float64, x []float32) int {
+	n := len(acc) &^ 7
+	if !useAVX2 || n == 0 {
+		return 0
+	}
+	accumulateAVX2(&acc[0], &x[0], n)
+	return n
+}
+
+// adamwAVX2 is AdamW.Step over the first n elements, four at a time (n a multiple of 4); k
+// holds the step's ten constants, each repeated in four lanes, in AdamW's field order.
+//
+//go:noescape
+func adamwAVX2(k *[10][4]float64, param, grad, m1, m2 *float32, n int)
+
+func vectorAdamW(a *AdamW, p, g, m, v []float32) int {
+	n := len(p) &^ 3
+	if !useAVX2 || n == 0 {
+		return 0
+	}
+	var k [10][4]float64
+	for i, c := range [10]float64{a.Scale, a.B1, a.C1, a.B2, a.C2, a.BC1, a.BC2, a.Eps, a.Decay, a.LR} {
+		k[i] = [4]float64{c, c, c, c}
+	}
+	adamwAVX2(&k, &p[0], &g[0], &m[0], &v[0], n)
+	return n
+}

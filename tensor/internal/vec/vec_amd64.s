@@ -123,3 +123,74 @@ mloop:
 	VMOVUPS Y1, (DI)
 	VZEROUPPER
 	RET
+
+// func accumulateAVX2(acc *float64, x *float32, n int)
+TEXT ·accumulateAVX2(SB), NOSPLIT, $0-24
+	MOVQ acc+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $3, CX
+
+aloop:
+	VCVTPS2PD (SI), Y0           // x[0:4] widened
+	VCVTPS2PD 16(SI), Y1         // x[4:8]
+	VADDPD    (DI), Y0, Y0
+	VADDPD    32(DI), Y1, Y1
+	VMOVUPD   Y0, (DI)
+	VMOVUPD   Y1, 32(DI)
+	ADDQ      $32, SI
+	ADDQ      $64, DI
+	DECQ      CX
+	JNZ       aloop
+
+	VZEROUPPER
+	RET
+
+// func adamwAVX2(k *[10][4]float64, param, grad, m1, m2 *float32, n int)
+// (g is a register's name in Go assembly, hence the longer names)
+// k's rows: 0 scale, 1 β₁, 2 1−β₁, 3 β₂, 4 1−β₂, 5 bc₁, 6 bc₂, 7 ε, 8 decay, 9 lr.
+TEXT ·adamwAVX2(SB), NOSPLIT, $0-48
+	MOVQ k+0(FP), BX
+	MOVQ param+8(FP), DI
+	MOVQ grad+16(FP), SI
+	MOVQ m1+24(FP), DX
+	MOVQ m2+32(FP), R8
+	MOVQ n+40(FP), CX
+	SHRQ $2, CX
+
+wloop:
+	VCVTPS2PD  (SI), Y0          // g
+	VMULPD     0(BX), Y0, Y0     // g' = g·scale
+	VCVTPS2PD  (DX), Y1          // m
+	VMULPD     32(BX), Y1, Y1    // β₁m
+	VMULPD     64(BX), Y0, Y2    // (1−β₁)g'
+	VADDPD     Y2, Y1, Y1        // m'
+	VCVTPS2PD  (R8), Y3          // v
+	VMULPD     96(BX), Y3, Y3    // β₂v
+	VMULPD     128(BX), Y0, Y4   // (1−β₂)g'
+	VMULPD     Y0, Y4, Y4        // (1−β₂)g'·g'
+	VADDPD     Y4, Y3, Y3        // v'
+	VCVTPD2PSY Y1, X5
+	VMOVUPS    X5, (DX)
+	VCVTPD2PSY Y3, X6
+	VMOVUPS    X6, (R8)
+	VDIVPD     160(BX), Y1, Y1   // m'/bc₁
+	VDIVPD     192(BX), Y3, Y3   // v'/bc₂
+	VSQRTPD    Y3, Y3
+	VADDPD     224(BX), Y3, Y3   // √(v'/bc₂) + ε
+	VDIVPD     Y3, Y1, Y1        // the step
+	VMULPD     288(BX), Y1, Y1   // lr·step
+	VCVTPS2PD  (DI), Y7          // p
+	VMULPD     256(BX), Y7, Y7   // p·decay
+	VSUBPD     Y1, Y7, Y7        // p·decay − lr·step
+	VCVTPD2PSY Y7, X7
+	VMOVUPS    X7, (DI)
+	ADDQ       $16, SI
+	ADDQ       $16, DX
+	ADDQ       $16, R8
+	ADDQ       $16, DI
+	DECQ       CX
+	JNZ        wloop
+
+	VZEROUPPER
+	RET
