@@ -159,6 +159,11 @@ func (m *Model) Velocity(x *tensor.Tensor, sigma []float32, c Cond) *tensor.Tens
 // Save writes the model's parameters (base and any adapters) as safetensors, with the config in
 // the metadata under "flowtune.model_config".
 func (m *Model) Save(path string, extra map[string]string) error {
+	return m.SaveAs(path, extra, nn.SafetensorsF32)
+}
+
+// SaveAs is Save storing the parameters as dtype (nn.SafetensorsF32 or nn.SafetensorsBF16).
+func (m *Model) SaveAs(path string, extra map[string]string, dtype string) error {
 	cfg, _ := json.Marshal(m.Cfg)
 	meta := map[string]string{"flowtune.model_config": string(cfg)}
 	for k, v := range extra {
@@ -166,7 +171,7 @@ func (m *Model) Save(path string, extra map[string]string) error {
 	}
 	ts := map[string]*tensor.Tensor{}
 	m.Params("", func(name string, p *tensor.Tensor) { ts[name] = p })
-	return nn.SaveTensors(path, ts, meta)
+	return nn.SaveTensorsAs(path, ts, meta, dtype)
 }
 
 // LoadModel builds a model from a checkpoint written by Save: the config comes from the file's

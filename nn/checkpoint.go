@@ -15,6 +15,12 @@ import (
 // SaveTensors downloads every tensor and writes them, with metadata and a checksum per tensor
 // (MetaChecksums, verified whenever the file is read), to path as F32 safetensors, atomically.
 func SaveTensors(path string, tensors map[string]*tensor.Tensor, meta map[string]string) error {
+	return SaveTensorsAs(path, tensors, meta, SafetensorsF32)
+}
+
+// SaveTensorsAs is SaveTensors storing dtype: SafetensorsF32, or SafetensorsBF16 (rounded to
+// nearest even, half the size), with the checksums of the stored bytes.
+func SaveTensorsAs(path string, tensors map[string]*tensor.Tensor, meta map[string]string, dtype string) error {
 	host := make(map[string]HostTensor, len(tensors))
 	for name, t := range tensors {
 		if t == nil {
@@ -22,12 +28,15 @@ func SaveTensors(path string, tensors map[string]*tensor.Tensor, meta map[string
 		}
 		host[name] = HostTensor{Shape: t.Shape(), Data: t.Data()}
 	}
+	if err := checkSafetensorsWrite(path, host, meta, dtype); err != nil {
+		return err // before checksumming: an unknown dtype is an error, not a panic
+	}
 	m := make(map[string]string, len(meta)+1)
 	for k, v := range meta {
 		m[k] = v
 	}
-	m[MetaChecksums] = checksumMeta(host)
-	return WriteSafetensors(path, host, m)
+	m[MetaChecksums] = checksumMeta(host, dtype)
+	return WriteSafetensorsAs(path, host, m, dtype)
 }
 
 // LoadInto fills the tensors of dst from the file at path. The file must hold exactly the

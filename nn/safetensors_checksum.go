@@ -7,11 +7,9 @@ package nn
 // 5e35 that trains on. Files without checksums (other writers, older flowtune) read as before.
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
-	"math"
 	"strconv"
 )
 
@@ -20,26 +18,26 @@ const MetaChecksums = "flowtune.crc32c"
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// checksumF32 is the CRC-32C of data as stored in an F32 file (little-endian float32 bits).
-func checksumF32(data []float32) uint32 {
-	var buf [4 * 4096]byte
+// checksum is the CRC-32C of data as stored in a file of the given dtype (little-endian
+// elements, rounded as encodeSafetensorsData rounds them).
+func checksum(data []float32, dtype string) uint32 {
+	esize := int(safetensorsDTypeSize[dtype])
+	buf := make([]byte, esize*4096)
 	crc := uint32(0)
 	for len(data) > 0 {
 		k := min(len(data), 4096)
-		for i, v := range data[:k] {
-			binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
-		}
-		crc = crc32.Update(crc, crcTable, buf[:4*k])
+		encodeSafetensorsData(buf, data[:k], dtype)
+		crc = crc32.Update(crc, crcTable, buf[:esize*k])
 		data = data[k:]
 	}
 	return crc
 }
 
-// checksumMeta renders the checksums of F32 tensors as the MetaChecksums value.
-func checksumMeta(tensors map[string]HostTensor) string {
+// checksumMeta renders the checksums of tensors stored as dtype as the MetaChecksums value.
+func checksumMeta(tensors map[string]HostTensor, dtype string) string {
 	sums := make(map[string]string, len(tensors))
 	for name, t := range tensors {
-		sums[name] = fmt.Sprintf("%08x", checksumF32(t.Data))
+		sums[name] = fmt.Sprintf("%08x", checksum(t.Data, dtype))
 	}
 	b, err := json.Marshal(sums) // sorted keys: deterministic
 	if err != nil {

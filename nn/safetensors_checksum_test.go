@@ -83,7 +83,7 @@ func TestChecksumsOptionalButWellFormed(t *testing.T) {
 			t.Fatalf("checksums %s: %v", bad, err)
 		}
 	}
-	if err := WriteSafetensors(path, ts, map[string]string{MetaChecksums: checksumMeta(ts)}); err != nil {
+	if err := WriteSafetensors(path, ts, map[string]string{MetaChecksums: checksumMeta(ts, SafetensorsF32)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := ReadSafetensors(path); err != nil {

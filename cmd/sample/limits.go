@@ -44,6 +44,10 @@ func (o options) check() error {
 		return cli.Usagef("-side train needs -heldout TASK and no -from-truth (it scores the task's training prompts instead of its held-out ones)")
 	case o.fromTruth != "" && o.sde:
 		return cli.Usagef("-from-truth restores with the ODE; drop -sde")
+	case o.exportDType != "f32" && o.exportDType != "bf16":
+		return cli.Usagef("-export-dtype must be f32 or bf16 (got %q)", o.exportDType)
+	case o.exportDType != "f32" && o.export == "":
+		return cli.Usagef("-export-dtype %s needs -export FILE (the checkpoint to write)", o.exportDType)
 	case len(o.prompts) == 0 && o.heldout == "" && o.export == "":
 		return cli.Usagef("no -prompt given (example: -prompt \"two red circles\", or -heldout compose to score the held-out prompts)")
 	}

@@ -6,6 +6,7 @@
 //	go run ./cmd/sample -adapters runs/x/checkpoint.safetensors -prompt 'a sign that says "K7Q"' -n 8 -sde
 //	go run ./cmd/sample -run runs/x -export merged.safetensors          # base + LoRA folded into one model
 //	go run ./cmd/sample -model merged.safetensors -prompt "two red circles"
+//	go run ./cmd/sample -model big.safetensors -export small.safetensors -export-dtype bf16
 //
 // The grid goes into -out, a folder (default runs/samples-<time>) that receives samples.png and
 // prompts.txt (the rows' prompts in order); an -out ending in .png names the grid file itself.
@@ -15,7 +16,9 @@
 // or checkpoint.safetensors when that is further on) on the base model the run trained, as the
 // adapter file records it (-model overrides). -adapters FILE does the same with one such file.
 // -export FILE folds the adapter into the base weights and writes a model checkpoint that -model
-// (and finetune -model) load like any other.
+// (and finetune -model) load like any other. Without an adapter it writes the model as it is:
+// with -export-dtype bf16 that halves a checkpoint (weights rounded to bfloat16, read back as
+// float32), the usual form of released model weights.
 //
 // -heldout TASK scores the model on the task's held-out prompts instead (fixed seeds, every
 // built-in reward) and writes a grid of the first prompts:
@@ -73,6 +76,7 @@ func (p *prompts) Set(s string) error { *p = append(*p, s); return nil }
 type options struct {
 	prompts                      prompts
 	model, run, adapters, export string
+	exportDType                  string
 	out                          string
 	force, sde                   bool
 	n, steps, scale, limit       int
@@ -93,15 +97,16 @@ func run(args []string, stdout io.Writer) (err error) {
 	fs := flag.NewFlagSet("sample", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: sample [-model FILE | -run DIR | -adapters FILE] (-prompt TEXT ... | -heldout TASK) [flags]\n"+
-			"       sample (-run DIR | -adapters FILE) -export FILE\n\n"+
-			"Draws images from a flowtune model into a PNG grid, or exports a run's model merged.\n\nflags:\n")
+			"       sample [-model FILE | -run DIR | -adapters FILE] -export FILE [-export-dtype bf16]\n\n"+
+			"Draws images from a flowtune model into a PNG grid, or exports a model (a run's merged).\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	fs.Var(&o.prompts, "prompt", "prompt to sample (repeat for more rows)")
 	fs.StringVar(&o.model, "model", "", "model checkpoint (.safetensors); empty: the shipped base model, or with -run/-adapters the run's base")
 	fs.StringVar(&o.run, "run", "", "finetune run directory: sample its latest trained adapter on its base model")
 	fs.StringVar(&o.adapters, "adapters", "", "a run's adapters.safetensors or checkpoint.safetensors to put on the base model")
-	fs.StringVar(&o.export, "export", "", "with -run or -adapters: write the base model with the adapter merged into its weights to this .safetensors file (load it with -model)")
+	fs.StringVar(&o.export, "export", "", "write the model to this .safetensors file (load it with -model); with -run or -adapters, the base model with the adapter merged into its weights")
+	fs.StringVar(&o.exportDType, "export-dtype", "f32", "with -export: stored precision, f32 (exact) or bf16 (half the size, each weight rounded to bfloat16)")
 	fs.StringVar(&o.out, "out", "", "output folder (default runs/samples-<time>); a name ending in .png is the grid file itself")
 	fs.BoolVar(&o.force, "force", false, "overwrite existing output files")
 	fs.IntVar(&o.n, "n", 4, fmt.Sprintf("images per prompt (1–%d)", maxPerPrompt))
@@ -143,10 +148,14 @@ func run(args []string, stdout io.Writer) (err error) {
 		return err
 	}
 	if o.export != "" {
-		if err := export(m, src, o.export, o.force); err != nil {
+		if err := export(m, src, o.export, o.exportDType, o.force); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "wrote %s: %s, merged (sample it with -model %s)\n", o.export, src.describe(), o.export)
+		what := "merged"
+		if src.adapter == nil {
+			what = "as " + strings.ToUpper(o.exportDType)
+		}
+		fmt.Fprintf(stdout, "wrote %s: %s, %s (sample it with -model %s)\n", o.export, src.describe(), what, o.export)
 		if len(o.prompts) == 0 && o.heldout == "" {
 			return nil
 		}

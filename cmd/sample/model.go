@@ -11,7 +11,6 @@ import (
 
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/diffusion/base"
-	"github.com/flowtune/flowtune/internal/cli"
 	"github.com/flowtune/flowtune/nn"
 	"github.com/flowtune/flowtune/rl"
 	"github.com/flowtune/flowtune/rl/train"
@@ -89,19 +88,21 @@ func loadModel(b tensor.Backend, o options) (*diffusion.Model, source, error) {
 	return m, src, nil
 }
 
-// export folds the active run adapter into m's weights and saves m as a model checkpoint.
-func export(m *diffusion.Model, src source, path string, force bool) error {
-	if src.adapter == nil {
-		return cli.Usagef("-export merges a run's adapter into its base: give -run DIR or -adapters FILE")
-	}
+// export writes m as a model checkpoint stored as dtype (f32 or bf16), with the active run
+// adapter folded into its weights when there is one.
+func export(m *diffusion.Model, src source, path, dtype string, force bool) error {
 	if err := checkFree(path, force); err != nil {
 		return err
 	}
+	stored := map[string]string{"f32": nn.SafetensorsF32, "bf16": nn.SafetensorsBF16}[dtype]
+	if src.adapter == nil {
+		return m.SaveAs(path, map[string]string{"flowtune.converted_from": src.base}, stored)
+	}
 	nn.MergeAdapter(m, rl.PolicyAdapter)
-	return m.Save(path, map[string]string{
+	return m.SaveAs(path, map[string]string{
 		"flowtune.base_model":    src.base,
 		"flowtune.merged_from":   src.adapter.Path,
 		"flowtune.adapter_step":  strconv.Itoa(src.adapter.Step),
 		"flowtune.adapter_alpha": strconv.FormatFloat(src.adapter.Alpha, 'g', -1, 64),
-	})
+	}, stored)
 }

@@ -84,6 +84,77 @@ func maxAbsDiff(a, b []float32) (d, scale float64) {
 	return d, scale
 }
 
+// -export without an adapter writes the model itself; -export-dtype bf16 halves the file and
+// stores every weight rounded to bfloat16, which loads back as those exact values.
+func TestExportConvertsToBF16(t *testing.T) {
+	_, model := tinyRun(t)
+	dir := t.TempDir()
+	f32, bf16 := filepath.Join(dir, "f32.safetensors"), filepath.Join(dir, "bf16.safetensors")
+	var out bytes.Buffer
+	if err := run([]string{"-model", model, "-export", f32}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if err := run([]string{"-model", model, "-export", bf16, "-export-dtype", "bf16"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "as BF16") || !strings.Contains(out.String(), "-model "+bf16) {
+		t.Fatalf("export report %q", out.String())
+	}
+	orig, _, err := diffusion.LoadModel(tensor.CPU(), model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, _, err := diffusion.LoadModel(tensor.CPU(), f32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	half, meta, err := diffusion.LoadModel(tensor.CPU(), bf16)
+	if err != nil {
+		t.Fatalf("the bf16 export is not a loadable model: %v", err)
+	}
+	if meta["flowtune.converted_from"] != model {
+		t.Fatalf("bf16 export metadata %v", meta)
+	}
+	want := map[string][]float32{}
+	orig.Params("", func(name string, p *tensor.Tensor) { want[name] = p.Data() })
+	rounded := 0
+	check := func(m *diffusion.Model, round bool) {
+		m.Params("", func(name string, p *tensor.Tensor) {
+			for i, v := range p.Data() {
+				w := want[name][i]
+				if round {
+					if w != nn.BF16ToFloat32(nn.Float32ToBF16(w)) {
+						rounded++
+					}
+					w = nn.BF16ToFloat32(nn.Float32ToBF16(w))
+				}
+				if math.Float32bits(v) != math.Float32bits(w) {
+					t.Fatalf("%s[%d] = %g after export, want %g (round to bf16: %v)", name, i, v, w, round)
+				}
+			}
+		})
+	}
+	check(same, false)
+	check(half, true)
+	if rounded == 0 {
+		t.Fatal("no weight changed in rounding to bf16; the test would prove nothing")
+	}
+	a, _ := os.Stat(f32)
+	b, _ := os.Stat(bf16)
+	if r := float64(b.Size()) / float64(a.Size()); r > 0.55 {
+		t.Fatalf("bf16 file is %.2f of the f32 one, want about half", r)
+	}
+
+	for _, args := range [][]string{
+		{"-model", model, "-export", filepath.Join(dir, "x.safetensors"), "-export-dtype", "f16"},
+		{"-model", model, "-prompt", "x", "-export-dtype", "bf16"},
+	} {
+		if err := run(args, &out); cli.ExitCode(err) != cli.ExitUsage || !strings.Contains(err.Error(), "-export") {
+			t.Fatalf("%v: %v, want a usage error naming -export", args, err)
+		}
+	}
+}
+
 // -run puts the run's adapter on the base the run trained; -export writes base + LoRA folded
 // into one model checkpoint, which -model loads and whose velocities are the adapted model's
 // within float32 rounding.
@@ -139,9 +210,6 @@ func TestRunAdapterAndMergedExport(t *testing.T) {
 	err = run([]string{"-model", filepath.Join(dir, train.AdaptersFile), "-prompt", "x", "-out", t.TempDir()}, &out)
 	if err == nil || !strings.Contains(err.Error(), "-adapters") {
 		t.Fatalf("-model with an adapter file: %v, want a pointer to -adapters", err)
-	}
-	if err := run([]string{"-export", merged + "2"}, &out); cli.ExitCode(err) != cli.ExitUsage || !strings.Contains(err.Error(), "-run DIR or -adapters FILE") {
-		t.Fatalf("-export without an adapter: %v", err)
 	}
 	if err := run([]string{"-run", dir, "-adapters", filepath.Join(dir, train.CheckpointFile), "-prompt", "x"}, &out); cli.ExitCode(err) != cli.ExitUsage {
 		t.Fatalf("-run with -adapters: %v", err)
