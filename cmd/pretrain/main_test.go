@@ -14,6 +14,7 @@ import (
 	"github.com/flowtune/flowtune/cuda"
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/internal/cli"
+	"github.com/flowtune/flowtune/nn"
 	"github.com/flowtune/flowtune/tensor"
 )
 
@@ -139,13 +140,14 @@ func TestModelShapeFlags(t *testing.T) {
 	}
 }
 
-// -recipe runs its stages in order, each from the previous one's checkpoint, continues an
-// interrupted recipe without redoing finished stages, and refuses training flags beside it.
+// -recipe runs its stages in order, each from the previous one's checkpoint (rounded to bf16
+// after a stage marked so), continues an interrupted recipe without redoing finished stages,
+// and refuses training flags beside it.
 func TestRecipeRunsItsStagesAndContinues(t *testing.T) {
 	tiny := []string{"-steps", "2", "-batch", "2", "-sample-every", "-1"}
 	recipes["tiny"] = []stage{
-		{"a", append([]string{"-dim", "16", "-depth", "1"}, tiny...), "first"},
-		{"b", append([]string{"-captions", "exact"}, tiny...), "second"},
+		{"a", append([]string{"-dim", "16", "-depth", "1"}, tiny...), "first", true},
+		{"b", append([]string{"-captions", "exact"}, tiny...), "second", false},
 	}
 	defer delete(recipes, "tiny")
 	dir := t.TempDir()
@@ -162,9 +164,19 @@ func TestRecipeRunsItsStagesAndContinues(t *testing.T) {
 		t.Fatalf("base.safetensors is not the last stage's model (%v)", err)
 	}
 	marker, err := os.ReadFile(dir + "/b/DONE")
-	if err != nil || !bytes.Contains(marker, []byte("-init "+dir+"/a/base.safetensors")) {
-		t.Fatalf("stage b did not start from stage a: %q, %v", marker, err)
+	if err != nil || !bytes.Contains(marker, []byte("-init "+dir+"/a/base.bf16.safetensors")) {
+		t.Fatalf("stage b did not start from stage a's model rounded to bf16: %q, %v", marker, err)
 	}
+	f, err := nn.OpenSafetensors(dir + "/a/base.bf16.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range f.Names() {
+		if in, _ := f.Info(name); in.DType != nn.SafetensorsBF16 {
+			t.Fatalf("stage a's rounded model stores %s as %s", name, in.DType)
+		}
+	}
+	f.Close()
 	// Interrupted after stage a: the next call skips it and redoes only b.
 	if err := os.Remove(dir + "/b/DONE"); err != nil {
 		t.Fatal(err)
@@ -205,6 +217,12 @@ func TestEveryRecipeStageRuns(t *testing.T) {
 				t.Fatalf("recipe %s stage %s: %v\n%s", name, st.name, err, out.String())
 			}
 			prev = filepath.Join(dir, st.name, "base.safetensors")
+			if st.bf16 {
+				var err error
+				if prev, err = roundedBF16(prev); err != nil {
+					t.Fatalf("recipe %s stage %s: %v", name, st.name, err)
+				}
+			}
 		}
 		if name != "wide" {
 			continue

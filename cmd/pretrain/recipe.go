@@ -11,8 +11,11 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/internal/atomicfile"
 	"github.com/flowtune/flowtune/internal/cli"
+	"github.com/flowtune/flowtune/nn"
+	"github.com/flowtune/flowtune/tensor"
 )
 
 // stage is one pretraining run of a curriculum: its folder under -out and its flags. Every
@@ -21,6 +24,10 @@ type stage struct {
 	name string
 	args []string
 	why  string
+	// bf16: the next stage starts from this stage's model rounded to bfloat16
+	// (<stage>/base.bf16.safetensors), because the stage's checkpoint travelled between
+	// machines in that form (in the repository, at half the size) when the recipe was made.
+	bf16 bool
 }
 
 // recipes are the curricula -recipe runs. "shipped" made diffusion/base/base.safetensors.
@@ -29,9 +36,9 @@ type stage struct {
 var recipes = map[string][]stage{
 	"shipped": {
 		{"1-web", nil,
-			"5000 steps from random weights on web-like captions (world.DefaultCaptionNoise), 35% signs: the grammar, shapes and colours"},
+			"5000 steps from random weights on web-like captions (world.DefaultCaptionNoise), 35% signs: the grammar, shapes and colours", false},
 		{"2-exact", []string{"-captions", "exact", "-text-fraction", "0.5", "-lr", "5e-4", "-steps", "8000", "-seed", "2"},
-			"8000 steps on exact captions, half of them signs: legible text, cleaner counts and relations"},
+			"8000 steps on exact captions, half of them signs: legible text, cleaner counts and relations", false},
 	},
 	// Stages 1 and 2 ran on an H100 (-device cuda, FLOWTUNE_CUDA_MATMUL=bf16, about 11 min
 	// together); 3 and 4 on the two-core dev machine (80 and 96 min). Each originally ran under
@@ -42,16 +49,16 @@ var recipes = map[string][]stage{
 	"wide": {
 		{"1-gpu", []string{"-dim", "192", "-depth", "8", "-heads", "6", "-batch", "256", "-lr", "1e-3",
 			"-captions", "exact", "-text-fraction", "0.5", "-steps", "2310"},
-			"2310 steps of 256 images from random weights, width 192, depth 8 (9.3 M parameters), exact captions, half signs (a GPU stage: about 6 min of an H100, many hours on a CPU)"},
+			"2310 steps of 256 images from random weights, width 192, depth 8 (9.3 M parameters), exact captions, half signs (a GPU stage: about 6 min of an H100, many hours on a CPU)", false},
 		{"2-gpu", []string{"-batch", "256", "-lr", "5e-4", "-captions", "exact", "-text-fraction", "0.5",
 			"-seed", "2", "-steps", "4789"},
-			"4789 more steps of 256 images at a lower peak rate (a GPU stage: about 5 min of an H100)"},
+			"4789 more steps of 256 images at a lower peak rate (a GPU stage: about 5 min of an H100)", false},
 		{"3-see-held-out", []string{"-see-held-out", "-captions", "exact", "-text-fraction", "0.15",
 			"-batch", "32", "-lr", "2e-4", "-seed", "7", "-steps", "8194", "-until", "5000"},
-			"5000 steps of 32 images that may show the held-out colour–kind pairs and layouts, 15% signs (80 min on two CPU cores)"},
+			"5000 steps of 32 images that may show the held-out colour–kind pairs and layouts, 15% signs (80 min on two CPU cores)", false},
 		{"4-anneal", []string{"-see-held-out", "-captions", "exact", "-text-fraction", "0.15",
 			"-batch", "32", "-lr", "1e-4", "-seed", "8", "-steps", "5215"},
-			"5215 steps of 32 images at peak rate 1e-4, annealed to the end of the cosine (96 min on two CPU cores)"},
+			"5215 steps of 32 images at peak rate 1e-4, annealed to the end of the cosine (96 min on two CPU cores)", false},
 	},
 }
 
@@ -82,6 +89,7 @@ func runRecipe(ctx context.Context, name, out string, fs *flag.FlagSet, stdout, 
 		return cli.Usagef("-recipe sets every training flag itself; drop %s (allowed beside it: -out, -device, -log-every, -sample-every, -save-every)", strings.Join(bad, ", "))
 	}
 	prev := ""
+	var err error
 	for i, st := range stages {
 		dir := filepath.Join(out, st.name)
 		done := filepath.Join(dir, "DONE")
@@ -93,14 +101,19 @@ func runRecipe(ctx context.Context, name, out string, fs *flag.FlagSet, stdout, 
 			if prev != "" {
 				args = append(args, "-init", prev)
 			}
-			if err := run(ctx, args, stdout, stderr); err != nil {
+			if err = run(ctx, args, stdout, stderr); err != nil {
 				return fmt.Errorf("recipe %s stage %d/%d (%s): %w (run the same command again to continue from this stage)", name, i+1, len(stages), st.name, err)
 			}
-			if err := atomicfile.WriteBytes(done, []byte(strings.Join(args, " ")+"\n")); err != nil {
+			if err = atomicfile.WriteBytes(done, []byte(strings.Join(args, " ")+"\n")); err != nil {
 				return err
 			}
 		}
 		prev = filepath.Join(dir, "base.safetensors")
+		if st.bf16 && i+1 < len(stages) {
+			if prev, err = roundedBF16(prev); err != nil {
+				return fmt.Errorf("recipe %s stage %d/%d (%s): %w", name, i+1, len(stages), st.name, err)
+			}
+		}
 	}
 	data, err := os.ReadFile(prev)
 	if err != nil {
@@ -112,4 +125,21 @@ func runRecipe(ctx context.Context, name, out string, fs *flag.FlagSet, stdout, 
 	}
 	fmt.Fprintf(stderr, "pretrain: recipe %s done: %s\n", name, final)
 	return nil
+}
+
+// roundedBF16 writes the model at path with its weights rounded to bfloat16 beside it
+// (base.bf16.safetensors), unless that file is already there, and returns its path.
+func roundedBF16(path string) (string, error) {
+	out := strings.TrimSuffix(path, ".safetensors") + ".bf16.safetensors"
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	m, meta, err := diffusion.LoadModel(tensor.CPU(), path)
+	if err != nil {
+		return "", err
+	}
+	meta["flowtune.converted_from"] = path
+	delete(meta, nn.MetaChecksums) // SaveAs writes the checksums and the config again
+	delete(meta, "flowtune.model_config")
+	return out, m.SaveAs(out, meta, nn.SafetensorsBF16)
 }
