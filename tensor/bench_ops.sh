@@ -2,7 +2,7 @@
 # Times the CPU backend's non-matmul primitives against PyTorch's CPU kernels (and attention
 # against NumPy over OpenBLAS) in one run, on the same problems and thread count:
 #   - BenchmarkCPUBinaryAdd, ...UnaryGELU, ...Softmax, ...LayerNorm, ...Attention,
-#     ...AttentionBackward in ./tensor (cpu_bench_test.go)
+#     ...AttentionBackward, ...AdamW in ./tensor (cpu_bench_test.go)
 #   - tensor/bench_ops_ref.py, the same problems
 # and prints milliseconds per op with the ratio flowtune/reference (below 1: flowtune is faster).
 # Each figure is the best of COUNT alternating rounds.
@@ -30,7 +30,7 @@ go test -c -o "$tmp/tensor.test" ./tensor/
 for round in $(seq "$count"); do
   echo "== round $round/$count: go, then torch/numpy; $threads thread(s)" >&2
   "$tmp/tensor.test" -test.run '^$' -test.cpu "$threads" \
-    -test.bench 'CPU(BinaryAdd|UnaryGELU|Softmax|LayerNorm|Attention|AttentionBackward)$' >>"$tmp/go.txt"
+    -test.bench 'CPU(BinaryAdd|UnaryGELU|Softmax|LayerNorm|Attention|AttentionBackward|AdamW)$' >>"$tmp/go.txt"
   "$py" tensor/bench_ops_ref.py --threads "$threads" >>"$tmp/ref.txt"
 done
 grep -m1 '^cpu:' "$tmp/go.txt" >&2 || true

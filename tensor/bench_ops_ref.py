@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch (CPU) reference for the CPU backend's non-matmul benchmarks: the same problems as
 BenchmarkCPUBinaryAdd, BenchmarkCPUUnaryGELU, BenchmarkCPUSoftmax, BenchmarkCPULayerNorm,
-BenchmarkCPUAttention and BenchmarkCPUAttentionBackward (tensor/cpu_bench_test.go), with the
+BenchmarkCPUAttention, BenchmarkCPUAttentionBackward and BenchmarkCPUAdamW (tensor/cpu_bench_test.go), with the
 same thread count as the Go run.
 
 Usage: bench_ops_ref.py [--threads N] [--seconds S]
@@ -50,6 +50,11 @@ def main():
     print("Softmax", best_ms(lambda: torch.softmax(s, -1), args.seconds), "torch")
     ln, w, b = data(4096, 1024), data(1024), data(1024)
     print("LayerNorm", best_ms(lambda: F.layer_norm(ln, (1024,), w, b, 1e-5), args.seconds), "torch")
+    # One AdamW step over 4 Mi parameters (float32 arithmetic in PyTorch; flowtune's is float64).
+    param = torch.nn.Parameter(data(n).clone())
+    param.grad = data(n)
+    opt = torch.optim.AdamW([param], lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
+    print("AdamW", best_ms(opt.step, args.seconds), "torch")
 
     # Attention in NumPy over OpenBLAS: this PyTorch build's own matmul is generic BLAS, about
     # ten times slower, and would flatter flowtune.
