@@ -13,12 +13,10 @@ import (
 // and late in training.
 func TestFloat64FormsAreLoops(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	special := []float32{0, float32(math.Copysign(0, -1)), 1e-45, -1e-40, 3e38, -3e38,
-		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e-20, 1}
 	val := func(scale float32) float32 {
 		switch rng.IntN(6) {
 		case 0:
-			return special[rng.IntN(len(special))]
+			return awkward[rng.IntN(len(awkward))]
 		case 1:
 			return math.Float32frombits(rng.Uint32())
 		}

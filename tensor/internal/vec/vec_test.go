@@ -6,13 +6,17 @@ import (
 	"testing"
 )
 
+// awkward are the values every vector form is checked on besides random bit patterns: signed
+// zeros, subnormals, values near float32's range, infinities and a NaN.
+var awkward = []float32{0, float32(math.Copysign(0, -1)), 1e-45, -1e-40, 3e38, -3e38,
+	float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e-20, 1}
+
 // TestVectorIsScalar checks Apply against the Go loop bit for bit, for every op, lengths
 // around the vector width, operands that alias the output, and awkward values: signed zeros,
 // subnormals, infinities, NaNs and values whose sum or product overflows or underflows.
 func TestVectorIsScalar(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	special := []float32{0, float32(math.Copysign(0, -1)), 1e-45, -1e-40, 3e38, -3e38,
-		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e-20, 1}
+	special := awkward
 	val := func() float32 {
 		if rng.IntN(4) == 0 {
 			return special[rng.IntN(len(special))]
