@@ -33,7 +33,9 @@
 #                                                       scale 2)
 #   BATCH [256] LR [1e-3] CAPTIONS [exact] TEXT_FRACTION [0.35] SEED [1]
 #   BUDGET [270] seconds of pretraining; DEVICE [cuda]
-#   INIT: a checkpoint to continue from (a later curriculum stage; the shape flags are then dropped)
+#   INIT: a checkpoint to continue from (a later curriculum stage; the shape flags are then dropped),
+#   e.g. the committed CPU stage diffusion/base/candidates/wide-cpu-1.bf16.safetensors
+#   PRETRAIN_FLAGS: more pretrain flags, split at spaces (e.g. "-see-held-out")
 #   FLOWTUNE_CUDA_MATMUL=tf32|bf16 (default fp32) passes through to the backend: faster matmuls,
 #   and the time budget turns the speed into more steps. bf16 passed the conformance tests on an
 #   H100 and pretrained dim 192, depth 8 at 4378 img/s there (docs/measurements.md §5).
@@ -100,8 +102,9 @@ run)
   }
   shape=(-dim "$DIM" -depth "$DEPTH" -heads "$HEADS" -size "$SIZE" -patch "$PATCH")
   [ -n "$INIT" ] && shape=(-init "$INIT")
+  read -r -a extra <<<"${PRETRAIN_FLAGS:-}"
   common=(-device "$DEVICE" "${shape[@]}" -batch "$BATCH" -lr "$LR" -captions "$CAPTIONS"
-    -text-fraction "$TEXT_FRACTION" -seed "$SEED")
+    -text-fraction "$TEXT_FRACTION" -seed "$SEED" "${extra[@]}")
   status=0
 
   # 2. The pretraining run: the schedule fitted to BUDGET by -time-budget, 25 s more for start-up,
@@ -132,7 +135,7 @@ run)
   # 4. Summary.
   {
     echo "base_gpu summary ($(date -u +%Y-%m-%dT%H:%MZ), device $DEVICE$( [ -f "$out/gpu.txt" ] && echo ", $(head -1 "$out/gpu.txt")"))"
-    echo "shape: ${shape[*]}; batch $BATCH, lr $LR, captions $CAPTIONS, text fraction $TEXT_FRACTION, seed $SEED"
+    echo "shape: ${shape[*]}; batch $BATCH, lr $LR, captions $CAPTIONS, text fraction $TEXT_FRACTION, seed $SEED, flags ${extra[*]:-none}"
     echo "schedule fitted to $BUDGET s: ${steps:-?} steps of $BATCH images"
     echo "last logged step: $(tail -1 "$out/pretrain/pretrain_log.jsonl")"
     for task in compose text; do
