@@ -96,7 +96,7 @@ func export(m *diffusion.Model, src source, path, dtype string, force bool) erro
 	}
 	stored := map[string]string{"f32": nn.SafetensorsF32, "bf16": nn.SafetensorsBF16}[dtype]
 	if src.adapter == nil {
-		return m.SaveAs(path, map[string]string{"flowtune.converted_from": src.base}, stored)
+		return m.SaveAs(path, provenance(src.base), stored)
 	}
 	nn.MergeAdapter(m, rl.PolicyAdapter)
 	return m.SaveAs(path, map[string]string{
@@ -105,4 +105,20 @@ func export(m *diffusion.Model, src source, path, dtype string, force bool) erro
 		"flowtune.adapter_step":  strconv.Itoa(src.adapter.Step),
 		"flowtune.adapter_alpha": strconv.FormatFloat(src.adapter.Alpha, 'g', -1, 64),
 	}, stored)
+}
+
+// provenance is the metadata a converted model keeps from its source file (how it was trained;
+// not the checksums or the config, which SaveAs writes afresh), with converted_from added.
+func provenance(from string) map[string]string {
+	meta := map[string]string{}
+	if f, err := nn.OpenSafetensors(from); err == nil { // the shipped base is no file: nothing to keep
+		for k, v := range f.Metadata() {
+			if k != nn.MetaChecksums && k != "flowtune.model_config" {
+				meta[k] = v
+			}
+		}
+		f.Close()
+	}
+	meta["flowtune.converted_from"] = from
+	return meta
 }

@@ -87,8 +87,16 @@ func maxAbsDiff(a, b []float32) (d, scale float64) {
 // -export without an adapter writes the model itself; -export-dtype bf16 halves the file and
 // stores every weight rounded to bfloat16, which loads back as those exact values.
 func TestExportConvertsToBF16(t *testing.T) {
-	_, model := tinyRun(t)
+	_, tiny := tinyRun(t)
 	dir := t.TempDir()
+	src, _, err := diffusion.LoadModel(tensor.CPU(), tiny)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(dir, "trained.safetensors") // with a training record to carry over
+	if err := src.Save(model, map[string]string{"flowtune.pretrain_step": "7"}); err != nil {
+		t.Fatal(err)
+	}
 	f32, bf16 := filepath.Join(dir, "f32.safetensors"), filepath.Join(dir, "bf16.safetensors")
 	var out bytes.Buffer
 	if err := run([]string{"-model", model, "-export", f32}, &out); err != nil {
@@ -112,8 +120,8 @@ func TestExportConvertsToBF16(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the bf16 export is not a loadable model: %v", err)
 	}
-	if meta["flowtune.converted_from"] != model {
-		t.Fatalf("bf16 export metadata %v", meta)
+	if meta["flowtune.converted_from"] != model || meta["flowtune.pretrain_step"] != "7" {
+		t.Fatalf("bf16 export metadata %v: want converted_from and the source's pretraining record", meta)
 	}
 	want := map[string][]float32{}
 	orig.Params("", func(name string, p *tensor.Tensor) { want[name] = p.Data() })
