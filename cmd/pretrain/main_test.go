@@ -242,3 +242,36 @@ func TestEveryRecipeStageRuns(t *testing.T) {
 		}
 	}
 }
+
+// The committed stage of "wide-cpu" is what the recipe's stage 1 makes: its checkpoint's own
+// record (shape, schedule, seed, world) matches the recipe's flags, and it is stored as bf16,
+// the form the next stage starts from.
+func TestWideCPUStageOneIsTheCommittedCheckpoint(t *testing.T) {
+	path := "../../diffusion/base/candidates/wide-cpu-1.bf16.safetensors"
+	f, err := nn.OpenSafetensors(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, name := range f.Names() {
+		if in, _ := f.Info(name); in.DType != nn.SafetensorsBF16 {
+			t.Fatalf("%s: %s is stored as %s, want BF16", path, name, in.DType)
+		}
+	}
+	m, meta, err := diffusion.LoadModel(tensor.CPU(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg diffusion.PretrainConfig
+	if err := json.Unmarshal([]byte(meta["flowtune.pretrain_config"]), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	w := meta["flowtune.pretrain_world"]
+	args := strings.Join(recipes["wide-cpu"][0].args, " ")
+	if m.Cfg.Dim != 192 || m.Cfg.Depth != 8 || m.Cfg.Heads != 6 || cfg.Steps != 12000 || cfg.Batch != 32 || cfg.LR != 1e-3 ||
+		cfg.Seed != 11 || meta["flowtune.pretrain_step"] != "12000" ||
+		!strings.Contains(w, `"TextFraction":0.2,`) || !strings.Contains(w, `"PretrainHeldOut":true`) ||
+		!strings.Contains(args, "-steps 12000") || !strings.Contains(args, "-seed 11") || !strings.Contains(args, "-text-fraction 0.2") {
+		t.Errorf("committed stage: model %+v, config %+v, step %s, world %s; recipe stage flags %s", m.Cfg, cfg, meta["flowtune.pretrain_step"], w, args)
+	}
+}

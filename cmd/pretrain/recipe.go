@@ -60,6 +60,15 @@ var recipes = map[string][]stage{
 			"-batch", "32", "-lr", "1e-4", "-seed", "8", "-steps", "5215"},
 			"5215 steps of 32 images at peak rate 1e-4, annealed to the end of the cosine (96 min on two CPU cores)", false},
 	},
+	// The same shape built on the two-core CPU alone, a session (about two hours) per stage,
+	// for when no GPU is lent. Pretraining sees the held-out pairings from the start (the RL
+	// prompts stay split). Each stage's model is committed as bfloat16
+	// (diffusion/base/candidates/) and the next session's stage starts from that file.
+	"wide-cpu": {
+		{"1-cpu", []string{"-dim", "192", "-depth", "8", "-heads", "6", "-captions", "exact", "-see-held-out",
+			"-text-fraction", "0.2", "-batch", "32", "-lr", "1e-3", "-seed", "11", "-steps", "12000"},
+			"12000 steps of 32 images from random weights, width 192, depth 8 (9.3 M parameters), exact captions, 20% signs, held-out pairings seen (2 h 12 min on two CPU cores, session 14)", true},
+	},
 }
 
 // recipeFlags may accompany -recipe: they change where and how verbosely a stage runs, never
