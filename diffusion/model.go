@@ -163,12 +163,15 @@ func (m *Model) Save(path string, extra map[string]string) error {
 }
 
 // SaveAs is Save storing the parameters as dtype (nn.SafetensorsF32 or nn.SafetensorsBF16).
+// The config and the checksums are written for m whatever extra holds, so the metadata of
+// another checkpoint can be passed on as it is.
 func (m *Model) SaveAs(path string, extra map[string]string, dtype string) error {
-	cfg, _ := json.Marshal(m.Cfg)
-	meta := map[string]string{"flowtune.model_config": string(cfg)}
+	meta := map[string]string{}
 	for k, v := range extra {
 		meta[k] = v
 	}
+	cfg, _ := json.Marshal(m.Cfg)
+	meta["flowtune.model_config"] = string(cfg)
 	ts := map[string]*tensor.Tensor{}
 	m.Params("", func(name string, p *tensor.Tensor) { ts[name] = p })
 	return nn.SaveTensorsAs(path, ts, meta, dtype)

@@ -167,16 +167,7 @@ func TestRecipeRunsItsStagesAndContinues(t *testing.T) {
 	if err != nil || !bytes.Contains(marker, []byte("-init "+dir+"/a/base.bf16.safetensors")) {
 		t.Fatalf("stage b did not start from stage a's model rounded to bf16: %q, %v", marker, err)
 	}
-	f, err := nn.OpenSafetensors(dir + "/a/base.bf16.safetensors")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range f.Names() {
-		if in, _ := f.Info(name); in.DType != nn.SafetensorsBF16 {
-			t.Fatalf("stage a's rounded model stores %s as %s", name, in.DType)
-		}
-	}
-	f.Close()
+	requireBF16(t, dir+"/a/base.bf16.safetensors")
 	// Interrupted after stage a: the next call skips it and redoes only b.
 	if err := os.Remove(dir + "/b/DONE"); err != nil {
 		t.Fatal(err)
@@ -227,14 +218,7 @@ func TestEveryRecipeStageRuns(t *testing.T) {
 		if name != "wide" {
 			continue
 		}
-		m, meta, err := diffusion.LoadModel(tensor.CPU(), prev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var cfg diffusion.PretrainConfig
-		if err := json.Unmarshal([]byte(meta["flowtune.pretrain_config"]), &cfg); err != nil {
-			t.Fatal(err)
-		}
+		m, cfg, meta := trainingRecord(t, prev)
 		w := meta["flowtune.pretrain_world"]
 		if m.Cfg.Dim != 192 || m.Cfg.Depth != 8 || m.Cfg.Heads != 6 || cfg.LR != 1e-4 || cfg.Steps != 5215 || cfg.Seed != 8 ||
 			!strings.Contains(w, `"TextFraction":0.15`) || !strings.Contains(w, `"PretrainHeldOut":true`) {
@@ -248,16 +232,22 @@ func TestEveryRecipeStageRuns(t *testing.T) {
 // the form the next stage starts from.
 func TestWideCPUStageOneIsTheCommittedCheckpoint(t *testing.T) {
 	path := "../../diffusion/base/candidates/wide-cpu-1.bf16.safetensors"
-	f, err := nn.OpenSafetensors(path)
-	if err != nil {
-		t.Fatal(err)
+	requireBF16(t, path)
+	m, cfg, meta := trainingRecord(t, path)
+	w := meta["flowtune.pretrain_world"]
+	args := strings.Join(recipes["wide-cpu"][0].args, " ")
+	if m.Cfg.Dim != 192 || m.Cfg.Depth != 8 || m.Cfg.Heads != 6 || cfg.Steps != 12000 || cfg.Batch != 32 || cfg.LR != 1e-3 ||
+		cfg.Seed != 11 || meta["flowtune.pretrain_step"] != "12000" ||
+		!strings.Contains(w, `"TextFraction":0.2,`) || !strings.Contains(w, `"PretrainHeldOut":true`) ||
+		!strings.Contains(args, "-steps 12000") || !strings.Contains(args, "-seed 11") || !strings.Contains(args, "-text-fraction 0.2") {
+		t.Errorf("committed stage: model %+v, config %+v, step %s, world %s; recipe stage flags %s", m.Cfg, cfg, meta["flowtune.pretrain_step"], w, args)
 	}
-	defer f.Close()
-	for _, name := range f.Names() {
-		if in, _ := f.Info(name); in.DType != nn.SafetensorsBF16 {
-			t.Fatalf("%s: %s is stored as %s, want BF16", path, name, in.DType)
-		}
-	}
+}
+
+// trainingRecord loads the pretrained model at path with the pretraining config and metadata it
+// records.
+func trainingRecord(t *testing.T, path string) (*diffusion.Model, diffusion.PretrainConfig, map[string]string) {
+	t.Helper()
 	m, meta, err := diffusion.LoadModel(tensor.CPU(), path)
 	if err != nil {
 		t.Fatal(err)
@@ -266,12 +256,20 @@ func TestWideCPUStageOneIsTheCommittedCheckpoint(t *testing.T) {
 	if err := json.Unmarshal([]byte(meta["flowtune.pretrain_config"]), &cfg); err != nil {
 		t.Fatal(err)
 	}
-	w := meta["flowtune.pretrain_world"]
-	args := strings.Join(recipes["wide-cpu"][0].args, " ")
-	if m.Cfg.Dim != 192 || m.Cfg.Depth != 8 || m.Cfg.Heads != 6 || cfg.Steps != 12000 || cfg.Batch != 32 || cfg.LR != 1e-3 ||
-		cfg.Seed != 11 || meta["flowtune.pretrain_step"] != "12000" ||
-		!strings.Contains(w, `"TextFraction":0.2,`) || !strings.Contains(w, `"PretrainHeldOut":true`) ||
-		!strings.Contains(args, "-steps 12000") || !strings.Contains(args, "-seed 11") || !strings.Contains(args, "-text-fraction 0.2") {
-		t.Errorf("committed stage: model %+v, config %+v, step %s, world %s; recipe stage flags %s", m.Cfg, cfg, meta["flowtune.pretrain_step"], w, args)
+	return m, cfg, meta
+}
+
+// requireBF16 fails unless every tensor of the checkpoint at path is stored as bfloat16.
+func requireBF16(t *testing.T, path string) {
+	t.Helper()
+	f, err := nn.OpenSafetensors(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, name := range f.Names() {
+		if in, _ := f.Info(name); in.DType != nn.SafetensorsBF16 {
+			t.Fatalf("%s stores %s as %s, want BF16", path, name, in.DType)
+		}
 	}
 }

@@ -148,7 +148,5 @@ func roundedBF16(path string) (string, error) {
 		return "", err
 	}
 	meta["flowtune.converted_from"] = path
-	delete(meta, nn.MetaChecksums) // SaveAs writes the checksums and the config again
-	delete(meta, "flowtune.model_config")
 	return out, m.SaveAs(out, meta, nn.SafetensorsBF16)
 }

@@ -107,15 +107,13 @@ func export(m *diffusion.Model, src source, path, dtype string, force bool) erro
 	}, stored)
 }
 
-// provenance is the metadata a converted model keeps from its source file (how it was trained;
-// not the checksums or the config, which SaveAs writes afresh), with converted_from added.
+// provenance is the metadata a converted model keeps from its source file (how it was
+// trained; SaveAs writes the config and checksums afresh), with converted_from added.
 func provenance(from string) map[string]string {
 	meta := map[string]string{}
 	if f, err := nn.OpenSafetensors(from); err == nil { // the shipped base is no file: nothing to keep
-		for k, v := range f.Metadata() {
-			if k != nn.MetaChecksums && k != "flowtune.model_config" {
-				meta[k] = v
-			}
+		if md := f.Metadata(); md != nil { // a copy
+			meta = md
 		}
 		f.Close()
 	}
