@@ -231,6 +231,11 @@ func (p *Pretrainer) Run(ctx context.Context) (err error) {
 	start := now()
 	var lossSum float64
 	var lossN int
+	// The progress line's throughput is that of the steps since the previous line, so that it
+	// shows the machine's pace now; the ETA divides by a smoothed version of it (each window
+	// weighs 0.3, as tqdm smooths), which follows a change of load within a few lines without
+	// jumping at a single slow window (a sample grid, a checkpoint).
+	lastLog, lastLogStep, pace := start, 0, 0.0
 	var probeStart time.Time
 	step := 0
 	stopAt := cfg.stopStep()
@@ -287,13 +292,26 @@ func (p *Pretrainer) Run(ctx context.Context) (err error) {
 
 		done := step + 1
 		if cfg.LogEvery > 0 && done%cfg.LogEvery == 0 || done == stopAt {
-			el := now().Sub(start).Seconds()
-			rate := float64(done) / el
+			t := now()
+			el := t.Sub(start).Seconds()
+			rate := 0.0 // steps per second since the previous line
+			if win := t.Sub(lastLog).Seconds(); win > 0 {
+				rate = float64(done-lastLogStep) / win
+				if pace == 0 {
+					pace = rate
+				} else {
+					pace = 0.3*rate + 0.7*pace
+				}
+			}
+			lastLog, lastLogStep = t, done
+			eta := "?"
+			if pace > 0 {
+				eta = time.Duration(float64(stopAt-done) / pace * float64(time.Second)).Round(time.Second).String()
+			}
 			avg := lossSum / float64(lossN)
 			p.Log.Info().Int("step", done).Int("of", stopAt).Float64("loss", avg).
 				Float64("grad_norm", gnorm).Float64("lr", float64(opt.LR)).
-				Float64("img_per_s", rate*float64(cfg.Batch)).
-				Str("eta", (time.Duration(float64(stopAt-done)/rate) * time.Second).Round(time.Second).String()).
+				Float64("img_per_s", rate*float64(cfg.Batch)).Str("eta", eta).
 				Msg("pretrain")
 			if err := writeLogRecord(logFile, map[string]any{"step": done, "loss": avg, "grad_norm": gnorm, "lr": opt.LR, "elapsed_s": el}); err != nil {
 				return fmt.Errorf("pretrain: step %d: writing %s: %w", done, logPath, err)

@@ -82,6 +82,56 @@ func splitLines(b []byte) [][]byte {
 	return out
 }
 
+// The progress line shows the pace of the steps since the previous line, and its ETA follows a
+// change of pace within a few lines: here the machine halves its speed at step 20 of 40.
+func TestPretrainProgressFollowsThePace(t *testing.T) {
+	w, tok, m := smallPretrainModel(t, 16, 1, 2, 16)
+	cfg := DefaultPretrainConfig()
+	cfg.Steps, cfg.Batch, cfg.WarmupSteps, cfg.LogEvery, cfg.SampleEvery, cfg.SaveEvery = 40, 2, 1, 1, 0, 0
+	t0, calls := time.Unix(0, 0), 0
+	clock := func() time.Time { // read once at the start and once a line (LogEvery 1, no budget)
+		calls++
+		switch {
+		case calls == 1:
+			return t0
+		case calls <= 21:
+			return t0.Add(time.Duration(calls-1) * time.Second)
+		default:
+			return t0.Add(time.Duration(20+2*(calls-21)) * time.Second)
+		}
+	}
+	var out strings.Builder
+	p := &Pretrainer{Cfg: cfg, Model: m, World: w, Tok: tok, OutDir: t.TempDir(), Log: zerolog.New(&out), now: clock}
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	type progress struct {
+		Msg     string  `json:"message"`
+		Step    int     `json:"step"`
+		ImgPerS float64 `json:"img_per_s"`
+		ETA     string  `json:"eta"`
+	}
+	lines := map[int]progress{}
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var rec progress
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec.Msg == "pretrain" {
+			lines[rec.Step] = rec
+		}
+	}
+	// Steps 1–20 take 1 s each, 21–40 take 2 s: at 2 images a step, 2 and then 1 img/s.
+	if lines[10].ImgPerS != 2 || lines[10].ETA != "30s" || lines[30].ImgPerS != 1 || lines[40].ETA != "0s" {
+		t.Fatalf("progress at steps 10, 30, 40: %+v, %+v, %+v; want 2 img/s with 30 s left, then 1 img/s", lines[10], lines[30], lines[40])
+	}
+	// At step 30, ten slow windows in: the pace is 0.5 + 0.5·0.7¹⁰ ≈ 0.514 steps/s, so 10 steps
+	// left read 19 s, where the mean over the whole run (30 steps in 40 s) would say 13 s.
+	if lines[30].ETA != "19s" {
+		t.Fatalf("ETA at step 30 %q, want 19s", lines[30].ETA)
+	}
+}
+
 // A loss log that cannot be written stops the run with an error naming the file, instead of a
 // run that reports success with its log missing; a record JSON cannot hold is an error too.
 func TestPretrainReportsLogWriteErrors(t *testing.T) {
