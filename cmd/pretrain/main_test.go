@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -227,21 +229,41 @@ func TestEveryRecipeStageRuns(t *testing.T) {
 	}
 }
 
-// The committed stage of "wide-cpu" is what the recipe's stage 1 makes: its checkpoint's own
+// Each committed stage of "wide-cpu" is what the recipe's stage makes: its checkpoint's own
 // record (shape, schedule, seed, world) matches the recipe's flags, and it is stored as bf16,
 // the form the next stage starts from.
-func TestWideCPUStageOneIsTheCommittedCheckpoint(t *testing.T) {
-	path := "../../diffusion/base/candidates/wide-cpu-1.bf16.safetensors"
-	requireBF16(t, path)
-	m, cfg, meta := trainingRecord(t, path)
-	w := meta["flowtune.pretrain_world"]
-	args := strings.Join(recipes["wide-cpu"][0].args, " ")
-	if m.Cfg.Dim != 192 || m.Cfg.Depth != 8 || m.Cfg.Heads != 6 || cfg.Steps != 12000 || cfg.Batch != 32 || cfg.LR != 1e-3 ||
-		cfg.Seed != 11 || meta["flowtune.pretrain_step"] != "12000" ||
-		!strings.Contains(w, `"TextFraction":0.2,`) || !strings.Contains(w, `"PretrainHeldOut":true`) ||
-		!strings.Contains(args, "-steps 12000") || !strings.Contains(args, "-seed 11") || !strings.Contains(args, "-text-fraction 0.2") {
-		t.Errorf("committed stage: model %+v, config %+v, step %s, world %s; recipe stage flags %s", m.Cfg, cfg, meta["flowtune.pretrain_step"], w, args)
+func TestWideCPUStagesAreTheCommittedCheckpoints(t *testing.T) {
+	for i, want := range []struct {
+		steps int
+		lr    float64
+		seed  uint64
+	}{{12000, 1e-3, 11}, {10000, 3e-4, 12}} {
+		path := fmt.Sprintf("../../diffusion/base/candidates/wide-cpu-%d.bf16.safetensors", i+1)
+		requireBF16(t, path)
+		m, cfg, meta := trainingRecord(t, path)
+		w := meta["flowtune.pretrain_world"]
+		st := recipes["wide-cpu"][i]
+		args := " " + strings.Join(st.args, " ") + " "
+		lr, _ := strconv.ParseFloat(flagValue(st.args, "-lr"), 64)
+		if m.Cfg.Dim != 192 || m.Cfg.Depth != 8 || m.Cfg.Heads != 6 || cfg.Steps != want.steps || cfg.Batch != 32 ||
+			cfg.LR != want.lr || cfg.Seed != want.seed || meta["flowtune.pretrain_step"] != fmt.Sprint(want.steps) ||
+			!strings.Contains(w, `"TextFraction":0.2,`) || !strings.Contains(w, `"PretrainHeldOut":true`) ||
+			!strings.Contains(args, fmt.Sprintf(" -steps %d ", want.steps)) || !strings.Contains(args, fmt.Sprintf(" -seed %d ", want.seed)) ||
+			lr != want.lr || !strings.Contains(args, " -text-fraction 0.2 ") || !st.bf16 {
+			t.Errorf("%s: model %+v, config %+v, step %s, world %s; recipe stage %s flags%s(bf16 %v)",
+				path, m.Cfg, cfg, meta["flowtune.pretrain_step"], w, st.name, args, st.bf16)
+		}
 	}
+}
+
+// flagValue is the word after name in args ("" if name is not there).
+func flagValue(args []string, name string) string {
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == name {
+			return args[i+1]
+		}
+	}
+	return ""
 }
 
 // trainingRecord loads the pretrained model at path with the pretraining config and metadata it
