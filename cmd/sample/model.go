@@ -20,6 +20,7 @@ import (
 // source says what the loaded model is.
 type source struct {
 	base    string                // base model: a path or base.Name
+	meta    map[string]string     // the base file's metadata (nil for the shipped base)
 	adapter *train.TrainedAdapter // nil: the base alone
 }
 
@@ -69,7 +70,7 @@ func loadModel(b tensor.Backend, o options) (*diffusion.Model, source, error) {
 		src.base = base.Name
 		m, err = base.Load(b)
 	} else {
-		m, _, err = diffusion.LoadModel(b, src.base)
+		m, src.meta, err = diffusion.LoadModel(b, src.base)
 		if err != nil {
 			if _, aerr := train.ReadAdapter(src.base); aerr == nil {
 				return nil, src, fmt.Errorf("%s is a fine-tuning run's adapter file, not a model: sample it with -adapters %s (or -run DIR for the run's latest), "+
@@ -96,7 +97,7 @@ func export(m *diffusion.Model, src source, path, dtype string, force bool) erro
 	}
 	stored := map[string]string{"f32": nn.SafetensorsF32, "bf16": nn.SafetensorsBF16}[dtype]
 	if src.adapter == nil {
-		return m.SaveAs(path, provenance(src.base), stored)
+		return m.SaveAs(path, src.provenance(), stored)
 	}
 	nn.MergeAdapter(m, rl.PolicyAdapter)
 	return m.SaveAs(path, map[string]string{
@@ -109,14 +110,12 @@ func export(m *diffusion.Model, src source, path, dtype string, force bool) erro
 
 // provenance is the metadata a converted model keeps from its source file (how it was
 // trained; SaveAs writes the config and checksums afresh), with converted_from added.
-func provenance(from string) map[string]string {
-	meta := map[string]string{}
-	if f, err := nn.OpenSafetensors(from); err == nil { // the shipped base is no file: nothing to keep
-		if md := f.Metadata(); md != nil { // a copy
-			meta = md
+func (s source) provenance() map[string]string {
+	meta := map[string]string{"flowtune.converted_from": s.base}
+	for k, v := range s.meta {
+		if k != "flowtune.converted_from" {
+			meta[k] = v
 		}
-		f.Close()
 	}
-	meta["flowtune.converted_from"] = from
 	return meta
 }
