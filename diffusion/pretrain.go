@@ -54,7 +54,8 @@ type PretrainConfig struct {
 // is checked again every budgetReplanSteps steps.
 const budgetProbeSteps, budgetSkipSteps, budgetReplanSteps = 30, 5, 100
 
-// DefaultPretrainConfig is stage 1 of the shipped base's curriculum (cmd/pretrain -recipe shipped).
+// DefaultPretrainConfig is stage 1 of the previous shipped base's curriculum (cmd/pretrain
+// -recipe small); the current base's recipe sets its shape and schedule by flags.
 func DefaultPretrainConfig() PretrainConfig {
 	return PretrainConfig{Steps: 5000, Batch: 32, LR: 1e-3, WarmupSteps: 200, MinLRFraction: 0.1,
 		WeightDecay: 0, GradClip: 1, EMADecay: 0.999, EmptyPrompt: 0.1, LogitMean: 0, LogitStd: 1,

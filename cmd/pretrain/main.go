@@ -1,10 +1,13 @@
 // Command pretrain trains flowtune's base text-to-image model on the built-in world.
 //
-// The shipped checkpoint (diffusion/base/base.safetensors) was made by a two-stage curriculum:
-// the defaults (stage 1, web-like captions), then 8000 steps from that model on exact captions
-// with half signs (stage 2). One command runs both and continues an interrupted recipe:
+// The shipped checkpoint (diffusion/base/base.safetensors) was made by a two-stage curriculum on
+// the CPU: 12000 steps of a width-192, depth-8 model from random weights, then 10000 steps from
+// that model at a lower peak rate, both on exact captions with 20% signs and with the held-out
+// pairings in view (-see-held-out). One command runs both and continues an interrupted recipe:
 //
 //	go run ./cmd/pretrain -recipe shipped -out runs/base
+//
+// -recipe small makes the previous shipped base (2.06 M parameters, from this command's defaults).
 //
 // -init, -captions, -text-fraction and -until make any such stage by hand. A run prints a progress line every -log-every steps, writes sample grids (PNG), the EMA model
 // as base.safetensors and a loss log into -out. Ctrl-C saves and stops.
@@ -79,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	captions := fs.String("captions", "web", "pretraining captions: web (under-describe their images, world.DefaultCaptionNoise) or exact")
 	seeHeld := fs.Bool("see-held-out", false, "let pretraining draw the held-out colour–kind pairs, layouts and sign strings, as a web-pretrained base has seen every concept (only the RL prompts stay split); off, held-out prompts ask for pairings the base never saw")
 	textFrac := fs.Float64("text-fraction", world.DefaultConfig().TextFraction, "fraction of pretraining samples that are signs (0–1)")
-	recipe := fs.String("recipe", "", "run a whole curriculum of stages into -out/<stage> (shipped: the one that made the shipped base; wide: issue 12's 9.3 M candidate, GPU stages first); an interrupted recipe continues where it stopped")
+	recipe := fs.String("recipe", "", "run a whole curriculum of stages into -out/<stage> (shipped, alias wide-cpu: the one that made the shipped base; small: the previous 2 M base; wide: a 9.3 M model with GPU stages first); an interrupted recipe continues where it stopped")
 	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the whole run to this file when it ends (go tool pprof -top FILE)")
 	if err := cli.Parse(fs, args, stdout); err != nil {
 		return err

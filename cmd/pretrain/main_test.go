@@ -143,13 +143,13 @@ func TestModelShapeFlags(t *testing.T) {
 }
 
 // -recipe runs its stages in order, each from the previous one's checkpoint (rounded to bf16
-// after a stage marked so), continues an interrupted recipe without redoing finished stages,
+// after a stage marked so, the last one's final copy too), continues an interrupted recipe without redoing finished stages,
 // and refuses training flags beside it.
 func TestRecipeRunsItsStagesAndContinues(t *testing.T) {
 	tiny := []string{"-steps", "2", "-batch", "2", "-sample-every", "-1"}
 	recipes["tiny"] = []stage{
 		{"a", append([]string{"-dim", "16", "-depth", "1"}, tiny...), "first", true},
-		{"b", append([]string{"-captions", "exact"}, tiny...), "second", false},
+		{"b", append([]string{"-captions", "exact"}, tiny...), "second", true},
 	}
 	defer delete(recipes, "tiny")
 	dir := t.TempDir()
@@ -161,10 +161,11 @@ func TestRecipeRunsItsStagesAndContinues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	last, err := os.ReadFile(dir + "/b/base.safetensors")
+	last, err := os.ReadFile(dir + "/b/base.bf16.safetensors")
 	if err != nil || !bytes.Equal(final, last) {
-		t.Fatalf("base.safetensors is not the last stage's model (%v)", err)
+		t.Fatalf("base.safetensors is not the last stage's model rounded to bf16 (%v)", err)
 	}
+	requireBF16(t, dir+"/base.safetensors")
 	marker, err := os.ReadFile(dir + "/b/DONE")
 	if err != nil || !bytes.Contains(marker, []byte("-init "+dir+"/a/base.bf16.safetensors")) {
 		t.Fatalf("stage b did not start from stage a's model rounded to bf16: %q, %v", marker, err)
@@ -229,20 +230,27 @@ func TestEveryRecipeStageRuns(t *testing.T) {
 	}
 }
 
-// Each committed stage of "wide-cpu" is what the recipe's stage makes: its checkpoint's own
-// record (shape, schedule, seed, world) matches the recipe's flags, and it is stored as bf16,
-// the form the next stage starts from.
+// Each committed stage of "shipped" (alias "wide-cpu") is what the recipe's stage makes: its
+// checkpoint's own record (shape, schedule, seed, world) matches the recipe's flags, and it is
+// stored as bf16, the form the next stage starts from and the recipe's final copy takes. The
+// last stage is the embedded base itself.
 func TestWideCPUStagesAreTheCommittedCheckpoints(t *testing.T) {
+	if n := len(recipes["shipped"]); n != 2 || &recipes["shipped"][0] != &recipes["wide-cpu"][0] {
+		t.Fatalf("recipe shipped has %d stages and is not wide-cpu's; the table below checks two", n)
+	}
 	for i, want := range []struct {
 		steps int
 		lr    float64
 		seed  uint64
 	}{{12000, 1e-3, 11}, {10000, 3e-4, 12}} {
-		path := fmt.Sprintf("../../diffusion/base/candidates/wide-cpu-%d.bf16.safetensors", i+1)
+		path := "../../diffusion/base/candidates/wide-cpu-1.bf16.safetensors"
+		if i == 1 {
+			path = "../../diffusion/base/base.safetensors"
+		}
 		requireBF16(t, path)
 		m, cfg, meta := trainingRecord(t, path)
 		w := meta["flowtune.pretrain_world"]
-		st := recipes["wide-cpu"][i]
+		st := recipes["shipped"][i]
 		lr, _ := strconv.ParseFloat(flagValue(st.args, "-lr"), 64)
 		if m.Cfg.Dim != 192 || m.Cfg.Depth != 8 || m.Cfg.Heads != 6 || cfg.Steps != want.steps || cfg.Batch != 32 ||
 			cfg.LR != want.lr || cfg.Seed != want.seed || meta["flowtune.pretrain_step"] != fmt.Sprint(want.steps) ||

@@ -30,11 +30,15 @@ type stage struct {
 	bf16 bool
 }
 
-// recipes are the curricula -recipe runs. "shipped" made diffusion/base/base.safetensors.
-// "wide" made the 9.3 M-parameter candidate of issue 12 (docs/measurements.md §5), whose
-// held-out compose is in the papers' range when sampled with guidance; it is not shipped yet.
+// recipes are the curricula -recipe runs. "shipped" made diffusion/base/base.safetensors: it is
+// "wide-cpu" (the name it was built under, one session per stage). "small" made the previous
+// shipped base, the 2 M-parameter diffusion/base/previous/base-2m.safetensors. "wide" made the
+// 9.3 M-parameter model of issue 12's first GPU sessions (docs/measurements.md §5), which did not
+// survive the machine it was on.
 var recipes = map[string][]stage{
-	"shipped": {
+	"shipped":  wideCPU,
+	"wide-cpu": wideCPU,
+	"small": {
 		{"1-web", nil,
 			"5000 steps from random weights on web-like captions (world.DefaultCaptionNoise), 35% signs: the grammar, shapes and colours", false},
 		{"2-exact", []string{"-captions", "exact", "-text-fraction", "0.5", "-lr", "5e-4", "-steps", "8000", "-seed", "2"},
@@ -60,18 +64,20 @@ var recipes = map[string][]stage{
 			"-batch", "32", "-lr", "1e-4", "-seed", "8", "-steps", "5215"},
 			"5215 steps of 32 images at peak rate 1e-4, annealed to the end of the cosine (96 min on two CPU cores)", false},
 	},
-	// The same shape built on the two-core CPU alone, a session (about two hours) per stage,
-	// for when no GPU is lent. Pretraining sees the held-out pairings from the start (the RL
-	// prompts stay split). Each stage's model is committed as bfloat16
-	// (diffusion/base/candidates/) and the next session's stage starts from that file.
-	"wide-cpu": {
-		{"1-cpu", []string{"-dim", "192", "-depth", "8", "-heads", "6", "-captions", "exact", "-see-held-out",
-			"-text-fraction", "0.2", "-batch", "32", "-lr", "1e-3", "-seed", "11", "-steps", "12000"},
-			"12000 steps of 32 images from random weights, width 192, depth 8 (9.3 M parameters), exact captions, 20% signs, held-out pairings seen (2 h 12 min on two CPU cores, session 14)", true},
-		{"2-cpu", []string{"-captions", "exact", "-see-held-out", "-text-fraction", "0.2", "-batch", "32", "-lr", "3e-4",
-			"-seed", "12", "-steps", "10000"},
-			"10000 more steps of 32 images at peak rate 3e-4, annealed to a tenth of it (1 h 51 min on two CPU cores, session 15)", true},
-	},
+}
+
+// The same shape built on the two-core CPU alone, a session (about two hours) per stage,
+// for when no GPU is lent. Pretraining sees the held-out pairings from the start (the RL
+// prompts stay split). Each stage's model is committed as bfloat16 and the next session's stage
+// started from that file: stage 1 is diffusion/base/candidates/wide-cpu-1.bf16.safetensors, and
+// stage 2, rounded the same way, is the shipped diffusion/base/base.safetensors.
+var wideCPU = []stage{
+	{"1-cpu", []string{"-dim", "192", "-depth", "8", "-heads", "6", "-captions", "exact", "-see-held-out",
+		"-text-fraction", "0.2", "-batch", "32", "-lr", "1e-3", "-seed", "11", "-steps", "12000"},
+		"12000 steps of 32 images from random weights, width 192, depth 8 (9.3 M parameters), exact captions, 20% signs, held-out pairings seen (2 h 12 min on two CPU cores, session 14)", true},
+	{"2-cpu", []string{"-captions", "exact", "-see-held-out", "-text-fraction", "0.2", "-batch", "32", "-lr", "3e-4",
+		"-seed", "12", "-steps", "10000"},
+		"10000 more steps of 32 images at peak rate 3e-4, annealed to a tenth of it (1 h 51 min on two CPU cores, session 15)", true},
 }
 
 // recipeFlags may accompany -recipe: they change where and how verbosely a stage runs, never
@@ -81,7 +87,8 @@ var recipeFlags = map[string]bool{"recipe": true, "out": true, "device": true, "
 
 // runRecipe runs the named curriculum's stages in order into out/<stage>, skipping a stage whose
 // folder holds a DONE marker from an earlier call (so an interrupted recipe continues where it
-// stopped), and copies the last stage's model to out/base.safetensors.
+// stopped), and copies the last stage's model (rounded to bf16 when the stage is marked so) to
+// out/base.safetensors.
 func runRecipe(ctx context.Context, name, out string, fs *flag.FlagSet, stdout, stderr io.Writer) error {
 	stages, ok := recipes[name]
 	if !ok {
@@ -121,7 +128,7 @@ func runRecipe(ctx context.Context, name, out string, fs *flag.FlagSet, stdout, 
 			}
 		}
 		prev = filepath.Join(dir, "base.safetensors")
-		if st.bf16 && i+1 < len(stages) {
+		if st.bf16 {
 			if prev, err = roundedBF16(prev); err != nil {
 				return fmt.Errorf("recipe %s stage %d/%d (%s): %w", name, i+1, len(stages), st.name, err)
 			}

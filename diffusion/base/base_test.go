@@ -10,22 +10,23 @@ import (
 )
 
 // The embedded checkpoint is the finished last stage of the shipped curriculum (cmd/pretrain
-// -recipe shipped: 8000 steps at lr 5e-4, seed 2, after the 5000-step first stage) and fits the built-in world: a change
+// -recipe shipped: 10000 steps at lr 3e-4, seed 12, after the 12000-step first stage; its
+// flags are checked against the recipe in cmd/pretrain) and fits the built-in world: a change
 // to the tokenizer or the renderer without re-shipping the base fails here, not in a user's run.
 func TestShippedBaseFitsTheWorld(t *testing.T) {
 	m, meta, err := diffusion.DecodeModel(tensor.CPU(), Name, Bytes())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := meta["flowtune.pretrain_step"]; got != "8000" {
-		t.Fatalf("shipped checkpoint is from pretraining step %q, want the finished last stage (8000)", got)
+	if got := meta["flowtune.pretrain_step"]; got != "10000" {
+		t.Fatalf("shipped checkpoint is from pretraining step %q, want the finished last stage (10000)", got)
 	}
 	var cfg diffusion.PretrainConfig
 	if err := json.Unmarshal([]byte(meta["flowtune.pretrain_config"]), &cfg); err != nil {
 		t.Fatalf("shipped checkpoint's pretrain config: %v", err)
 	}
-	if cfg.Steps != 8000 || cfg.LR != 5e-4 || cfg.Seed != 2 || cfg.StopAfter != 0 {
-		t.Fatalf("shipped checkpoint's pretrain config %+v is not the recipe's last stage (8000 steps, lr 5e-4, seed 2)", cfg)
+	if cfg.Steps != 10000 || cfg.LR != 3e-4 || cfg.Seed != 12 || cfg.StopAfter != 0 {
+		t.Fatalf("shipped checkpoint's pretrain config %+v is not the recipe's last stage (10000 steps, lr 3e-4, seed 12)", cfg)
 	}
 	w, err := world.New(world.DefaultConfig())
 	if err != nil {
