@@ -46,25 +46,29 @@ const ReferenceAlgo = "flowgrpo"
 const DefaultReach = 0.95
 
 // CompareDefaults are the config values a comparison uses unless the config file or flags set
-// them: the built-in composability task, the default fine-tuning run made shorter, and a held-out
-// evaluation large enough that one evaluation's standard error is about 0.01 on compose.
+// them: the built-in composability task at the papers' guidance, and a held-out evaluation large
+// enough that one evaluation's standard error is about 0.01 on compose, within an hour on two
+// CPU cores.
 //
-// Sizing (docs/measurements.md §1): the shipped base model's per-image sd of the compose reward
-// is 0.25–0.26, so sd/√n ≤ 0.01 needs n ≥ 660 images; the task has 128 held-out prompts, so
-// 128 prompts × 6 seeds = 768 images (0.0093 on the base; ocr, sd 0.16, would need 2 seeds).
-// Evaluating costs about 94 CPU-ms per image (10 ODE steps and the reward), so every 8 steps
-// (5 evaluations per run, the first of them shared by all runs: BaseEvalDir) keeps three seeds
-// of three algorithms within an hour on two idle CPU cores: about 23 min of training (the old
-// default's measured 26.7 min less its ~4 min of evaluation) and 22 min of evaluation
-// (estimated: 37 evaluations of 768 images). Images of one prompt under different seeds are correlated, so the error counted
-// by prompt is larger (0.012); the gains are judged on the paired change over seeds instead
-// (compare_gain.go), where prompt difficulty cancels.
+// Sizing (docs/measurements.md §5, "What a 60-minute CPU comparison can buy"): the shipped base
+// is in the papers' range of held-out compose only with guidance (CFG 4.5, as Flow-GRPO and AWM
+// roll out and evaluate SD3.5-Medium), so rollouts and evaluation both use it. Its per-image sd
+// of compose is about 0.39, so sd/√n ≤ 0.01 needs 1536 images: 128 held-out prompts × 12 seeds,
+// about 210 s per evaluation on two cores. A training step of 4 prompts × 8 at CFG 4.5 takes
+// about 7 s for AWM and RAM and 19 s for Flow-GRPO, so three seeds of the three algorithms at
+// 16 steps, evaluated at the start (sampled once, BaseEvalDir, shared by all runs) and at the
+// end, take about 26 min of training and 35 min of evaluation. Images of one prompt under
+// different seeds are correlated, so the gains are judged on the paired change over seeds
+// (compare_gain.go), where prompt difficulty cancels. Flags override every key: e.g.
+// -eval-every 4 for a curve with more points, -cfg 1 -eval-cfg 1 for the unguided model.
 var CompareDefaults = map[string]string{
 	"task":         "compose",
-	"steps":        "32",
-	"eval_every":   "8",
+	"steps":        "16",
+	"eval_every":   "16",
 	"eval_prompts": "128",
-	"eval_seeds":   "6",
+	"eval_seeds":   "12",
+	"cfg":          "4.5",
+	"eval_cfg":     "4.5",
 }
 
 // Comparison describes one head-to-head comparison.
