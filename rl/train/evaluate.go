@@ -61,6 +61,7 @@ func (e *evalSet) sample(ctx context.Context) ([]*image.RGBA, error) {
 	defer e.r.freezeForSampling(e.r.evalAdapter())()
 	n := len(e.prompts)
 	var out []*image.RGBA
+	prog := progress{start: time.Now(), total: n * cfg.EvalSeeds, every: evalProgressEvery}
 	for s := 0; s < cfg.EvalSeeds; s++ {
 		x := tensor.NewRNG(cfg.EvalSeed+uint64(s)).Normal(b, n, lat[0], lat[1], lat[2])
 		for lo := 0; lo < n; lo += evalBatch {
@@ -71,9 +72,36 @@ func (e *evalSet) sample(ctx context.Context) ([]*image.RGBA, error) {
 			var xb *tensor.Tensor
 			tensor.NoGrad(func() { xb = tensor.Slice(x, 0, lo, hi) })
 			out = append(out, e.r.pipe.Images(diffusion.SampleODE(sampler, xb, grid, e.cond.Rows(lo, hi)))...)
+			if eta, ok := prog.tick(len(out), time.Now()); ok {
+				e.r.t.Log.Info().Int("images", len(out)).Int("of", prog.total).Str("eta", eta.String()).Msg("evaluating")
+			}
 		}
 	}
 	return out, nil
+}
+
+// evalProgressEvery is how often a long evaluation logs its progress.
+const evalProgressEvery = 20 * time.Second
+
+// progress paces the progress lines of a long loop: tick reports, at most once per every and
+// never for the last item, the time left at the mean pace so far.
+type progress struct {
+	start, last time.Time
+	total       int
+	every       time.Duration
+}
+
+func (p *progress) tick(done int, now time.Time) (time.Duration, bool) {
+	since := p.start
+	if p.last.After(since) {
+		since = p.last
+	}
+	if done <= 0 || done >= p.total || now.Sub(since) < p.every {
+		return 0, false
+	}
+	p.last = now
+	left := time.Duration(float64(now.Sub(p.start)) * float64(p.total-done) / float64(done))
+	return left.Round(time.Second), true
 }
 
 // evalAdapter is the adapter set evaluations sample with: the EMA of the policy when eval_ema > 0
