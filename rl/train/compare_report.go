@@ -317,6 +317,8 @@ func (c *Comparison) summarise(algo string, rcs []*runCurve, baseDiv float64) Al
 		d := meanAt(rcs, s, func(rc *runCurve, j int) float64 { return rc.diversity[j] })
 		if baseDiv > 0 {
 			d /= baseDiv
+		} else {
+			d = math.NaN() // one seed per prompt: no spread between seeds to compare (null in JSON)
 		}
 		a.Diversity = append(a.Diversity, d)
 	}
@@ -388,9 +390,13 @@ func (r *CompareReport) Markdown() string {
 		if a.StepRatio > 0 {
 			sr, tr = fmt.Sprintf("%.2f×", a.StepRatio), fmt.Sprintf("%.2f×", a.TimeRatio)
 		}
-		fmt.Fprintf(&b, "| %s | %.4f (step %d) | %.4f ± %.4f | %.4f | %s | %s | %s | %s | %.2f | %.3f |\n",
+		div := "– (one seed per prompt)"
+		if !math.IsNaN(a.DiversityAtReach) {
+			div = fmt.Sprintf("%.3f", a.DiversityAtReach)
+		}
+		fmt.Fprintf(&b, "| %s | %.4f (step %d) | %.4f ± %.4f | %.4f | %s | %s | %s | %s | %.2f | %s |\n",
 			a.Algo, a.Peak, a.PeakStep, a.PeakSeedsMean, a.PeakSeedsStd, a.Final, reachStep, reachSec, sr, tr,
-			a.SecondsPerStep, a.DiversityAtReach)
+			a.SecondsPerStep, div)
 	}
 	b.WriteString(r.gainMarkdown())
 	b.WriteString("\nRatios are Flow-GRPO's steps (training seconds) to the threshold over the algorithm's; > 1 is faster. " +

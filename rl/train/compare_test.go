@@ -255,6 +255,26 @@ func TestCompareReportReferenceNeverRose(t *testing.T) {
 	}
 }
 
+// With one seed per prompt an evaluation has no spread between seeds, so diversity is 0 for the
+// base and every run: the collapse check is undefined, and the report says so instead of
+// printing a ratio of 0 (which would read as a collapse) or NaN.
+func TestCompareReportOneSeedHasNoDiversityRatio(t *testing.T) {
+	rep, dir := awmVsFlowGRPO(t, []float64{0.2, 0.3, 0.4}, []float64{0.2, 0.3, 0.35}, []float64{0, 0, 0}, 0.01)
+	for _, a := range rep.Algos {
+		if !math.IsNaN(a.DiversityAtReach) {
+			t.Errorf("%s: diversity at reach %v with no spread between seeds, want none (NaN)", a.Algo, a.DiversityAtReach)
+		}
+	}
+	md := rep.Markdown()
+	if !strings.Contains(md, "| – (one seed per prompt) |") || strings.Contains(md, "NaN") || strings.Contains(md, "| 0.000 |") {
+		t.Errorf("compare.md does not mark the diversity as undefined:\n%s", md)
+	}
+	js, _ := os.ReadFile(filepath.Join(dir, CompareJSONFile))
+	if !strings.Contains(string(js), `"diversity_at_reach": null`) {
+		t.Errorf("compare.json diversity_at_reach is not null:\n%s", js)
+	}
+}
+
 // When Flow-GRPO's rise is smaller than the spread between its seeds, a threshold on it would be
 // noise: the report refuses it, and with it every ratio, though AWM's curve passes where the
 // threshold would have been. It says why, with the interval.
