@@ -54,10 +54,11 @@ const DefaultReach = 0.95
 // is in the papers' range of held-out compose only with guidance (CFG 4.5, as Flow-GRPO and AWM
 // roll out and evaluate SD3.5-Medium), so rollouts and evaluation both use it. Its per-image sd
 // of compose is about 0.39, so sd/√n ≤ 0.01 needs 1536 images: 128 held-out prompts × 12 seeds,
-// about 210 s per evaluation on two cores. A training step of 4 prompts × 8 at CFG 4.5 takes
-// about 7 s for AWM and RAM and 19 s for Flow-GRPO, so three seeds of the three algorithms at
-// 16 steps, evaluated at the start (sampled once, BaseEvalDir, shared by all runs) and at the
-// end, take about 26 min of training and 35 min of evaluation. Images of one prompt under
+// about 200 s per evaluation on two idle cores. A training step of 4 prompts × 8 at CFG 4.5
+// takes about 7 s for AWM and RAM and 19 s for Flow-GRPO, so three seeds of the three algorithms
+// at 16 steps, evaluated at the start (sampled once, BaseEvalDir, shared by all runs) and at the
+// end, take about 27 min of training and 33 min of evaluation: measured, 64 min with another job
+// on the cores for 13 of them, about 59 min without (docs/measurements.md §4). Images of one prompt under
 // different seeds are correlated, so the gains are judged on the paired change over seeds
 // (compare_gain.go), where prompt difficulty cancels. Flags override every key: e.g.
 // -eval-every 4 for a curve with more points, -cfg 1 -eval-cfg 1 for the unguided model.
