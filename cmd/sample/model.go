@@ -6,6 +6,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"strconv"
 
@@ -111,11 +112,10 @@ func export(m *diffusion.Model, src source, path, dtype string, force bool) erro
 // provenance is the metadata a converted model keeps from its source file (how it was
 // trained; SaveAs writes the config and checksums afresh), with converted_from added.
 func (s source) provenance() map[string]string {
-	meta := map[string]string{"flowtune.converted_from": s.base}
-	for k, v := range s.meta {
-		if k != "flowtune.converted_from" {
-			meta[k] = v
-		}
+	meta := maps.Clone(s.meta)
+	if meta == nil { // the shipped base is no file: nothing to keep
+		meta = map[string]string{}
 	}
+	meta["flowtune.converted_from"] = s.base
 	return meta
 }

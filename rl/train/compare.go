@@ -58,9 +58,9 @@ const DefaultReach = 0.95
 // takes about 7 s for AWM and RAM and 19 s for Flow-GRPO, so three seeds of the three algorithms
 // at 16 steps, evaluated at the start (sampled once, BaseEvalDir, shared by all runs) and at the
 // end, take about 27 min of training and 33 min of evaluation: measured, 64 min with another job
-// on the cores for 13 of them, about 59 min without (docs/measurements.md §4). Images of one prompt under
-// different seeds are correlated, so the gains are judged on the paired change over seeds
-// (compare_gain.go), where prompt difficulty cancels. Flags override every key: e.g.
+// on the cores for 13 of them, about 59 min without (docs/measurements.md §4). Images of one
+// prompt under different seeds are correlated, so the gains are judged on the paired change over
+// seeds (compare_gain.go), where prompt difficulty cancels. Flags override every key: e.g.
 // -eval-every 4 for a curve with more points, -cfg 1 -eval-cfg 1 for the unguided model.
 var CompareDefaults = map[string]string{
 	"task":         "compose",

@@ -61,7 +61,7 @@ func (e *evalSet) sample(ctx context.Context) ([]*image.RGBA, error) {
 	defer e.r.freezeForSampling(e.r.evalAdapter())()
 	n := len(e.prompts)
 	var out []*image.RGBA
-	prog := progress{start: time.Now(), total: n * cfg.EvalSeeds, every: evalProgressEvery}
+	prog := newProgress(time.Now(), n*cfg.EvalSeeds, evalProgressEvery)
 	for s := 0; s < cfg.EvalSeeds; s++ {
 		x := tensor.NewRNG(cfg.EvalSeed+uint64(s)).Normal(b, n, lat[0], lat[1], lat[2])
 		for lo := 0; lo < n; lo += evalBatch {
@@ -86,17 +86,17 @@ const evalProgressEvery = 20 * time.Second
 // progress paces the progress lines of a long loop: tick reports, at most once per every and
 // never for the last item, the time left at the mean pace so far.
 type progress struct {
-	start, last time.Time
+	start, last time.Time // last: the previous line, or start before the first
 	total       int
 	every       time.Duration
 }
 
+func newProgress(start time.Time, total int, every time.Duration) progress {
+	return progress{start: start, last: start, total: total, every: every}
+}
+
 func (p *progress) tick(done int, now time.Time) (time.Duration, bool) {
-	since := p.start
-	if p.last.After(since) {
-		since = p.last
-	}
-	if done <= 0 || done >= p.total || now.Sub(since) < p.every {
+	if done <= 0 || done >= p.total || now.Sub(p.last) < p.every {
 		return 0, false
 	}
 	p.last = now

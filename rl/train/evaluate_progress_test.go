@@ -9,7 +9,7 @@ import (
 // and extrapolates the time left from the mean pace so far.
 func TestEvalProgressPacesItsLines(t *testing.T) {
 	t0 := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
-	p := progress{start: t0, total: 100, every: 20 * time.Second}
+	p := newProgress(t0, 100, 20*time.Second)
 	if _, ok := p.tick(10, t0.Add(5*time.Second)); ok {
 		t.Fatal("reported before the first interval had passed")
 	}
