@@ -73,8 +73,10 @@ func memoryEstimate(cfg Config, m *diffusion.Model, trainPrompts int) []memoryPa
 	case "flowgrpo":
 		batch, batchKeys = float64(cfg.Group), "group"
 	}
-	if cfg.CFG != 1 {
-		batch *= 2 // guided forwards run the prompt and the empty prompt
+	if cfg.CFG != 1 && cfg.Algo == "flowgrpo" {
+		// Only Flow-GRPO's training forward is guided (the prompt and the empty prompt); the
+		// losses of AWM, RAM and DiffusionNFT regress the plain conditional velocity.
+		batch *= 2
 	}
 	activations := batch * perSample
 
