@@ -11,11 +11,12 @@
 # runs in turn. Each gets LIMIT seconds; then SIGINT makes it finish its step, save a checkpoint and
 # write summary.json with the paired held-out change from step 0 to its last evaluation (an
 # evaluation cut short is dropped, so EVAL_EVERY bounds the steps lost). The run directories are
-# written straight into $OUT/runs/A, so that whatever a run wrote comes back even if the device
-# call itself is cut short; each log is $OUT/A.txt, nvidia-smi samples are in $OUT/gpu_use.csv.
-# RUNS=DIR puts them elsewhere (e.g. .gpu/paper-keep, which stays on the GPU machine while it is
-# held: a second call with the same RUNS and RESUME=1 continues them with -resume, and their small
-# files are copied to $OUT/A/).
+# in RUNS [.gpu/paper-keep]/A, which stays on the GPU machine while it is held (a second call with
+# RESUME=1 continues them with -resume). What comes back in $OUT is few files, because a device
+# call returns only a handful: each run's log $OUT/A.txt (its held-out evaluations are in it, so
+# they come back even if the call is cut short), nvidia-smi samples in $OUT/gpu_use.csv, and at
+# the end $OUT/runs.tar.gz with every run's small files (config, metrics, summary, curves, sample
+# grids, adapters; not the checkpoints).
 #
 # The settings come from the environment (defaults in brackets):
 #   ALGOS ["awm ram flowgrpo"]  LIMIT [470] seconds  EVAL_EVERY [10]  MODEL [the embedded base]
@@ -44,7 +45,7 @@ build)
 run)
   shift
   out="${OUT:-.gpu/paper-out}"
-  keep="${RUNS:-$out/runs}"
+  keep="${RUNS:-.gpu/paper-keep}"
   mkdir -p "$out" "$keep"
   [ -x "$bin/finetune" ] || { echo "paper_gpu: $bin/finetune missing: run 'tools/paper_gpu.sh build' where Go is, and carry $bin" >&2; exit 1; }
   read -r -a algos <<<"${ALGOS:-awm ram flowgrpo}"
@@ -102,11 +103,8 @@ run)
   done
   for a in "${algos[@]}"; do wait "${pid[$a]}"; done
   [ -n "${smi:-}" ] && kill "$smi" 2>/dev/null
+  (cd "$keep" && tar czf - --exclude=checkpoint.safetensors --exclude=.lock "${algos[@]}") >"$out/runs.tar.gz"
   for a in "${algos[@]}"; do
-    [ "$keep" != "$out/runs" ] && mkdir -p "$out/$a" &&
-    for f in config.yaml metrics.jsonl summary.json reward_curve.png samples_base.png samples_final.png adapters.safetensors; do
-      [ -f "$keep/$a/$f" ] && cp "$keep/$a/$f" "$out/$a/"
-    done
     echo "== $a (tail of $out/$a.txt)"
     tail -4 "$out/$a.txt"
   done

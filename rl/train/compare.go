@@ -46,30 +46,32 @@ const ReferenceAlgo = "flowgrpo"
 const DefaultReach = 0.95
 
 // CompareDefaults are the config values a comparison uses unless the config file or flags set
-// them: the built-in composability task at the papers' guidance, and a held-out evaluation large
-// enough that one evaluation's standard error is about 0.01 on compose, within an hour on two
-// CPU cores.
+// them: the built-in composability task without guidance, and a held-out evaluation large enough
+// that one evaluation's standard error is about 0.01 on compose, within an hour on two CPU cores.
 //
-// Sizing (docs/measurements.md §5, "What a 60-minute CPU comparison can buy"): the shipped base
-// is in the papers' range of held-out compose only with guidance (CFG 4.5, as Flow-GRPO and AWM
-// roll out and evaluate SD3.5-Medium), so rollouts and evaluation both use it. Its per-image sd
-// of compose is about 0.39, so sd/√n ≤ 0.01 needs 1536 images: 128 held-out prompts × 12 seeds,
-// about 200 s per evaluation on two idle cores. A training step of 4 prompts × 8 at CFG 4.5
-// takes about 7 s for AWM and RAM and 19 s for Flow-GRPO, so three seeds of the three algorithms
-// at 16 steps, evaluated at the start (sampled once, BaseEvalDir, shared by all runs) and at the
-// end, take about 27 min of training and 33 min of evaluation: measured, 64 min with another job
-// on the cores for 13 of them, about 59 min without (docs/measurements.md §4). Images of one
-// prompt under different seeds are correlated, so the gains are judged on the paired change over
-// seeds (compare_gain.go), where prompt difficulty cancels. Flags override every key: e.g.
-// -eval-every 4 for a curve with more points, -cfg 1 -eval-cfg 1 for the unguided model.
+// Guidance (docs/measurements.md §5, "The paper preset on an H200"): AWM and RAM regress the
+// plain conditional velocity toward endpoints of the rollout sampler. Rolled out at CFG 4.5 and
+// evaluated at CFG 4.5, paper-sized AWM and RAM runs lowered held-out compose (−0.041 and −0.032,
+// z ≈ −3 and −2.5, by step 50); rolled out and evaluated at CFG 1, as the AWM and DiffusionNFT
+// papers train, AWM raised it (+0.032, z = 2.8, by step 40). On pref all three algorithms gain
+// more without guidance or as much (§4). So a comparison runs every algorithm at CFG 1 (Flow-GRPO
+// then runs as its published no-CFG variant); -cfg 4.5 -eval-cfg 4.5 is Flow-GRPO's own recipe.
+//
+// Sizing (§5, "What a 60-minute CPU comparison can buy"): the per-image sd of compose is about
+// 0.39, so sd/√n ≤ 0.01 needs 1536 images: 128 held-out prompts × 12 seeds. Three seeds of the
+// three algorithms at 16 steps of 4 prompts × 8, evaluated at the start (sampled once,
+// BaseEvalDir, shared by all runs) and at the end, fit the hour (measured: docs/measurements.md
+// §4). Images of one prompt under different seeds are correlated, so the gains are judged on the
+// paired change over seeds (compare_gain.go), where prompt difficulty cancels. Flags override
+// every key: e.g. -eval-every 4 for a curve with more points.
 var CompareDefaults = map[string]string{
 	"task":         "compose",
 	"steps":        "16",
 	"eval_every":   "16",
 	"eval_prompts": "128",
 	"eval_seeds":   "12",
-	"cfg":          "4.5",
-	"eval_cfg":     "4.5",
+	"cfg":          "1",
+	"eval_cfg":     "1",
 }
 
 // Comparison describes one head-to-head comparison.

@@ -318,7 +318,7 @@ func TestCompareFlagsOverrideItsDefaults(t *testing.T) {
 			t.Errorf("seed %d: eval prompts %d, seeds %d, every %d, awm kl_beta %v: want the flags' 1, 128, 4, 0.5",
 				k, cfg.EvalPrompts, cfg.EvalSeeds, cfg.EvalEvery, cfg.AWM.KLBeta)
 		}
-		if cfg.Task != CompareDefaults["task"] || cfg.Steps != 16 || cfg.CFG != 4.5 || cfg.EvalCFG != 4.5 || cfg.Seed != uint64(1+k) {
+		if cfg.Task != CompareDefaults["task"] || cfg.Steps != 16 || cfg.CFG != 1 || cfg.EvalCFG != 1 || cfg.Seed != uint64(1+k) {
 			t.Errorf("seed %d: task %q, steps %d, cfg %g, eval cfg %g, seed %d: want the comparison's defaults",
 				k, cfg.Task, cfg.Steps, cfg.CFG, cfg.EvalCFG, cfg.Seed)
 		}

@@ -15,10 +15,10 @@ import (
 // SD3.5 (24 images per prompt; they take 48 prompts per step on 32 GPUs, this takes 16 on one)
 // on the built-in composition task, hundreds of steps, and a held-out evaluation of every
 // held-out prompt under 8 seeds (1024 images: a standard error of about 0.01 on compose). Like
-// the comparison's defaults it rolls out and evaluates at the papers' guidance (CFG 4.5, as
-// Flow-GRPO trains and evaluates SD3.5-Medium): the shipped base is in the papers' range of
-// held-out compose only with guidance. It is sized for one GPU (-device cuda); on two CPU cores
-// it would take days.
+// the comparison's defaults it rolls out and evaluates without guidance (CFG 1): on an H200 the
+// guided paper preset (CFG 4.5) lowered held-out compose under AWM and RAM, the unguided one
+// raised it under AWM (CompareDefaults, docs/measurements.md §5). It is sized for one GPU
+// (-device cuda); on two CPU cores it would take days.
 const PresetPaper = "paper"
 
 // presets maps a preset's name to the values it sets.
@@ -31,7 +31,7 @@ var presets = map[string]func(c *Config){
 		// timesteps, ram targets) a micro-batch is 192 model evaluations with their tape.
 		c.MicroBatch = 96
 		c.EvalEvery, c.EvalPrompts, c.EvalSeeds = 25, 128, 8
-		c.CFG, c.EvalCFG = 4.5, 4.5
+		c.CFG, c.EvalCFG = 1, 1
 		c.CheckpointEvery = 25
 	},
 }

@@ -19,7 +19,7 @@ func TestPaperPresetValidates(t *testing.T) {
 			t.Fatalf("%s: %v", algo, err)
 		}
 		if cfg.Preset != PresetPaper || cfg.Group != 24 || cfg.Prompts < 16 || cfg.Steps < 200 || cfg.Task != "compose" ||
-			cfg.CFG != 4.5 || cfg.EvalCFG != 4.5 {
+			cfg.CFG != 1 || cfg.EvalCFG != 1 {
 			t.Fatalf("%s: preset paper gave %+v", algo, cfg)
 		}
 		// Every held-out prompt under several seeds: a standard error near 0.01 at a per-image
