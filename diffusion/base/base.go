@@ -13,15 +13,11 @@
 package base
 
 import (
-	_ "embed"
 	"fmt"
 
 	"github.com/flowtune/flowtune/diffusion"
 	"github.com/flowtune/flowtune/tensor"
 )
-
-//go:embed base.safetensors
-var checkpoint []byte
 
 // Name is how logs and run directories refer to the shipped model.
 const Name = "flowtune-base (embedded diffusion/base/base.safetensors)"
@@ -29,8 +25,16 @@ const Name = "flowtune-base (embedded diffusion/base/base.safetensors)"
 // Bytes returns the embedded checkpoint file.
 func Bytes() []byte { return checkpoint }
 
+// embedded reports whether this binary carries the base model (it does unless built with
+// -tags noembedbase).
+func embedded() bool { return len(checkpoint) > 0 }
+
 // Load builds the shipped base model on backend b.
 func Load(b tensor.Backend) (*diffusion.Model, error) {
+	if !embedded() {
+		return nil, fmt.Errorf("this binary was built with -tags noembedbase, without the embedded base model: " +
+			"pass -model diffusion/base/base.safetensors (the same file, from a checkout)")
+	}
 	m, _, err := diffusion.DecodeModel(b, Name, checkpoint)
 	if err != nil {
 		return nil, fmt.Errorf("the embedded base model is unreadable (rebuild from a clean checkout): %w", err)

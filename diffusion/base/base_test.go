@@ -2,6 +2,7 @@ package base
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/flowtune/flowtune/diffusion"
@@ -67,5 +68,17 @@ func TestShippedBaseFollowsColour(t *testing.T) {
 	if ink[0][0] < 2*ink[0][1] || ink[1][1] < 1.5*ink[1][0] {
 		t.Fatalf("colour does not follow the prompt: red prompt red/blue ink %.0f/%.0f, blue prompt %.0f/%.0f",
 			ink[0][0], ink[0][1], ink[1][0], ink[1][1])
+	}
+}
+
+// A binary built without the model (-tags noembedbase) refuses to load it and says where the
+// same file is.
+func TestLoadWithoutTheEmbeddedModelSaysWhatToPass(t *testing.T) {
+	saved := checkpoint
+	t.Cleanup(func() { checkpoint = saved })
+	checkpoint = nil
+	_, err := Load(tensor.CPU())
+	if err == nil || !strings.Contains(err.Error(), "noembedbase") || !strings.Contains(err.Error(), "-model diffusion/base/base.safetensors") {
+		t.Fatalf("Load without the embedded model: error %v, want one naming the tag and the -model to pass", err)
 	}
 }
