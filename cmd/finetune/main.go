@@ -10,7 +10,7 @@
 //	go run ./cmd/finetune -config runs/mix/config.yaml -seed 2
 //	go run ./cmd/finetune -resume runs/mix -steps 200     # continue (and extend) a run
 //	go run ./cmd/finetune -model <SD3.5 folder> -embeddings cache.safetensors -prompts train.txt -reward pickscore@http://127.0.0.1:8700
-//	go run ./cmd/finetune -compare awm,ram,flowgrpo -seeds 3 -out runs/compare   # head to head (≈1 h)
+//	go run ./cmd/finetune -compare awm,ram,flowgrpo -seeds 3 -out runs/compare   # head to head (≈40 min)
 //	./finetune -device cuda -preset paper -algo awm -model base64.safetensors  # paper-sized, on a GPU (built with -tags cuda)
 //
 // Every config key is also a flag (yaml key with '-' for '_', e.g. -eval-every, -ram.multiplier).
