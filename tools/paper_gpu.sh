@@ -25,6 +25,8 @@
 #
 # The settings come from the environment (defaults in brackets):
 #   ALGOS ["awm ram flowgrpo"]  LIMIT [470] seconds  EVAL_EVERY [10]
+#     (three at once held 100–143 GB of an H200's 143 GB, as each process's memory pool keeps
+#     what it frees: on an 80 GB H100 name two)
 #   MODEL [diffusion/base/base.safetensors]
 #   FLOWTUNE_CUDA_MATMUL: unset (fp32) by default. Flow-GRPO's ratio clip is 1e-4, and a rollout's
 #   log-prob recomputed in bf16 under another batch shape can differ by more than that, which
