@@ -80,18 +80,15 @@ run)
   t0=$SECONDS
   # one ALGO LIMIT [fp32]: a run in the foreground of its subshell, its log in $out/ALGO.txt.
   one() {
-    local a="$1" lim="$2" args
+    local a="$1" lim="$2" args pre=()
+    [ "${3:-}" = fp32 ] && pre=(env -u FLOWTUNE_CUDA_MATMUL)
     if [ -n "${RESUME:-}" ] && [ -f "$keep/$a/checkpoint.safetensors" ]; then
       args=(-resume "$keep/$a" "${model[@]}")
     else
       rm -rf "${keep:?}/$a"
       args=(-preset paper -algo "$a" -eval-every "$every" "${size[@]}" "${model[@]}" -out "$keep/$a")
     fi
-    if [ "${3:-}" = fp32 ]; then
-      env -u FLOWTUNE_CUDA_MATMUL GOMAXPROCS="$procs" timeout -s INT -k 45 "$lim" "$bin/finetune" "${dev[@]}" "${args[@]}" "${extra[@]}"
-    else
-      GOMAXPROCS="$procs" timeout -s INT -k 45 "$lim" "$bin/finetune" "${dev[@]}" "${args[@]}" "${extra[@]}"
-    fi
+    GOMAXPROCS="$procs" "${pre[@]}" timeout -s INT -k 45 "$lim" "$bin/finetune" "${dev[@]}" "${args[@]}" "${extra[@]}"
   }
   extra=("$@")
   declare -A pid

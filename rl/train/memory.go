@@ -72,11 +72,11 @@ func memoryEstimate(cfg Config, m *diffusion.Model, trainPrompts int) []memoryPa
 		batch, batchKeys = batch*float64(cfg.NFT.Timesteps), "micro_batch × nft.timesteps"
 	case "flowgrpo":
 		batch, batchKeys = float64(cfg.Group), "group"
-	}
-	if cfg.CFG != 1 && cfg.Algo == "flowgrpo" {
-		// Only Flow-GRPO's training forward is guided (the prompt and the empty prompt); the
-		// losses of AWM, RAM and DiffusionNFT regress the plain conditional velocity.
-		batch *= 2
+		if cfg.CFG != 1 {
+			// Only Flow-GRPO's training forward is guided (the prompt and the empty prompt); the
+			// losses of AWM, RAM and DiffusionNFT regress the plain conditional velocity.
+			batch *= 2
+		}
 	}
 	activations := batch * perSample
 
