@@ -24,9 +24,10 @@
 # grids, adapters; not the checkpoints).
 #
 # The settings come from the environment (defaults in brackets):
-#   ALGOS ["awm ram flowgrpo"]  LIMIT [470] seconds  EVAL_EVERY [10]
+#   ALGOS ["awm ram flowgrpo"; "awm ram" on a card under 120 000 MiB]  LIMIT [470] seconds
+#   EVAL_EVERY [10]
 #     (three at once held 100–143 GB of an H200's 143 GB, as each process's memory pool keeps
-#     what it frees: on an 80 GB H100 name two)
+#     what it frees, so an 80 GB H100 runs two at a time)
 #   MODEL [diffusion/base/base.safetensors]
 #   FLOWTUNE_CUDA_MATMUL: unset (fp32) by default. Flow-GRPO's ratio clip is 1e-4, and a rollout's
 #   log-prob recomputed in bf16 under another batch shape can differ by more than that, which
@@ -59,7 +60,15 @@ run)
   mkdir -p "$out" "$keep"
   [ -f "$bin/finetune.gz" ] && gunzip -f "$bin/finetune.gz"
   [ -x "$bin/finetune" ] || { echo "paper_gpu: $bin/finetune missing: run 'tools/paper_gpu.sh build' where Go is, and carry $bin" >&2; exit 1; }
-  read -r -a algos <<<"${ALGOS:-awm ram flowgrpo}"
+  default_algos="awm ram flowgrpo"
+  if [ -z "${ALGOS:-}" ] && command -v nvidia-smi >/dev/null; then
+    mib=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits 2>/dev/null | head -1 | tr -dc 0-9)
+    if [ -n "$mib" ] && [ "$mib" -lt 120000 ]; then # three runs held 100–143 GB of an H200
+      default_algos="awm ram"
+      echo "paper_gpu: $mib MiB on the card holds two runs, not three: running '$default_algos' (name ALGOS=flowgrpo in a second call)"
+    fi
+  fi
+  read -r -a algos <<<"${ALGOS:-$default_algos}"
   limit="${LIMIT:-470}" every="${EVAL_EVERY:-10}"
   dev=(-device cuda)
   size=()
